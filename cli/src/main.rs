@@ -1,0 +1,3 @@
+fn main() {
+    println!("collabzium {}", collabzium_core::version());
+}
