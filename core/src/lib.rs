@@ -1,4 +1,18 @@
-//! Collabzium core.
+//! Collabzium core: domain, scheduling, instruments, storage, crypto and sync.
+//! No FFI and no platform I/O live here; platforms plug in through the traits in [`platform`].
+
+pub mod audit;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod platform;
+pub mod program;
+pub mod schedule;
+pub mod store;
+
+pub use error::{Error, Result};
+
+/// Version of the core library.
 pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }

@@ -1,0 +1,1 @@
+//! Program definitions (modules, unlock rules, check-in schedules) and their validator.
