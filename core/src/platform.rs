@@ -1,1 +1,49 @@
-//! platform
+//! Platform services the core needs but cannot provide itself.
+//!
+//! Apps implement these (Android Keystore, iOS Keychain, the OS clock); the
+//! bindings adapt the foreign implementations onto these traits. Rust
+//! implementations for the CLI and tests live next to them.
+
+use zeroize::Zeroizing;
+
+/// Why a key provider failed. `WrongKey` is the only outcome that means
+/// "this is not the right secret"; everything else is transient or fatal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProviderError {
+    #[error("the key provider's key does not match")]
+    WrongKey,
+    #[error("the wrapped key is malformed")]
+    Malformed,
+    #[error("the key provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Wraps and unwraps the store's data key with a key-encryption key that
+/// never leaves the provider (hardware-backed on phones).
+pub trait KeyProvider: Send + Sync {
+    /// Returns an opaque blob; the store keeps it beside the data.
+    fn wrap_key(&self, data_key: &[u8]) -> Result<Vec<u8>, KeyProviderError>;
+    /// Inverse of `wrap_key`. A provider that cannot tell a wrong key may
+    /// return garbage: the store's key check catches that.
+    fn unwrap_key(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyProviderError>;
+    /// Called when the store is erased, so the platform can delete its KEK too.
+    fn destroy(&self) -> Result<(), KeyProviderError> {
+        Ok(())
+    }
+}
+
+/// Wall-clock source; injected so that tests and the demo control time.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch, UTC.
+    fn now_millis(&self) -> i64;
+}
+
+/// The OS clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}

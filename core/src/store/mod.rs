@@ -1,1 +1,677 @@
-//! store
+//! The encrypted patient store: SQLite in WAL mode, every sensitive value
+//! sealed on its own (see `docs/adr/0001-store-encryption.md`).
+//!
+//! One writer connection serializes writes; a small pool of read-only
+//! connections lets readers run while a write is in progress. A store that
+//! fails to open is never written to, moved or deleted
+//! (`docs/adr/0002-wrong-key-and-corruption.md`).
+
+pub mod export;
+pub mod records;
+pub mod schema;
+
+pub use export::{Export, EXPORT_FORMAT, EXPORT_FORMAT_VERSION};
+pub use records::{RawRecord, ReadTx, Record, Stored, WriteTx};
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+use crate::audit::{self, AuditEntry, AuditEvent, AuditVerification};
+use crate::crypto::{random_id, Aad, DataKey, SealError, StoreKeys};
+use crate::domain::consent::{check_consent_input, current_states};
+use crate::domain::{ConsentDecision, ConsentRecord, ConsentState, Profile};
+use crate::error::{Error, Result};
+use crate::platform::{Clock, KeyProvider, KeyProviderError, SystemClock};
+
+const KEY_CHECK_PLAINTEXT: &[u8] = b"collabzium key check v1";
+const STORE_FORMAT: &str = "collabzium.store";
+const MAX_IDLE_READERS: usize = 8;
+
+/// Summary for `store info` and the apps' settings screen. No personal data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreInfo {
+    pub store_id: String,
+    pub schema_version: i64,
+    pub created_at_millis: i64,
+    pub has_profile: bool,
+    pub record_counts: Vec<(String, u64)>,
+    pub consent_decisions: u64,
+    pub audit_entries: u64,
+}
+
+/// What an erase removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EraseReport {
+    pub files_removed: Vec<String>,
+    /// False when the platform could not delete its own key-encryption key;
+    /// the data is unreadable anyway, since the wrapped data key is gone.
+    pub provider_key_destroyed: bool,
+}
+
+/// A handle to an unlocked store. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+    keys: StoreKeys,
+    data_key: DataKey,
+    store_id: String,
+    created_at: i64,
+    clock: Arc<dyn Clock>,
+    closed: AtomicBool,
+}
+
+/// What a read-only look at the file tells us before any key is used.
+struct Header {
+    version: i64,
+    store_id: String,
+    created_at: i64,
+    wrapped_key: Vec<u8>,
+    key_check: Vec<u8>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another thread must not brick the store; SQLite's own
+    // transaction state is still consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `store.db` -> `store.db-wal` etc.
+pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn key_check_aad(store_id: &str) -> Aad<'_> {
+    Aad {
+        table: "meta",
+        kind: "key_check",
+        id: store_id,
+    }
+}
+
+fn profile_aad() -> Aad<'static> {
+    Aad {
+        table: "profile",
+        kind: "profile",
+        id: "1",
+    }
+}
+
+fn consent_aad(id: &str) -> Aad<'_> {
+    Aad {
+        table: "consents",
+        kind: "consent",
+        id,
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    Ok(conn)
+}
+
+fn open_writer(path: &Path, create: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Storage(format!("cannot enable WAL (got {mode})")));
+    }
+    // NORMAL in WAL mode: a commit survives a process crash; only an OS
+    // crash may lose the last transactions, never corrupt the file.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Freed pages are zeroed, so old wrapped keys and rows do not linger.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "cell_size_check", "ON")?;
+    Ok(conn)
+}
+
+fn provider_error(e: KeyProviderError) -> Error {
+    match e {
+        KeyProviderError::WrongKey => Error::WrongKey,
+        KeyProviderError::Malformed => Error::corrupt("wrapped key", "the wrapped data key is malformed"),
+        KeyProviderError::Unavailable(reason) => Error::KeyUnavailable(reason),
+    }
+}
+
+fn read_header(path: &Path) -> Result<Header> {
+    let conn = open_reader(path)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n == 1)?;
+    if version == 0 || !has_meta {
+        return Err(Error::corrupt("database", "not a collabzium store"));
+    }
+    if version > schema::LATEST_VERSION {
+        return Err(Error::UnsupportedVersion {
+            found: version,
+            supported: schema::LATEST_VERSION,
+        });
+    }
+    let get = |key: &str| -> Result<Vec<u8>> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+            .ok_or_else(|| Error::corrupt("store header", format!("missing {key}")))
+    };
+    let text = |key: &str| -> Result<String> {
+        String::from_utf8(get(key)?).map_err(|_| Error::corrupt("store header", format!("bad {key}")))
+    };
+    if text("format")? != STORE_FORMAT {
+        return Err(Error::corrupt("store header", "not a collabzium store"));
+    }
+    Ok(Header {
+        version,
+        store_id: text("store_id")?,
+        created_at: text("created_at")?
+            .parse()
+            .map_err(|_| Error::corrupt("store header", "bad created_at"))?,
+        wrapped_key: get("wrapped_key")?,
+        key_check: get("key_check")?,
+    })
+}
+
+/// Failed unlocks go to a sidecar so that the store file itself is never
+/// touched by a failed open; the next successful unlock moves them into
+/// the audit chain.
+fn note_failed_unlock(path: &Path, now: i64) {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(sidecar(path, "-unlock-failures"));
+    if let Ok(mut f) = file {
+        let _ = writeln!(f, "{now}");
+    }
+}
+
+pub(crate) fn audit_append(conn: &Connection, keys: &StoreKeys, now: i64, event: AuditEvent, detail: &str) -> Result<()> {
+    let last: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (seq, prev) = match last {
+        Some((seq, mac)) => (seq + 1, mac),
+        None => (1, audit::GENESIS.to_vec()),
+    };
+    let mac = audit::chain_mac(&keys.audit, &prev, seq, now, event.as_str(), detail);
+    conn.prepare_cached("INSERT INTO audit_log (seq, at, event, detail, mac) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![seq, now, event.as_str(), detail, mac])?;
+    Ok(())
+}
+
+/// Overwrites a file with zeros before unlinking it. On flash this is best
+/// effort; the guarantee comes from the wrapped key being gone.
+fn shred_file(path: &Path) -> std::io::Result<bool> {
+    let len = match fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    {
+        let mut f = fs::OpenOptions::new().write(true).open(path)?;
+        let zeros = vec![0u8; 64 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            f.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
+        f.sync_all()?;
+    }
+    fs::remove_file(path)?;
+    Ok(true)
+}
+
+impl Store {
+    /// Creates a new store at `path`. Refuses to touch an existing file.
+    pub fn create(path: &Path, provider: &dyn KeyProvider) -> Result<Store> {
+        Self::create_with_clock(path, provider, Arc::new(SystemClock))
+    }
+
+    pub fn create_with_clock(path: &Path, provider: &dyn KeyProvider, clock: Arc<dyn Clock>) -> Result<Store> {
+        if path.exists() || sidecar(path, "-wal").exists() {
+            return Err(Error::AlreadyExists {
+                what: "store file".into(),
+            });
+        }
+        let data_key = DataKey::generate();
+        let wrapped = provider.wrap_key(data_key.as_bytes()).map_err(provider_error)?;
+        let keys = data_key.derive();
+        let store_id = random_id();
+        let now = clock.now_millis();
+
+        // Build under a temporary name, then rename: a crash mid-create
+        // leaves no half-made store at `path`.
+        let tmp = sidecar(path, &format!(".creating-{}", &random_id()[..8]));
+        let built = (|| -> Result<()> {
+            let mut conn = open_writer(&tmp, true)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            schema::create_latest(&tx)?;
+            let key_check = keys
+                .sealer
+                .seal(key_check_aad(&store_id), KEY_CHECK_PLAINTEXT)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            for (k, v) in [
+                ("format", STORE_FORMAT.as_bytes().to_vec()),
+                ("store_id", store_id.as_bytes().to_vec()),
+                ("created_at", now.to_string().into_bytes()),
+                ("wrapped_key", wrapped.clone()),
+                ("key_check", key_check),
+            ] {
+                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v])?;
+            }
+            audit_append(&tx, &keys, now, AuditEvent::StoreCreated, "{}")?;
+            tx.commit()?;
+            conn.close().map_err(|(_, e)| Error::from(e))?;
+            fs::rename(&tmp, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(d) = fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = built {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = fs::remove_file(sidecar(&tmp, suffix));
+            }
+            return Err(e);
+        }
+        Self::finish_open(path, data_key, keys, store_id, now, schema::LATEST_VERSION, clock, false)
+    }
+
+    /// Opens an existing store. On any failure the file is left exactly as it was.
+    pub fn open(path: &Path, provider: &dyn KeyProvider) -> Result<Store> {
+        Self::open_with_clock(path, provider, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(path: &Path, provider: &dyn KeyProvider, clock: Arc<dyn Clock>) -> Result<Store> {
+        if !path.is_file() {
+            return Err(Error::NotFound {
+                what: "store file".into(),
+            });
+        }
+        let header = read_header(path)?;
+        let unwrapped = match provider.unwrap_key(&header.wrapped_key) {
+            Ok(bytes) => DataKey::from_slice(&bytes),
+            Err(KeyProviderError::WrongKey) => None,
+            Err(e) => return Err(provider_error(e)),
+        };
+        let Some(data_key) = unwrapped else {
+            note_failed_unlock(path, clock.now_millis());
+            return Err(Error::WrongKey);
+        };
+        let keys = data_key.derive();
+        match keys.sealer.open(key_check_aad(&header.store_id), &header.key_check) {
+            Ok(pt) if pt == KEY_CHECK_PLAINTEXT => {}
+            Ok(_) | Err(SealError::Authentication) => {
+                note_failed_unlock(path, clock.now_millis());
+                return Err(Error::WrongKey);
+            }
+            Err(e) => return Err(Error::corrupt("key check", e.to_string())),
+        }
+        Self::finish_open(
+            path,
+            data_key,
+            keys,
+            header.store_id,
+            header.created_at,
+            header.version,
+            clock,
+            true,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_open(
+        path: &Path,
+        data_key: DataKey,
+        keys: StoreKeys,
+        store_id: String,
+        created_at: i64,
+        version: i64,
+        clock: Arc<dyn Clock>,
+        audit_unlock: bool,
+    ) -> Result<Store> {
+        let mut writer = open_writer(path, false)?;
+        {
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if version < schema::LATEST_VERSION {
+                schema::upgrade_from(&tx, version)?;
+            }
+            let failures_path = sidecar(path, "-unlock-failures");
+            let failures = fs::read_to_string(&failures_path).unwrap_or_default();
+            for at in failures.lines().filter_map(|l| l.trim().parse::<i64>().ok()) {
+                audit_append(&tx, &keys, at, AuditEvent::FailedUnlock, "{}")?;
+            }
+            if audit_unlock {
+                audit_append(&tx, &keys, clock.now_millis(), AuditEvent::Unlock, "{}")?;
+            }
+            tx.commit()?;
+            if !failures.is_empty() {
+                let _ = fs::remove_file(&failures_path);
+            }
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Vec::new()),
+                keys,
+                data_key,
+                store_id,
+                created_at,
+                clock,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub fn store_id(&self) -> &str {
+        &self.inner.store_id
+    }
+
+    pub fn now_millis(&self) -> i64 {
+        self.inner.clock.now_millis()
+    }
+
+    /// Runs `f` in one write transaction; commits if it returns `Ok`.
+    pub fn write<T>(&self, f: impl FnOnce(&WriteTx<'_>) -> Result<T>) -> Result<T> {
+        let mut guard = lock(&self.inner.writer);
+        let conn = guard.as_mut().ok_or(Error::Closed)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let wtx = WriteTx {
+            tx,
+            keys: &self.inner.keys,
+            now: self.inner.clock.now_millis(),
+        };
+        let out = f(&wtx)?;
+        wtx.tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` on a consistent snapshot without waiting for writers.
+    pub fn read<T>(&self, f: impl FnOnce(&ReadTx<'_>) -> Result<T>) -> Result<T> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let idle = lock(&self.inner.readers).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => open_reader(&self.inner.path)?,
+        };
+        let result = (|| {
+            let tx = conn.unchecked_transaction()?;
+            f(&ReadTx {
+                conn: &tx,
+                keys: &self.inner.keys,
+            })
+        })();
+        let mut pool = lock(&self.inner.readers);
+        if !self.inner.closed.load(Ordering::Acquire) && pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        result
+    }
+
+    pub fn put<R: Record>(&self, id: &str, value: &R) -> Result<()> {
+        self.write(|tx| tx.put(id, value))
+    }
+
+    pub fn insert<R: Record>(&self, value: &R) -> Result<String> {
+        self.write(|tx| tx.insert(value))
+    }
+
+    pub fn get<R: Record>(&self, id: &str) -> Result<Option<Stored<R>>> {
+        self.read(|tx| tx.get(id))
+    }
+
+    pub fn list<R: Record>(&self) -> Result<Vec<Stored<R>>> {
+        self.read(|tx| tx.list())
+    }
+
+    pub fn set_profile(&self, profile: &Profile) -> Result<()> {
+        profile.validate()?;
+        let body = serde_json::to_vec(profile).map_err(|e| Error::Internal(crate::error::json_error_reason(&e)))?;
+        self.write(|tx| {
+            let sealed = tx.seal(profile_aad(), &body)?;
+            tx.connection().execute(
+                "INSERT INTO profile (id, updated_at, body) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body",
+                params![tx.now_millis(), sealed],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn profile(&self) -> Result<Option<Profile>> {
+        self.read(|tx| {
+            let sealed: Option<Vec<u8>> = tx
+                .connection()
+                .query_row("SELECT body FROM profile WHERE id = 1", [], |r| r.get(0))
+                .optional()?;
+            match sealed {
+                None => Ok(None),
+                Some(s) => Ok(Some(records::decode("profile", &tx.open(profile_aad(), &s)?)?)),
+            }
+        })
+    }
+
+    /// Appends a consent decision and audits it.
+    pub fn record_consent(&self, scope: &str, text_version: &str, decision: ConsentDecision) -> Result<ConsentRecord> {
+        check_consent_input(scope, text_version)?;
+        self.write(|tx| {
+            let record = ConsentRecord {
+                id: random_id(),
+                scope: scope.to_string(),
+                text_version: text_version.to_string(),
+                decision,
+                at_millis: tx.now_millis(),
+            };
+            let body = serde_json::to_vec(&record).map_err(|e| Error::Internal(crate::error::json_error_reason(&e)))?;
+            let sealed = tx.seal(consent_aad(&record.id), &body)?;
+            tx.connection().execute(
+                "INSERT INTO consents (id, at, body) VALUES (?1, ?2, ?3)",
+                params![record.id, record.at_millis, sealed],
+            )?;
+            let detail = serde_json::json!({
+                "scope": scope,
+                "text_version": text_version,
+                "decision": decision,
+            })
+            .to_string();
+            tx.audit(AuditEvent::ConsentChanged, &detail)?;
+            Ok(record)
+        })
+    }
+
+    pub fn grant_consent(&self, scope: &str, text_version: &str) -> Result<ConsentRecord> {
+        self.record_consent(scope, text_version, ConsentDecision::Granted)
+    }
+
+    pub fn withdraw_consent(&self, scope: &str, text_version: &str) -> Result<ConsentRecord> {
+        self.record_consent(scope, text_version, ConsentDecision::Withdrawn)
+    }
+
+    /// Every decision, oldest first.
+    pub fn consent_history(&self) -> Result<Vec<ConsentRecord>> {
+        self.read(consent_history)
+    }
+
+    /// The latest decision per scope.
+    pub fn consents(&self) -> Result<Vec<ConsentState>> {
+        Ok(current_states(&self.consent_history()?))
+    }
+
+    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
+        self.read(audit_entries)
+    }
+
+    pub fn verify_audit(&self) -> Result<AuditVerification> {
+        let entries = self.audit_entries()?;
+        Ok(audit::verify_chain(&self.inner.keys.audit, &entries))
+    }
+
+    pub fn info(&self) -> Result<StoreInfo> {
+        self.read(|tx| {
+            let c = tx.connection();
+            let count = |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+            Ok(StoreInfo {
+                store_id: self.inner.store_id.clone(),
+                schema_version: c.pragma_query_value(None, "user_version", |r| r.get(0))?,
+                created_at_millis: self.inner.created_at,
+                has_profile: count("SELECT count(*) FROM profile")? > 0,
+                record_counts: tx.counts()?,
+                consent_decisions: count("SELECT count(*) FROM consents")?,
+                audit_entries: count("SELECT count(*) FROM audit_log")?,
+            })
+        })
+    }
+
+    /// Everything, decrypted, in the documented export format. Audited.
+    pub fn export(&self) -> Result<Export> {
+        self.write(|tx| tx.audit(AuditEvent::Export, "{}"))?;
+        self.read(|tx| export::build(tx, &self.inner.store_id, self.inner.created_at, self.now_millis()))
+    }
+
+    /// Re-wraps the data key under a new provider. Data is not re-encrypted.
+    pub fn rekey(&self, new_provider: &dyn KeyProvider) -> Result<()> {
+        let wrapped = new_provider
+            .wrap_key(self.inner.data_key.as_bytes())
+            .map_err(provider_error)?;
+        self.write(|tx| {
+            tx.connection()
+                .execute("UPDATE meta SET value = ?1 WHERE key = 'wrapped_key'", params![wrapped])?;
+            tx.audit(AuditEvent::Rekey, "{}")
+        })?;
+        // Push the old wrapped key out of the WAL; secure_delete zeroes it in the file.
+        self.checkpoint()
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        let guard = lock(&self.inner.writer);
+        let conn = guard.as_ref().ok_or(Error::Closed)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Crypto-shreds the store: destroys the wrapped key and key check,
+    /// then overwrites and deletes every file. The handle is closed after.
+    pub fn erase(&self, provider: &dyn KeyProvider) -> Result<EraseReport> {
+        {
+            let mut guard = lock(&self.inner.writer);
+            let conn = guard.as_mut().ok_or(Error::Closed)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            audit_append(&tx, &self.inner.keys, self.now_millis(), AuditEvent::Erase, "{}")?;
+            tx.execute(
+                "UPDATE meta SET value = zeroblob(length(value)) WHERE key IN ('wrapped_key', 'key_check')",
+                [],
+            )?;
+            tx.execute("DELETE FROM meta WHERE key IN ('wrapped_key', 'key_check')", [])?;
+            tx.commit()?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.inner.closed.store(true, Ordering::Release);
+            if let Some(conn) = guard.take() {
+                let _ = conn.close();
+            }
+        }
+        lock(&self.inner.readers).clear();
+        let mut files_removed = Vec::new();
+        for suffix in ["-wal", "-shm", "", "-unlock-failures"] {
+            let p = sidecar(&self.inner.path, suffix);
+            if shred_file(&p)? {
+                files_removed.push(p.file_name().unwrap_or_default().to_string_lossy().into_owned());
+            }
+        }
+        let provider_key_destroyed = provider.destroy().is_ok();
+        Ok(EraseReport {
+            files_removed,
+            provider_key_destroyed,
+        })
+    }
+
+    /// Closes all connections; later calls fail with `Closed`.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        if let Some(conn) = lock(&self.inner.writer).take() {
+            let _ = conn.close();
+        }
+        lock(&self.inner.readers).clear();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+}
+
+fn consent_history(tx: &ReadTx<'_>) -> Result<Vec<ConsentRecord>> {
+    let mut stmt = tx
+        .connection()
+        .prepare_cached("SELECT id, body FROM consents ORDER BY at, rowid")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let sealed: Vec<u8> = row.get(1)?;
+        let record: ConsentRecord = records::decode("consent", &tx.open(consent_aad(&id), &sealed)?)?;
+        if record.id != id {
+            return Err(Error::corrupt("consent", "id does not match its row"));
+        }
+        out.push(record);
+    }
+    Ok(out)
+}
+
+fn audit_entries(tx: &ReadTx<'_>) -> Result<Vec<AuditEntry>> {
+    let mut stmt = tx
+        .connection()
+        .prepare_cached("SELECT seq, at, event, detail, mac FROM audit_log ORDER BY seq")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                at_millis: r.get(1)?,
+                event: r.get(2)?,
+                detail: r.get(3)?,
+                mac: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+// Compile-time proof that handles can cross threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+};

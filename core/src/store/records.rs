@@ -1,0 +1,235 @@
+//! The typed record API that every later capability stores through.
+//!
+//! A record type names its kind once (`Record::KIND`); the store seals its
+//! JSON form bound to `(records, kind, id)`. Capabilities that need their own
+//! tables use [`WriteTx::seal`] / [`ReadTx::open`] with the same binding rule.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::crypto::{Aad, SealError, StoreKeys};
+use crate::error::{json_error_reason, Error, Result};
+
+/// A value kept sealed in the store.
+pub trait Record: Serialize + DeserializeOwned {
+    /// Stable kind name: lowercase token, part of every ciphertext's binding.
+    const KIND: &'static str;
+}
+
+/// A record as read back, with its store metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<R> {
+    pub id: String,
+    pub created_at_millis: i64,
+    pub updated_at_millis: i64,
+    pub value: R,
+}
+
+/// An undecoded record: sealed bytes opened, JSON not yet parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+    pub kind: String,
+    pub id: String,
+    pub created_at_millis: i64,
+    pub updated_at_millis: i64,
+    pub body: Vec<u8>,
+}
+
+pub(crate) const RECORDS_TABLE: &str = "records";
+
+pub(crate) fn seal_error(kind: &str, e: SealError) -> Error {
+    Error::corrupt(kind, e.to_string())
+}
+
+pub(crate) fn decode<R: DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<R> {
+    serde_json::from_slice(bytes).map_err(|e| Error::corrupt(kind, json_error_reason(&e)))
+}
+
+fn encode<R: Serialize>(kind: &str, value: &R) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal(format!("cannot encode {kind}: {}", json_error_reason(&e))))
+}
+
+/// A write transaction. All writes go through one of these, serialized by
+/// the store's single writer connection.
+pub struct WriteTx<'a> {
+    pub(crate) tx: Transaction<'a>,
+    pub(crate) keys: &'a StoreKeys,
+    pub(crate) now: i64,
+}
+
+impl<'a> WriteTx<'a> {
+    /// The transaction's notion of "now", from the store's clock.
+    pub fn now_millis(&self) -> i64 {
+        self.now
+    }
+
+    /// For capabilities with their own tables. Keep sensitive columns sealed.
+    pub fn connection(&self) -> &Connection {
+        &self.tx
+    }
+
+    pub fn seal(&self, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.keys
+            .sealer
+            .seal(aad, plaintext)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
+        self.keys.sealer.open(aad, envelope).map_err(|e| seal_error(aad.kind, e))
+    }
+
+    /// Inserts or replaces a record under `id`.
+    pub fn put<R: Record>(&self, id: &str, value: &R) -> Result<()> {
+        self.put_raw(R::KIND, id, &encode(R::KIND, value)?)
+    }
+
+    /// Inserts a new record under a fresh random id and returns the id.
+    pub fn insert<R: Record>(&self, value: &R) -> Result<String> {
+        let id = crate::crypto::random_id();
+        self.put(&id, value)?;
+        Ok(id)
+    }
+
+    pub fn put_raw(&self, kind: &str, id: &str, body: &[u8]) -> Result<()> {
+        crate::domain::check_token("record kind", kind, 32)?;
+        crate::domain::check_token("record id", id, 64)?;
+        let sealed = self.seal(Aad { table: RECORDS_TABLE, kind, id }, body)?;
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO records (kind, id, created_at, updated_at, body) VALUES (?1, ?2, ?3, ?3, ?4)
+             ON CONFLICT (kind, id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body",
+        )?;
+        stmt.execute(params![kind, id, self.now, sealed])?;
+        Ok(())
+    }
+
+    pub fn get<R: Record>(&self, id: &str) -> Result<Option<Stored<R>>> {
+        get_record(&self.tx, self.keys, id)
+    }
+
+    /// Returns whether a record was there.
+    pub fn delete(&self, kind: &str, id: &str) -> Result<bool> {
+        let n = self
+            .tx
+            .execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id])?;
+        Ok(n > 0)
+    }
+
+    /// Appends a security event to the audit chain.
+    pub fn audit(&self, event: crate::audit::AuditEvent, detail: &str) -> Result<()> {
+        super::audit_append(&self.tx, self.keys, self.now, event, detail)
+    }
+}
+
+/// A consistent read snapshot on one of the reader connections.
+pub struct ReadTx<'a> {
+    pub(crate) conn: &'a Connection,
+    pub(crate) keys: &'a StoreKeys,
+}
+
+impl ReadTx<'_> {
+    pub fn connection(&self) -> &Connection {
+        self.conn
+    }
+
+    pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
+        self.keys.sealer.open(aad, envelope).map_err(|e| seal_error(aad.kind, e))
+    }
+
+    pub fn get<R: Record>(&self, id: &str) -> Result<Option<Stored<R>>> {
+        get_record(self.conn, self.keys, id)
+    }
+
+    pub fn list<R: Record>(&self) -> Result<Vec<Stored<R>>> {
+        self.list_raw(R::KIND)?
+            .into_iter()
+            .map(|raw| {
+                Ok(Stored {
+                    value: decode(R::KIND, &raw.body)?,
+                    id: raw.id,
+                    created_at_millis: raw.created_at_millis,
+                    updated_at_millis: raw.updated_at_millis,
+                })
+            })
+            .collect()
+    }
+
+    /// All records of one kind in insertion order, opened but not parsed.
+    pub fn list_raw(&self, kind: &str) -> Result<Vec<RawRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, created_at, updated_at, body FROM records WHERE kind = ?1 ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query(params![kind])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let sealed: Vec<u8> = row.get(3)?;
+            let body = self.open(Aad { table: RECORDS_TABLE, kind, id: &id }, &sealed)?;
+            out.push(RawRecord {
+                kind: kind.to_string(),
+                id,
+                created_at_millis: row.get(1)?,
+                updated_at_millis: row.get(2)?,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every record, every kind, for export.
+    pub fn all_raw(&self) -> Result<Vec<RawRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, id, created_at, updated_at, body FROM records ORDER BY rowid")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let kind: String = row.get(0)?;
+            let id: String = row.get(1)?;
+            let sealed: Vec<u8> = row.get(4)?;
+            let body = self.open(Aad { table: RECORDS_TABLE, kind: &kind, id: &id }, &sealed)?;
+            out.push(RawRecord {
+                kind,
+                id,
+                created_at_millis: row.get(2)?,
+                updated_at_millis: row.get(3)?,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Record counts per kind, without opening anything.
+    pub fn counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, count(*) FROM records GROUP BY kind ORDER BY kind")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
+fn get_record<R: Record>(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Option<Stored<R>>> {
+    let row = conn
+        .prepare_cached("SELECT created_at, updated_at, body FROM records WHERE kind = ?1 AND id = ?2")?
+        .query_row(params![R::KIND, id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
+        })
+        .optional()?;
+    let Some((created, updated, sealed)) = row else {
+        return Ok(None);
+    };
+    let body = keys
+        .sealer
+        .open(Aad { table: RECORDS_TABLE, kind: R::KIND, id }, &sealed)
+        .map_err(|e| seal_error(R::KIND, e))?;
+    Ok(Some(Stored {
+        id: id.to_string(),
+        created_at_millis: created,
+        updated_at_millis: updated,
+        value: decode(R::KIND, &body)?,
+    }))
+}

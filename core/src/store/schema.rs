@@ -1,0 +1,147 @@
+//! Schema of the patient store, versioned through `PRAGMA user_version`.
+//!
+//! A new store gets `CREATE_LATEST` in one go; an older one is walked forward
+//! by `upgrade_from`. A test checks that both paths give the same schema.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+pub const LATEST_VERSION: i64 = 2;
+
+/// The whole current schema. Sensitive columns (`body`) hold only sealed
+/// envelopes; the other columns are opaque ids, kinds and timestamps.
+pub const CREATE_LATEST: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE profile (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    updated_at INTEGER NOT NULL,
+    body       BLOB NOT NULL
+);
+CREATE TABLE records (
+    kind       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body       BLOB NOT NULL,
+    UNIQUE (kind, id)
+);
+CREATE TABLE consents (
+    id   TEXT PRIMARY KEY,
+    at   INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE audit_log (
+    seq    INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    event  TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    mac    BLOB NOT NULL
+);
+CREATE INDEX records_by_kind_time ON records (kind, created_at);
+";
+
+/// Version 1 as it shipped: kept so tests can build an old store.
+pub const V1_SCHEMA: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE profile (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    updated_at INTEGER NOT NULL,
+    body       BLOB NOT NULL
+);
+CREATE TABLE records (
+    kind       TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body       BLOB NOT NULL,
+    UNIQUE (kind, id)
+);
+";
+
+/// Brings a database at `from` up to `LATEST_VERSION` inside the caller's transaction.
+pub fn upgrade_from(conn: &Connection, from: i64) -> Result<()> {
+    let mut version = from;
+    while version < LATEST_VERSION {
+        match version {
+            1 => conn.execute_batch(
+                "CREATE TABLE consents (
+                    id   TEXT PRIMARY KEY,
+                    at   INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                );
+                CREATE TABLE audit_log (
+                    seq    INTEGER PRIMARY KEY,
+                    at     INTEGER NOT NULL,
+                    event  TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    mac    BLOB NOT NULL
+                );
+                CREATE INDEX records_by_kind_time ON records (kind, created_at);",
+            )?,
+            other => {
+                return Err(Error::corrupt(
+                    "database",
+                    format!("no migration from schema version {other}"),
+                ))
+            }
+        }
+        version += 1;
+    }
+    conn.pragma_update(None, "user_version", LATEST_VERSION)?;
+    Ok(())
+}
+
+pub fn create_latest(conn: &Connection) -> Result<()> {
+    conn.execute_batch(CREATE_LATEST)?;
+    conn.pragma_update(None, "user_version", LATEST_VERSION)?;
+    Ok(())
+}
+
+/// The schema as SQLite reports it, for comparing databases.
+pub fn describe(conn: &Connection) -> Result<Vec<(String, String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT type, name, ifnull(sql, '') FROM sqlite_master
+         WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // Whitespace differs between CREATE_LATEST and the migration text.
+    Ok(rows
+        .into_iter()
+        .map(|(t, n, s): (String, String, String)| (t, n, s.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgraded_database_equals_fresh() {
+        let fresh = Connection::open_in_memory().unwrap();
+        create_latest(&fresh).unwrap();
+
+        let old = Connection::open_in_memory().unwrap();
+        old.execute_batch(V1_SCHEMA).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        upgrade_from(&old, 1).unwrap();
+
+        assert_eq!(describe(&old).unwrap(), describe(&fresh).unwrap());
+        let v: i64 = old.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, LATEST_VERSION);
+    }
+
+    #[test]
+    fn unknown_version_is_refused() {
+        let c = Connection::open_in_memory().unwrap();
+        assert!(matches!(upgrade_from(&c, 0), Err(Error::Corrupt { .. })));
+    }
+}
