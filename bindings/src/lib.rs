@@ -1,5 +1,17 @@
-//! UniFFI surface of the Collabzium core. Thin wrappers only: logic lives in `collabzium-core`.
+//! UniFFI surface of the Collabzium core. Thin wrappers only: every rule
+//! lives in `collabzium-core`; this crate converts types and errors.
+
 uniffi::setup_scaffolding!();
+
+mod error;
+mod key_provider;
+mod store;
+mod types;
+
+pub use error::CollabziumError;
+pub use key_provider::{memory_key_provider, passphrase_key_provider, KeyProvider, KeyProviderError};
+pub use store::PatientStore;
+pub use types::*;
 
 /// Version of the core library.
 #[uniffi::export]
