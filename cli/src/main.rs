@@ -1,3 +1,61 @@
-fn main() {
-    println!("collabzium {}", collabzium_core::version());
+//! `collabzium`: the demo, store operations and a headless client.
+//!
+//! Every command prints one clear line on error and exits non-zero; with
+//! `--json` it prints `{"error":{"code":..,"message":..}}` with a stable code.
+
+mod commands;
+mod output;
+mod passphrase;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use output::Output;
+
+#[derive(Parser)]
+#[command(name = "collabzium", version, about = "Collabzium: open core for internet-based psychological treatment")]
+struct Cli {
+    /// Path of the encrypted patient store.
+    #[arg(long, global = true, env = "COLLABZIUM_STORE")]
+    store: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the end-to-end demo on embedded defaults.
+    Demo(commands::demo::DemoArgs),
+    /// Create, inspect, export, rekey or erase a store.
+    #[command(subcommand)]
+    Store(commands::store::StoreCommand),
+    /// Show or set the patient profile.
+    #[command(subcommand)]
+    Profile(commands::profile::ProfileCommand),
+    /// Grant, withdraw or list consent.
+    #[command(subcommand)]
+    Consent(commands::consent::ConsentCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output { json: cli.json };
+    let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(&out, args),
+        Command::Store(cmd) => commands::store::run(&out, cli.store.as_deref(), cmd),
+        Command::Profile(cmd) => commands::profile::run(&out, cli.store.as_deref(), cmd),
+        Command::Consent(cmd) => commands::consent::run(&out, cli.store.as_deref(), cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            out.error(&e);
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -41,7 +41,7 @@ pub struct StoreInfo {
     pub schema_version: i64,
     pub created_at_millis: i64,
     pub has_profile: bool,
-    pub record_counts: Vec<(String, u64)>,
+    pub record_counts: std::collections::BTreeMap<String, u64>,
     pub consent_decisions: u64,
     pub audit_entries: u64,
 }
@@ -551,7 +551,7 @@ impl Store {
                 schema_version: c.pragma_query_value(None, "user_version", |r| r.get(0))?,
                 created_at_millis: self.inner.created_at,
                 has_profile: count("SELECT count(*) FROM profile")? > 0,
-                record_counts: tx.counts()?,
+                record_counts: tx.counts()?.into_iter().collect(),
                 consent_decisions: count("SELECT count(*) FROM consents")?,
                 audit_entries: count("SELECT count(*) FROM audit_log")?,
             })

@@ -1,0 +1,19 @@
+pub mod consent;
+pub mod demo;
+pub mod profile;
+pub mod store;
+
+use std::path::Path;
+
+use collabzium_core::store::Store;
+use collabzium_core::{Error, Result};
+
+pub fn require_store(path: Option<&Path>) -> Result<&Path> {
+    path.ok_or_else(|| Error::invalid("store", "pass --store PATH or set COLLABZIUM_STORE"))
+}
+
+/// Opens the store named by `--store` with the passphrase from the environment or a prompt.
+pub fn open_store(path: Option<&Path>) -> Result<Store> {
+    let path = require_store(path)?;
+    Store::open(path, &crate::passphrase::current()?)
+}

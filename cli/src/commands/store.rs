@@ -1,0 +1,181 @@
+//! `collabzium store ...`: lifecycle and data-subject rights.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use collabzium_core::domain::{Profile, TreatmentMode};
+use collabzium_core::store::{export::rfc3339, Store};
+use collabzium_core::{Error, Result};
+use serde_json::json;
+
+use super::{open_store, require_store};
+use crate::output::Output;
+use crate::passphrase;
+
+#[derive(Subcommand)]
+pub enum StoreCommand {
+    /// Create a new encrypted store (optionally with a profile).
+    Init {
+        #[arg(long)]
+        name: Option<String>,
+        /// IANA time zone, e.g. Europe/Berlin.
+        #[arg(long)]
+        tz: Option<String>,
+        #[arg(long, default_value = "en-GB")]
+        locale: String,
+        /// unguided, guided or messaging.
+        #[arg(long, default_value = "guided")]
+        mode: String,
+    },
+    /// Show what the store holds (no personal data).
+    Info,
+    /// Write everything, decrypted, as JSON (docs/export-format.md).
+    Export {
+        /// Output file (created with owner-only permissions); stdout without it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Crypto-shred the store and delete its files.
+    Erase {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Change the passphrase (re-wraps the data key; data is not re-encrypted).
+    Rekey,
+    /// Check the hash-chained audit log.
+    VerifyAudit,
+}
+
+pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
+    match cmd {
+        StoreCommand::Init { name, tz, locale, mode } => init(out, require_store(path)?, name, tz, locale, mode),
+        StoreCommand::Info => {
+            let store = open_store(path)?;
+            let info = store.info()?;
+            out.emit(&info, || {
+                let mut s = format!(
+                    "store {}\nschema version {}\ncreated {}\nprofile: {}\nconsent decisions: {}\naudit entries: {}",
+                    info.store_id,
+                    info.schema_version,
+                    rfc3339(info.created_at_millis),
+                    if info.has_profile { "set" } else { "not set" },
+                    info.consent_decisions,
+                    info.audit_entries
+                );
+                for (kind, n) in &info.record_counts {
+                    s.push_str(&format!("\nrecords {kind}: {n}"));
+                }
+                s
+            });
+            Ok(())
+        }
+        StoreCommand::Export { out: file } => {
+            let store = open_store(path)?;
+            let export = store.export()?;
+            let text = serde_json::to_string_pretty(&export).map_err(|e| Error::Internal(e.to_string()))?;
+            match file {
+                Some(f) => {
+                    write_private(&f, text.as_bytes())?;
+                    out.emit(&json!({"exported": true, "records": export.records.len()}), || {
+                        format!("exported {} records to the output file (plaintext: keep it safe)", export.records.len())
+                    });
+                }
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+        StoreCommand::Erase { yes } => {
+            let path = require_store(path)?;
+            if !yes {
+                confirm_erase()?;
+            }
+            let provider = passphrase::current()?;
+            let store = Store::open(path, &provider)?;
+            let report = store.erase(&provider)?;
+            out.emit(&report, || format!("erased: removed {}", report.files_removed.join(", ")));
+            Ok(())
+        }
+        StoreCommand::Rekey => {
+            let store = open_store(path)?;
+            let new = passphrase::replacement()?;
+            store.rekey(&new)?;
+            out.emit(&json!({"rekeyed": true}), || "passphrase changed".into());
+            Ok(())
+        }
+        StoreCommand::VerifyAudit => {
+            let store = open_store(path)?;
+            let v = store.verify_audit()?;
+            if v.ok {
+                out.emit(&v, || format!("audit log ok: {} entries", v.entries));
+                return Ok(());
+            }
+            let seq = v.first_broken_seq.unwrap_or(0);
+            if out.json {
+                // The report itself is the useful output; still exit non-zero.
+                out.emit(&v, String::new);
+                std::process::exit(1);
+            }
+            Err(Error::corrupt(
+                "audit log",
+                format!("first broken link at entry {seq}: {}", v.reason.unwrap_or_default()),
+            ))
+        }
+    }
+}
+
+fn init(out: &Output, path: &Path, name: Option<String>, tz: Option<String>, locale: String, mode: String) -> Result<()> {
+    let profile = match (name, tz) {
+        (Some(display_name), Some(time_zone)) => Some(Profile {
+            display_name,
+            time_zone,
+            locale,
+            mode: TreatmentMode::parse(&mode)?,
+        }),
+        (None, None) => None,
+        _ => return Err(Error::invalid("profile", "give both --name and --tz, or neither")),
+    };
+    if let Some(p) = &profile {
+        p.validate()?;
+    }
+    let provider = passphrase::for_new_store()?;
+    let store = Store::create(path, &provider)?;
+    if let Some(p) = &profile {
+        store.set_profile(p)?;
+    }
+    out.emit(&json!({"created": true, "store_id": store.store_id()}), || {
+        format!("created store {}", store.store_id())
+    });
+    Ok(())
+}
+
+fn confirm_erase() -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid("confirmation", "pass --yes to erase without a terminal"));
+    }
+    print!("This destroys the store and everything in it. Type 'erase' to continue: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    if line.trim() == "erase" {
+        Ok(())
+    } else {
+        Err(Error::invalid("confirmation", "erase was not confirmed"))
+    }
+}
+
+/// Exports are plaintext: create them readable by the owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
