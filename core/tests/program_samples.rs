@@ -1,0 +1,125 @@
+//! The shipped sample programs validate clean and survive a JSON round trip.
+
+use std::path::PathBuf;
+
+use collabzium_core::program::{self, CheckinWhen, Mode, Program, UnlockRule};
+
+fn sample(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../programs")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn load(name: &str) -> Program {
+    match program::load(&sample(name)) {
+        Ok(p) => p,
+        Err(issues) => {
+            let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            panic!("{name} has problems:\n{}", lines.join("\n"));
+        }
+    }
+}
+
+#[test]
+fn low_mood_validates() {
+    let p = load("low-mood-8w.json");
+    assert_eq!(p.metadata.weeks, 8);
+    assert_eq!(p.modules.len(), 8);
+    assert_eq!(
+        p.crisis_resources_for("en-US")[0].phone.as_deref(),
+        Some("988")
+    );
+}
+
+#[test]
+fn worry_validates() {
+    let p = load("worry-6w.json");
+    assert_eq!(p.metadata.weeks, 6);
+    assert_eq!(p.modules.len(), 6);
+    assert_eq!(
+        p.crisis_resources_for("en-GB")[0].phone.as_deref(),
+        Some("116 123")
+    );
+}
+
+/// Issue 3 asks for several pages and one exercise per module, a weekly
+/// symptom check-in, an alliance check-in after module 1 and then every
+/// 2 to 3 weeks, a therapist gate and date-based unlocks.
+#[test]
+fn samples_have_the_required_shape() {
+    for (name, symptom) in [("low-mood-8w.json", "phq9"), ("worry-6w.json", "gad7")] {
+        let p = load(name);
+        for m in &p.modules {
+            assert!(m.pages.len() >= 3, "{name} {}: pages", m.id);
+            assert_eq!(m.exercises.len(), 1, "{name} {}: exercises", m.id);
+        }
+        let weekly = p
+            .checkins
+            .iter()
+            .find(|c| c.instrument == symptom)
+            .expect("symptom check-in");
+        let CheckinWhen::Recurring(r) = &weekly.when else {
+            panic!("{name}: symptom check-in is not recurring")
+        };
+        assert!(r.rrule.starts_with("FREQ=WEEKLY"), "{name}: {}", r.rrule);
+        assert!(!r.rrule.contains("INTERVAL"), "{name}: weekly");
+
+        let first = &p.modules[0].id;
+        let alliance = |c: &&program::CheckinSchedule| c.instrument.starts_with("alliance");
+        assert!(p
+            .checkins
+            .iter()
+            .filter(alliance)
+            .any(|c| c.when == CheckinWhen::AfterModule(first.clone())));
+        assert!(p.checkins.iter().filter(alliance).any(|c| matches!(
+            &c.when,
+            CheckinWhen::Recurring(r) if r.rrule.contains("INTERVAL=2") || r.rrule.contains("INTERVAL=3")
+        )));
+
+        let rules: Vec<&UnlockRule> = p.modules.iter().map(|m| &m.unlock).collect();
+        assert!(
+            rules.iter().any(|r| r.mentions_therapist_approval()),
+            "{name}"
+        );
+        assert!(
+            rules
+                .iter()
+                .any(|r| format!("{r:?}").contains("DaysAfterStart")),
+            "{name}"
+        );
+        for locale in ["en-US", "en-GB"] {
+            assert!(p.crisis_resources.contains_key(locale), "{name} {locale}");
+        }
+    }
+}
+
+#[test]
+fn unguided_sample_measures_alliance_with_the_program() {
+    let p = load("worry-6w.json");
+    assert!(p.metadata.modes.contains(&Mode::Unguided));
+    let unguided: Vec<&str> = p
+        .checkins
+        .iter()
+        .filter(|c| c.applies_to(Mode::Unguided))
+        .map(|c| c.instrument.as_str())
+        .collect();
+    assert!(unguided.contains(&"alliance_unguided"));
+    assert!(!unguided.contains(&"alliance"));
+}
+
+#[test]
+fn samples_round_trip() {
+    for name in ["low-mood-8w.json", "worry-6w.json"] {
+        let p = load(name);
+        let json = p.to_json_pretty();
+        let again = program::load(&json).expect("re-serialized program validates");
+        assert_eq!(p, again, "{name}");
+        // The files are kept in canonical form, so authoring tools can
+        // rewrite them without noise in diffs.
+        assert!(
+            sample(name) == format!("{json}\n"),
+            "{name} is not in canonical form (Program::to_json_pretty plus a newline)"
+        );
+    }
+}
