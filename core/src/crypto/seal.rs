@@ -14,8 +14,8 @@ pub const ENVELOPE_V1: u8 = 1;
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + NONCE_LEN;
 
-/// Where a sealed value lives. Each part is joined with a NUL separator,
-/// which none of our identifiers contain.
+/// Where a sealed value lives. Each part is length-prefixed in the
+/// associated data, so no two different locations encode the same.
 #[derive(Debug, Clone, Copy)]
 pub struct Aad<'a> {
     pub table: &'a str,
@@ -23,13 +23,46 @@ pub struct Aad<'a> {
     pub id: &'a str,
 }
 
+/// AAD bytes on the stack for the usual short ids; the heap only for long ones.
+enum AadBuf {
+    Inline([u8; 160], usize),
+    Heap(Vec<u8>),
+}
+
+impl AadBuf {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            AadBuf::Inline(b, n) => &b[..*n],
+            AadBuf::Heap(v) => v,
+        }
+    }
+}
+
 impl Aad<'_> {
-    fn encode(&self, version: u8, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"collabzium\0");
-        out.push(version);
+    fn encode(&self, version: u8) -> AadBuf {
+        const PREFIX: &[u8] = b"collabzium\0";
+        let len = PREFIX.len() + 1 + 3 * 4 + self.table.len() + self.kind.len() + self.id.len();
+        let mut v = Vec::new();
+        let mut inline = [0u8; 160];
+        let mut pos = 0;
+        let mut put = |bytes: &[u8]| {
+            if len <= inline.len() {
+                inline[pos..pos + bytes.len()].copy_from_slice(bytes);
+                pos += bytes.len();
+            } else {
+                v.extend_from_slice(bytes);
+            }
+        };
+        put(PREFIX);
+        put(&[version]);
         for part in [self.table, self.kind, self.id] {
-            out.push(0);
-            out.extend_from_slice(part.as_bytes());
+            put(&(part.len() as u32).to_be_bytes());
+            put(part.as_bytes());
+        }
+        if len <= inline.len() {
+            AadBuf::Inline(inline, len)
+        } else {
+            AadBuf::Heap(v)
         }
     }
 }
@@ -101,8 +134,7 @@ impl Sealer {
 
     pub fn seal(&self, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let nonce = self.nonces.next()?;
-        let mut aad_bytes = Vec::with_capacity(64);
-        aad.encode(ENVELOPE_V1, &mut aad_bytes);
+        let aad_bytes = aad.encode(ENVELOPE_V1);
         let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
         out.push(ENVELOPE_V1);
         out.extend_from_slice(&nonce);
@@ -111,7 +143,7 @@ impl Sealer {
             .key
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(&aad_bytes[..]),
+                aead::Aad::from(aad_bytes.as_slice()),
                 &mut out[HEADER_LEN..],
             )
             .map_err(|_| SealError::Authentication)?;
@@ -129,14 +161,13 @@ impl Sealer {
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&rest[..NONCE_LEN]);
-        let mut aad_bytes = Vec::with_capacity(64);
-        aad.encode(version, &mut aad_bytes);
+        let aad_bytes = aad.encode(version);
         let mut buf = rest[NONCE_LEN..].to_vec();
         let len = self
             .key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(&aad_bytes[..]),
+                aead::Aad::from(aad_bytes.as_slice()),
                 &mut buf,
             )
             .map_err(|_| SealError::Authentication)?
@@ -173,6 +204,17 @@ mod tests {
         ] {
             assert_eq!(s.open(moved, &env), Err(SealError::Authentication));
         }
+    }
+
+    #[test]
+    fn long_ids_use_the_heap_path_and_still_bind() {
+        let s = sealer();
+        let long = "x".repeat(300);
+        let aad = Aad { id: &long, ..AAD };
+        let env = s.seal(aad, b"v").unwrap();
+        assert_eq!(s.open(aad, &env).unwrap(), b"v");
+        let other = "x".repeat(299);
+        assert!(s.open(Aad { id: &other, ..AAD }, &env).is_err());
     }
 
     #[test]
