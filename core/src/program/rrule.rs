@@ -25,6 +25,33 @@ pub(crate) fn program_rule_problems(s: &str) -> Vec<String> {
     out
 }
 
+/// Shortest time between two occurrences, in minutes, for rules simple
+/// enough to tell without expanding them (no BY* parts other than a single
+/// BYDAY weekday on a weekly rule); None otherwise.
+pub(crate) fn min_gap_minutes(s: &str) -> Option<i64> {
+    let mut freq = None;
+    let mut interval = 1i64;
+    for part in s.split(';') {
+        let (name, value) = part.split_once('=')?;
+        match name.to_ascii_uppercase().as_str() {
+            "FREQ" => freq = Some(value.to_ascii_uppercase()),
+            "INTERVAL" => interval = value.parse().ok()?,
+            "COUNT" | "UNTIL" | "WKST" => {}
+            "BYDAY" if !value.contains(',') && value.len() == 2 => {}
+            _ => return None,
+        }
+    }
+    let day = 24 * 60;
+    let unit = match freq?.as_str() {
+        "DAILY" => day,
+        "WEEKLY" => 7 * day,
+        // The shortest month.
+        "MONTHLY" => 28 * day,
+        _ => return None,
+    };
+    Some(unit * interval)
+}
+
 /// Stand-in for `crate::schedule::RRule` until that parser lands: the same
 /// RFC 5545 subset (FREQ DAILY/WEEKLY/MONTHLY, INTERVAL, BYDAY, BYMONTHDAY,
 /// BYHOUR, BYMINUTE, COUNT, UNTIL).
@@ -171,6 +198,18 @@ mod tests {
         ] {
             assert!(check_rrule(r).is_err(), "{r}");
         }
+    }
+
+    #[test]
+    fn gaps_of_simple_rules() {
+        assert_eq!(min_gap_minutes("FREQ=DAILY"), Some(1440));
+        assert_eq!(
+            min_gap_minutes("FREQ=WEEKLY;INTERVAL=2;COUNT=3"),
+            Some(20160)
+        );
+        assert_eq!(min_gap_minutes("FREQ=WEEKLY;BYDAY=SU"), Some(10080));
+        assert_eq!(min_gap_minutes("FREQ=WEEKLY;BYDAY=MO,TH"), None);
+        assert_eq!(min_gap_minutes("FREQ=DAILY;BYHOUR=9,21"), None);
     }
 
     #[test]

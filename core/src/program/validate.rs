@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::definition::*;
-use super::rrule::{check_rrule, program_rule_problems};
+use super::rrule::{check_rrule, min_gap_minutes, program_rule_problems};
 use super::spans::{join_index, join_key, line_col, offset_of, PathIndex};
 
 /// Ids of the instruments the core ships (see the instrument registry).
@@ -782,6 +782,20 @@ impl Validator<'_> {
                         w.due_minutes, w.opens_minutes, w.closes_minutes
                     ),
                 );
+            }
+            if let CheckinWhen::Recurring(r) = &c.when {
+                let valid = check_rrule(&r.rrule).is_ok();
+                let length = i64::from(w.closes_minutes) - i64::from(w.opens_minutes);
+                let gap = min_gap_minutes(&r.rrule).filter(|&gap| valid && length > gap);
+                if let Some(gap) = gap {
+                    // Two open occurrences at once would confuse the agenda.
+                    self.issue(
+                        format!("{wp}.closes_minutes"),
+                        format!(
+                            "window is {length} min long but occurrences can be {gap} min apart, so windows would overlap"
+                        ),
+                    );
+                }
             }
             if let Some(modes) = &c.modes {
                 if modes.is_empty() {
