@@ -54,7 +54,6 @@ pub fn expand(
 /// `new_tz`. Each wall-clock instance appears once: flying west does not
 /// repeat today's check-in, and flying east keeps one that has just passed
 /// in the new zone (its instant is then before `changed_at`).
-#[allow(clippy::too_many_arguments)]
 pub fn replan_after_zone_change(
     rule: &RRule,
     dtstart_local: NaiveDateTime,
@@ -89,7 +88,10 @@ pub fn expand_with_zone_history(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Occurrence>, ScheduleError> {
-    if history.is_empty() || history.windows(2).any(|w| w[0].since > w[1].since) {
+    let Some((first, later)) = history.split_first() else {
+        return Err(ScheduleError::InvalidZoneHistory);
+    };
+    if history.windows(2).any(|w| w[0].since > w[1].since) {
         return Err(ScheduleError::InvalidZoneHistory);
     }
     if from >= to {
@@ -118,11 +120,12 @@ pub fn expand_with_zone_history(
                 break;
             }
         }
-        // Reached only while COUNT forces a walk from DTSTART.
+        // Before the window: COUNT walks from DTSTART, and a skip lands at
+        // the start of the period holding `lower`.
         if local < lower {
             continue;
         }
-        let occ = place(local, history);
+        let occ = place(local, first, later);
         if let Some(Until::Utc(u)) = rule.until() {
             // Not a break: gap resolution can put a later wall-clock time earlier.
             if occ.utc > u {
@@ -146,16 +149,17 @@ pub fn expand_with_zone_history(
     Ok(out)
 }
 
-fn place(local: NaiveDateTime, history: &[ZoneSpan]) -> Occurrence {
-    let mut spans = history.iter().peekable();
-    loop {
-        let span = spans.next().expect("history is non-empty");
-        let occ = resolve_local(span.tz, local);
-        match spans.peek() {
-            Some(next) if occ.utc >= next.since => continue,
-            _ => return occ,
+/// Resolves in the first zone, moving on to each later zone whose span starts
+/// at or before the instant the current zone gives.
+fn place(local: NaiveDateTime, first: &ZoneSpan, later: &[ZoneSpan]) -> Occurrence {
+    let mut occ = resolve_local(first.tz, local);
+    for span in later {
+        if occ.utc < span.since {
+            break;
         }
+        occ = resolve_local(span.tz, local);
     }
+    occ
 }
 
 /// The rule's wall-clock instances from DTSTART on, in order.
