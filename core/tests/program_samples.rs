@@ -123,3 +123,74 @@ fn samples_round_trip() {
         );
     }
 }
+
+/// A patient who completes each module as soon as it opens: the low-mood
+/// program paces one module a week and holds problem solving for the therapist.
+#[test]
+fn low_mood_unlocks_week_by_week() {
+    use std::collections::HashSet;
+
+    struct Patient {
+        day: u32,
+        done: HashSet<String>,
+        baseline_done: bool,
+        approved: bool,
+    }
+    impl program::UnlockFacts for Patient {
+        fn day(&self) -> u32 {
+            self.day
+        }
+        fn module_completed(&self, id: &str) -> bool {
+            self.done.contains(id)
+        }
+        fn checkin_completed(&self, id: &str) -> bool {
+            id == "phq9-weekly" && self.baseline_done
+        }
+        fn therapist_approved(&self, _: &str) -> bool {
+            self.approved
+        }
+    }
+
+    let p = load("low-mood-8w.json");
+    let mut patient = Patient {
+        day: 0,
+        done: HashSet::new(),
+        baseline_done: true,
+        approved: false,
+    };
+    let mut opened_on = Vec::new();
+    for day in 0..=56 {
+        patient.day = day;
+        for m in &p.modules {
+            if !patient.done.contains(&m.id) && m.unlock.holds(&m.id, &patient) {
+                opened_on.push((m.id.clone(), day));
+                patient.done.insert(m.id.clone());
+            }
+        }
+        if day == 35 {
+            let gated = p.module("problem-solving").unwrap();
+            assert!(gated.unlock.waits_for_therapist(&gated.id, &patient));
+        }
+    }
+    let days: Vec<(&str, u32)> = opened_on.iter().map(|(m, d)| (m.as_str(), *d)).collect();
+    assert_eq!(
+        days,
+        [
+            ("welcome", 0),
+            ("activity-monitoring", 7),
+            ("values", 14),
+            ("activity-scheduling", 21),
+            ("thoughts", 28),
+            ("balanced-thinking", 35),
+            ("staying-well", 49),
+        ]
+    );
+    // The next unlock for a patient who has not done the baseline PHQ-9 is unknown.
+    patient.baseline_done = false;
+    let m2 = p.module("activity-monitoring").unwrap();
+    patient.done.clear();
+    patient.done.insert("welcome".into());
+    assert_eq!(m2.unlock.earliest_day(&m2.id, &patient), None);
+    patient.baseline_done = true;
+    assert_eq!(m2.unlock.earliest_day(&m2.id, &patient), Some(7));
+}

@@ -7,6 +7,7 @@
 mod definition;
 mod rrule;
 mod spans;
+mod unlock;
 mod validate;
 
 pub use definition::{
@@ -14,6 +15,7 @@ pub use definition::{
     FieldKind, FieldOption, Metadata, Mode, Module, Page, Program, QuietHours, Recurrence,
     ReminderPolicy, TimeOfDay, UnlockRule, Window, FORMAT_VERSION,
 };
+pub use unlock::UnlockFacts;
 pub use validate::{
     validate, validate_program, ValidationContext, ValidationIssue, DEFAULT_INSTRUMENTS,
 };
