@@ -31,8 +31,9 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for KeyProviderError {
 pub trait KeyProvider: Send + Sync {
     fn wrap_key(&self, data_key: Vec<u8>) -> Result<Vec<u8>, KeyProviderError>;
     fn unwrap_key(&self, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyProviderError>;
-    /// Delete the platform key; called when the store is erased.
-    fn destroy(&self) -> Result<(), KeyProviderError>;
+    /// Delete the platform key; called when the store is erased. (Not
+    /// `destroy`: Kotlin's generated objects reserve that name.)
+    fn destroy_key(&self) -> Result<(), KeyProviderError>;
 }
 
 /// Adapts a foreign provider onto the core's trait.
@@ -66,7 +67,7 @@ impl platform::KeyProvider for Adapter {
     }
 
     fn destroy(&self) -> Result<(), platform::KeyProviderError> {
-        self.0.destroy().map_err(to_core)
+        self.0.destroy_key().map_err(to_core)
     }
 }
 
@@ -84,7 +85,7 @@ impl<P: platform::KeyProvider> KeyProvider for CoreProvider<P> {
         self.0.unwrap_key(&wrapped).map(|k| k.to_vec()).map_err(from_core)
     }
 
-    fn destroy(&self) -> Result<(), KeyProviderError> {
+    fn destroy_key(&self) -> Result<(), KeyProviderError> {
         self.0.destroy().map_err(from_core)
     }
 }

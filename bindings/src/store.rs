@@ -90,8 +90,9 @@ impl PatientStore {
         Ok(self.store.verify_audit()?.into())
     }
 
-    /// Releases the database; later calls fail with `Closed`.
-    pub fn close(&self) {
+    /// Releases the database now; later calls fail with `Closed`. (Kotlin's
+    /// `close()` and Swift's deinit free the object itself.)
+    pub fn close_store(&self) {
         self.store.close()
     }
 }

@@ -65,7 +65,7 @@ fn eight_threads_write_and_read_for_several_seconds() {
     eprintln!("{} writes, {} reads across 8 threads", all_written.len(), total_reads);
 
     // And everything is still there after a reopen.
-    store.close();
+    store.close_store();
     let reopened = PatientStore::open(path, provider).unwrap();
     assert_eq!(reopened.consent_history().unwrap().len(), all_written.len());
 }
