@@ -13,8 +13,8 @@ use crate::types::*;
 /// background work: writes are serialized, reads run alongside them.
 #[derive(uniffi::Object)]
 pub struct PatientStore {
-    store: Store,
-    key_provider: Arc<dyn KeyProvider>,
+    pub(crate) store: Store,
+    pub(crate) key_provider: Arc<dyn KeyProvider>,
 }
 
 #[uniffi::export]
