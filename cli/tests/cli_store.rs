@@ -36,7 +36,7 @@ fn lifecycle_with_store_before_or_after_the_subcommand() {
     // --store after the subcommand works the same.
     let o = run(d, PASS, &["store", "info", "--store", "p.db", "--json"]);
     let info = json(&o);
-    assert_eq!(info["schema_version"], 2);
+    assert_eq!(info["schema_version"], 3);
     assert_eq!(info["has_profile"], true);
 
     let o = run(d, PASS, &["--store", "p.db", "consent", "grant", "research_export", "--text-version", "v3", "--json"]);

@@ -7,6 +7,7 @@
 //! (`docs/adr/0002-wrong-key-and-corruption.md`).
 
 pub mod export;
+pub mod outbox;
 pub mod records;
 pub mod schema;
 

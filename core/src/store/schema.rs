@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 3;
 
 /// The whole current schema. Sensitive columns (`body`) hold only sealed
 /// envelopes; the other columns are opaque ids, kinds and timestamps.
@@ -42,6 +42,17 @@ CREATE TABLE audit_log (
     mac    BLOB NOT NULL
 );
 CREATE INDEX records_by_kind_time ON records (kind, created_at);
+CREATE TABLE outbox (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    ref_id     TEXT NOT NULL,
+    priority   INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    body       BLOB NOT NULL,
+    sent_at    INTEGER,
+    UNIQUE (kind, ref_id)
+);
+CREATE INDEX outbox_unsent ON outbox (sent_at, seq);
 ";
 
 /// Version 1 as it shipped: kept so tests can build an old store.
@@ -85,6 +96,20 @@ pub fn upgrade_from(conn: &Connection, from: i64) -> Result<()> {
                 );
                 CREATE INDEX records_by_kind_time ON records (kind, created_at);",
             )?,
+            // v3: the ordered sync outbox (see `store::outbox`).
+            2 => conn.execute_batch(
+                "CREATE TABLE outbox (
+                    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind       TEXT NOT NULL,
+                    ref_id     TEXT NOT NULL,
+                    priority   INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    body       BLOB NOT NULL,
+                    sent_at    INTEGER,
+                    UNIQUE (kind, ref_id)
+                );
+                CREATE INDEX outbox_unsent ON outbox (sent_at, seq);",
+            )?,
             other => {
                 return Err(Error::corrupt(
                     "database",
@@ -116,7 +141,9 @@ pub fn describe(conn: &Connection) -> Result<Vec<(String, String, String)>> {
     // Whitespace differs between CREATE_LATEST and the migration text.
     Ok(rows
         .into_iter()
-        .map(|(t, n, s): (String, String, String)| (t, n, s.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .map(|(t, n, s): (String, String, String)| {
+            (t, n, s.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
         .collect())
 }
 
@@ -135,7 +162,9 @@ mod tests {
         upgrade_from(&old, 1).unwrap();
 
         assert_eq!(describe(&old).unwrap(), describe(&fresh).unwrap());
-        let v: i64 = old.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = old
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, LATEST_VERSION);
     }
 

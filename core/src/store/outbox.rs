@@ -1,0 +1,146 @@
+//! The durable, ordered sync outbox (schema v3).
+//!
+//! Every event meant for the other side (a submitted check-in, a safety
+//! alert) is written here in the same transaction as the record it reports,
+//! so an event can never be persisted without being queued, nor queued
+//! without being persisted. Sync (issue 5) drains it in `seq` order.
+//!
+//! Columns: `seq` (monotonic, never reused: AUTOINCREMENT), `kind`, `ref_id`
+//! (the record id), `priority`, `created_at`, `body` (the sealed event JSON,
+//! bound to `(outbox, kind, ref_id)`), `sent_at` (NULL until the relay took it).
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use crate::crypto::Aad;
+use crate::error::Result;
+use crate::store::{ReadTx, WriteTx};
+
+pub const OUTBOX_TABLE: &str = "outbox";
+
+/// Delivery priority. Alerts go before routine events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Normal = 0,
+    High = 1,
+}
+
+impl Priority {
+    fn from_i64(n: i64) -> Priority {
+        if n >= 1 {
+            Priority::High
+        } else {
+            Priority::Normal
+        }
+    }
+}
+
+/// One queued event, opened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub kind: String,
+    pub ref_id: String,
+    pub priority: Priority,
+    pub created_at_millis: i64,
+    pub sent_at_millis: Option<i64>,
+    /// The event as JSON (plaintext once opened; never log it).
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+fn aad<'a>(kind: &'a str, ref_id: &'a str) -> Aad<'a> {
+    Aad {
+        table: OUTBOX_TABLE,
+        kind,
+        id: ref_id,
+    }
+}
+
+/// Queues `body` once per `(kind, ref_id)`; returns its sequence number.
+/// Enqueuing the same event again returns the existing number (idempotent).
+pub fn enqueue(
+    tx: &WriteTx<'_>,
+    kind: &str,
+    ref_id: &str,
+    priority: Priority,
+    body: &[u8],
+) -> Result<i64> {
+    crate::domain::check_token("outbox kind", kind, 32)?;
+    crate::domain::check_token("outbox ref_id", ref_id, 64)?;
+    let conn = tx.connection();
+    let existing: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM outbox WHERE kind = ?1 AND ref_id = ?2")?
+        .query_row(params![kind, ref_id], |r| r.get(0))
+        .optional()?;
+    if let Some(seq) = existing {
+        return Ok(seq);
+    }
+    let sealed = tx.seal(aad(kind, ref_id), body)?;
+    conn.prepare_cached(
+        "INSERT INTO outbox (kind, ref_id, priority, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        kind,
+        ref_id,
+        priority as i64,
+        tx.now_millis(),
+        sealed
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Marks every entry up to and including `seq` as handed to the relay.
+pub fn mark_sent_through(tx: &WriteTx<'_>, seq: i64) -> Result<usize> {
+    Ok(tx.connection().execute(
+        "UPDATE outbox SET sent_at = ?1 WHERE seq <= ?2 AND sent_at IS NULL",
+        params![tx.now_millis(), seq],
+    )?)
+}
+
+fn read_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    open: impl Fn(&str, &str, &[u8]) -> Result<Vec<u8>>,
+) -> Result<Vec<OutboxEntry>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let kind: String = row.get(1)?;
+        let ref_id: String = row.get(2)?;
+        let sealed: Vec<u8> = row.get(5)?;
+        let body = open(&kind, &ref_id, &sealed)?;
+        out.push(OutboxEntry {
+            seq: row.get(0)?,
+            priority: Priority::from_i64(row.get(3)?),
+            created_at_millis: row.get(4)?,
+            sent_at_millis: row.get(6)?,
+            kind,
+            ref_id,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+const SELECT: &str = "SELECT seq, kind, ref_id, priority, created_at, body, sent_at FROM outbox";
+
+/// Unsent entries in sequence order (the order sync must keep).
+pub fn pending(tx: &ReadTx<'_>) -> Result<Vec<OutboxEntry>> {
+    read_rows(
+        tx.connection(),
+        &format!("{SELECT} WHERE sent_at IS NULL ORDER BY seq"),
+        |k, id, s| tx.open(aad(k, id), s),
+    )
+}
+
+/// Every entry, sent or not, in sequence order.
+pub fn all(tx: &ReadTx<'_>) -> Result<Vec<OutboxEntry>> {
+    read_rows(
+        tx.connection(),
+        &format!("{SELECT} ORDER BY seq"),
+        |k, id, s| tx.open(aad(k, id), s),
+    )
+}
