@@ -5,6 +5,7 @@ pub mod audit;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod instruments;
 pub mod platform;
 pub mod program;
 pub mod schedule;
