@@ -1,7 +1,9 @@
 //! Collabzium core: domain, scheduling, instruments, storage, crypto and sync.
 //! No FFI and no platform I/O live here; platforms plug in through the traits in [`platform`].
 
+pub mod agenda;
 pub mod audit;
+pub mod checkin;
 pub mod crypto;
 pub mod domain;
 pub mod error;

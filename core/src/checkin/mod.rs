@@ -1,0 +1,683 @@
+//! The check-in flow: start (from an agenda item or an instrument), answer
+//! (each answer validated), submit -> score -> persist sealed -> enqueue for
+//! sync -> result with any [`SafetyAction`], all in one transaction.
+//!
+//! Drafts are records (`checkin_draft`), so they survive restarts. A
+//! submitted check-in (`checkin`) is never rewritten: a correction is a new
+//! check-in whose `corrects` names the old one.
+
+pub mod fhir;
+mod safety;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Offset, TimeZone};
+use serde::{Deserialize, Serialize};
+
+pub use safety::{
+    alerts_therapist, default_resources, message_for, resources_for, AlertStatus, SafetyAction,
+    SafetyAlert,
+};
+
+use crate::crypto::random_id;
+use crate::domain::{Profile, TreatmentMode};
+use crate::error::{Error, Result};
+use crate::instruments::{
+    item_field, reliable_change, risk_hits, score, validate_answer, AnswerValue, Answers, Band,
+    Direction, Instrument, Registry, ReliableChangeResult, RiskHit, Score,
+};
+use crate::program::Program;
+use crate::store::outbox::{self, Priority};
+use crate::store::{Record, Store, WriteTx};
+
+/// Outbox kinds (the event types issue 5's sync carries).
+pub const OUTBOX_CHECKIN: &str = "checkin";
+pub const OUTBOX_ALERT: &str = "safety_alert";
+/// Version of the outbox event JSON.
+pub const EVENT_VERSION: u32 = 1;
+
+/// A check-in being filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckinDraft {
+    pub instrument: String,
+    pub instrument_version: String,
+    pub agenda_item: Option<String>,
+    /// The submitted check-in this one corrects.
+    pub corrects: Option<String>,
+    /// 1 for an original, n+1 for a correction of revision n.
+    pub revision: u32,
+    pub answers: Answers,
+    pub started_at_millis: i64,
+}
+
+impl Record for CheckinDraft {
+    const KIND: &'static str = "checkin_draft";
+}
+
+/// A submitted, scored check-in. Immutable once written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkin {
+    pub id: String,
+    pub instrument: String,
+    pub instrument_version: String,
+    pub agenda_item: Option<String>,
+    pub corrects: Option<String>,
+    pub revision: u32,
+    pub answers: Answers,
+    pub score: Score,
+    pub started_at_millis: i64,
+    pub submitted_at_millis: i64,
+    /// The patient's UTC offset at submission, for FHIR `authored`.
+    pub utc_offset_seconds: i32,
+    pub safety: Option<SafetyAction>,
+    pub outbox_seq: i64,
+}
+
+impl Record for Checkin {
+    const KIND: &'static str = "checkin";
+}
+
+/// A clinic-supplied definition kept in the store (id = instrument id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredInstrument {
+    pub json: String,
+}
+
+impl Record for StoredInstrument {
+    const KIND: &'static str = "instrument_def";
+}
+
+/// What the app shows for a draft: one call per screen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DraftView {
+    pub checkin_id: String,
+    pub instrument: String,
+    pub instrument_version: String,
+    pub agenda_item: Option<String>,
+    pub corrects: Option<String>,
+    pub revision: u32,
+    pub answers: Answers,
+    /// Required items still unanswered; submit is refused until empty.
+    pub missing_required: Vec<String>,
+    /// Present as soon as a risk answer is recorded.
+    pub safety: Option<SafetyAction>,
+}
+
+/// The result of a submission.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckinResult {
+    pub checkin_id: String,
+    pub instrument: String,
+    pub score: Score,
+    pub safety: Option<SafetyAction>,
+    pub outbox_seq: i64,
+    pub submitted_at_millis: i64,
+}
+
+/// A row of the check-in history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckinSummary {
+    pub checkin_id: String,
+    pub instrument: String,
+    pub submitted_at_millis: i64,
+    pub revision: u32,
+    pub corrects: Option<String>,
+    pub superseded_by: Option<String>,
+    pub total: Option<f64>,
+    pub severity: Option<String>,
+    pub safety_alert: bool,
+}
+
+/// A therapist alert with its delivery state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertView {
+    pub alert_id: String,
+    pub alert: SafetyAlert,
+    pub status: AlertStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrendPoint {
+    pub checkin_id: String,
+    pub submitted_at_millis: i64,
+    pub total: Option<f64>,
+    pub severity: Option<String>,
+    pub subscales: BTreeMap<String, Option<f64>>,
+    /// Against the baseline (the first scorable check-in).
+    pub change: Option<ReliableChangeResult>,
+}
+
+/// The patient's own scores over time for one instrument.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trend {
+    pub instrument: String,
+    pub direction: Direction,
+    pub bands: Vec<Band>,
+    pub points: Vec<TrendPoint>,
+    pub baseline: Option<f64>,
+    pub latest_change: Option<ReliableChangeResult>,
+}
+
+/// The check-in service over one store.
+#[derive(Clone)]
+pub struct Checkins {
+    store: Store,
+    registry: Registry,
+    program: Option<Arc<Program>>,
+}
+
+fn not_found(what: &str) -> Error {
+    Error::NotFound {
+        what: what.to_string(),
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Internal(crate::error::json_error_reason(&e)))
+}
+
+fn utc_offset_seconds(profile: Option<&Profile>, at_millis: i64) -> i32 {
+    let Some(tz) = profile.and_then(|p| p.time_zone.parse::<chrono_tz::Tz>().ok()) else {
+        return 0;
+    };
+    match tz.timestamp_millis_opt(at_millis).single() {
+        Some(t) => t.offset().fix().local_minus_utc(),
+        None => 0,
+    }
+}
+
+impl Checkins {
+    /// Shipped instruments plus any clinic definitions installed in the store.
+    pub fn new(store: Store) -> Result<Checkins> {
+        let mut registry = Registry::shipped();
+        for s in store.list::<StoredInstrument>()? {
+            registry.add_definition(&s.value.json)?;
+        }
+        Ok(Checkins {
+            store,
+            registry,
+            program: None,
+        })
+    }
+
+    /// The enrolled program, for its crisis resources.
+    pub fn with_program(mut self, program: Program) -> Checkins {
+        self.program = Some(Arc::new(program));
+        self
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Validates a clinic-supplied definition and keeps it in the store.
+    pub fn install_instrument(&mut self, json: &str) -> Result<Arc<Instrument>> {
+        let inst = self.registry.add_definition(json)?;
+        self.store.put(
+            &inst.id,
+            &StoredInstrument {
+                json: json.to_string(),
+            },
+        )?;
+        Ok(inst)
+    }
+
+    fn profile(&self) -> Result<Option<Profile>> {
+        self.store.profile()
+    }
+
+    fn action(
+        &self,
+        profile: Option<&Profile>,
+        concerns: Vec<RiskHit>,
+        alert_id: Option<String>,
+    ) -> SafetyAction {
+        let mode = profile.map(|p| p.mode);
+        let locale = profile.map(|p| p.locale.as_str()).unwrap_or("en");
+        SafetyAction {
+            concerns,
+            resources: resources_for(self.program.as_deref(), locale),
+            message: message_for(mode).to_string(),
+            therapist_alert_id: alert_id,
+            mode,
+        }
+    }
+
+    /// Creates (once per check-in) the therapist alert and queues it at high
+    /// priority, inside the caller's transaction. `None` in unguided mode.
+    fn ensure_alert(
+        &self,
+        tx: &WriteTx<'_>,
+        mode: Option<TreatmentMode>,
+        checkin_id: &str,
+        instrument: &str,
+        concerns: &[RiskHit],
+        before_submit: bool,
+    ) -> Result<Option<String>> {
+        if !alerts_therapist(mode) {
+            return Ok(None);
+        }
+        if tx.get::<SafetyAlert>(checkin_id)?.is_some() {
+            return Ok(Some(checkin_id.to_string()));
+        }
+        let mut alert = SafetyAlert {
+            checkin_id: checkin_id.to_string(),
+            instrument: instrument.to_string(),
+            concerns: concerns.to_vec(),
+            created_at_millis: tx.now_millis(),
+            raised_before_submit: before_submit,
+            outbox_seq: 0,
+            acknowledged_at_millis: None,
+        };
+        let event = serde_json::json!({
+            "type": OUTBOX_ALERT, "version": EVENT_VERSION, "priority": "high",
+            "alert_id": checkin_id, "alert": &alert,
+        });
+        alert.outbox_seq = outbox::enqueue(
+            tx,
+            OUTBOX_ALERT,
+            checkin_id,
+            Priority::High,
+            &encode(&event)?,
+        )?;
+        tx.put(checkin_id, &alert)?;
+        Ok(Some(checkin_id.to_string()))
+    }
+
+    fn draft_view(
+        &self,
+        id: &str,
+        d: &CheckinDraft,
+        inst: &Instrument,
+        safety: Option<SafetyAction>,
+    ) -> DraftView {
+        DraftView {
+            checkin_id: id.to_string(),
+            instrument: d.instrument.clone(),
+            instrument_version: d.instrument_version.clone(),
+            agenda_item: d.agenda_item.clone(),
+            corrects: d.corrects.clone(),
+            revision: d.revision,
+            answers: d.answers.clone(),
+            missing_required: inst
+                .items
+                .iter()
+                .filter(|i| i.required && !d.answers.contains_key(&i.link_id))
+                .map(|i| i.link_id.clone())
+                .collect(),
+            safety,
+        }
+    }
+
+    /// Starts a check-in for an instrument, optionally for an agenda item.
+    pub fn start(&self, instrument_id: &str, agenda_item: Option<&str>) -> Result<DraftView> {
+        let inst = self.registry.require(instrument_id)?.clone();
+        if let Some(a) = agenda_item {
+            crate::domain::check_token("agenda_item", a, 64)?;
+        }
+        self.store.write(|tx| {
+            let draft = CheckinDraft {
+                instrument: inst.id.clone(),
+                instrument_version: inst.version.clone(),
+                agenda_item: agenda_item.map(str::to_string),
+                corrects: None,
+                revision: 1,
+                answers: Answers::new(),
+                started_at_millis: tx.now_millis(),
+            };
+            let id = random_id();
+            tx.put(&id, &draft)?;
+            Ok(self.draft_view(&id, &draft, &inst, None))
+        })
+    }
+
+    /// Starts a correction of a submitted check-in, pre-filled with its answers.
+    pub fn correct(&self, checkin_id: &str) -> Result<DraftView> {
+        let old = self.get(checkin_id)?;
+        if self
+            .list()?
+            .iter()
+            .any(|s| s.corrects.as_deref() == Some(checkin_id))
+        {
+            return Err(Error::invalid(
+                "checkin",
+                "already corrected; correct the latest version",
+            ));
+        }
+        let inst = self.registry.require(&old.instrument)?.clone();
+        self.store.write(|tx| {
+            let draft = CheckinDraft {
+                instrument: old.instrument.clone(),
+                instrument_version: inst.version.clone(),
+                agenda_item: old.agenda_item.clone(),
+                corrects: Some(old.id.clone()),
+                revision: old.revision + 1,
+                answers: old.answers.clone(),
+                started_at_millis: tx.now_millis(),
+            };
+            let id = random_id();
+            tx.put(&id, &draft)?;
+            Ok(self.draft_view(&id, &draft, &inst, None))
+        })
+    }
+
+    fn load_draft(&self, tx: &WriteTx<'_>, id: &str) -> Result<CheckinDraft> {
+        match tx.get::<CheckinDraft>(id)? {
+            Some(d) => Ok(d.value),
+            None if tx.get::<Checkin>(id)?.is_some() => Err(Error::invalid(
+                "checkin",
+                "already submitted and cannot change; start a correction instead",
+            )),
+            None => Err(not_found("check-in draft")),
+        }
+    }
+
+    /// Records answers (`None` clears one). All are validated first: one bad
+    /// answer refuses the whole call and nothing is stored.
+    pub fn answer(
+        &self,
+        checkin_id: &str,
+        answers: &[(String, Option<AnswerValue>)],
+    ) -> Result<DraftView> {
+        let profile = self.profile()?;
+        let mode = profile.as_ref().map(|p| p.mode);
+        let (view, concerns) = self.store.write(|tx| {
+            let mut draft = self.load_draft(tx, checkin_id)?;
+            let inst = self.registry.require(&draft.instrument)?.clone();
+            for (link_id, value) in answers {
+                match value {
+                    Some(v) => validate_answer(&inst, link_id, v)?,
+                    None if inst.item(link_id).is_none() => {
+                        return Err(Error::invalid(
+                            item_field(link_id),
+                            format!("is not an item of instrument {}", inst.id),
+                        ))
+                    }
+                    None => {}
+                }
+            }
+            for (link_id, value) in answers {
+                match value {
+                    Some(v) => draft.answers.insert(link_id.clone(), v.clone()),
+                    None => draft.answers.remove(link_id),
+                };
+            }
+            let concerns = risk_hits(&inst, &draft.answers);
+            let alert = if concerns.is_empty() {
+                None
+            } else {
+                self.ensure_alert(tx, mode, checkin_id, &inst.id, &concerns, true)?
+            };
+            tx.put(checkin_id, &draft)?;
+            let view = self.draft_view(checkin_id, &draft, &inst, None);
+            Ok((view, (!concerns.is_empty()).then_some((concerns, alert))))
+        })?;
+        Ok(DraftView {
+            safety: concerns.map(|(c, a)| self.action(profile.as_ref(), c, a)),
+            ..view
+        })
+    }
+
+    /// Answers from a JSON object `{linkId: value}` (CLI, tests). A missing
+    /// draft gets the same error as `answer` (not found, or already submitted).
+    pub fn answer_json(&self, checkin_id: &str, json: &serde_json::Value) -> Result<DraftView> {
+        let draft = match self.store.get::<CheckinDraft>(checkin_id)? {
+            Some(d) => d.value,
+            None => return self.answer(checkin_id, &[]),
+        };
+        let inst = self.registry.require(&draft.instrument)?;
+        let parsed = crate::instruments::parse_json_answers(inst, json)?;
+        self.answer(checkin_id, &parsed)
+    }
+
+    pub fn draft(&self, checkin_id: &str) -> Result<DraftView> {
+        let profile = self.profile()?;
+        let d = self
+            .store
+            .get::<CheckinDraft>(checkin_id)?
+            .ok_or_else(|| not_found("check-in draft"))?
+            .value;
+        let inst = self.registry.require(&d.instrument)?;
+        let concerns = risk_hits(inst, &d.answers);
+        let safety = if concerns.is_empty() {
+            None
+        } else {
+            let alert = self.store.get::<SafetyAlert>(checkin_id)?.map(|a| a.id);
+            Some(self.action(profile.as_ref(), concerns, alert))
+        };
+        Ok(self.draft_view(checkin_id, &d, inst, safety))
+    }
+
+    /// Scores, seals and queues the check-in in one transaction. A result
+    /// whose answers meet a risk rule always carries a `SafetyAction`.
+    pub fn submit(&self, checkin_id: &str) -> Result<CheckinResult> {
+        let profile = self.profile()?;
+        let mode = profile.as_ref().map(|p| p.mode);
+        self.store.write(|tx| {
+            if tx.get::<Checkin>(checkin_id)?.is_some() {
+                return Err(Error::AlreadyExists {
+                    what: "submitted check-in".into(),
+                });
+            }
+            let draft = self.load_draft(tx, checkin_id)?;
+            let inst = self.registry.require(&draft.instrument)?.clone();
+            if let Some(item) = inst
+                .items
+                .iter()
+                .find(|i| i.required && !draft.answers.contains_key(&i.link_id))
+            {
+                return Err(Error::invalid(
+                    item.link_id.clone(),
+                    "required: answer this item before submitting",
+                ));
+            }
+            let score = score(&inst, &draft.answers);
+            let safety = if score.risk.is_empty() {
+                None
+            } else {
+                let alert =
+                    self.ensure_alert(tx, mode, checkin_id, &inst.id, &score.risk, false)?;
+                Some(self.action(profile.as_ref(), score.risk.clone(), alert))
+            };
+            let now = tx.now_millis();
+            let mut checkin = Checkin {
+                id: checkin_id.to_string(),
+                instrument: inst.id.clone(),
+                instrument_version: draft.instrument_version.clone(),
+                agenda_item: draft.agenda_item.clone(),
+                corrects: draft.corrects.clone(),
+                revision: draft.revision,
+                answers: draft.answers.clone(),
+                score,
+                started_at_millis: draft.started_at_millis,
+                submitted_at_millis: now,
+                utc_offset_seconds: utc_offset_seconds(profile.as_ref(), now),
+                safety,
+                outbox_seq: 0,
+            };
+            let event = serde_json::json!({
+                "type": OUTBOX_CHECKIN, "version": EVENT_VERSION, "checkin": &checkin,
+            });
+            checkin.outbox_seq = outbox::enqueue(
+                tx,
+                OUTBOX_CHECKIN,
+                checkin_id,
+                Priority::Normal,
+                &encode(&event)?,
+            )?;
+            tx.put(checkin_id, &checkin)?;
+            tx.delete(CheckinDraft::KIND, checkin_id)?;
+            Ok(CheckinResult {
+                checkin_id: checkin.id,
+                instrument: checkin.instrument,
+                score: checkin.score,
+                safety: checkin.safety,
+                outbox_seq: checkin.outbox_seq,
+                submitted_at_millis: now,
+            })
+        })
+    }
+
+    /// Throws a draft away (its alert, if any, stays queued).
+    pub fn discard(&self, checkin_id: &str) -> Result<bool> {
+        self.store
+            .write(|tx| tx.delete(CheckinDraft::KIND, checkin_id))
+    }
+
+    pub fn get(&self, checkin_id: &str) -> Result<Checkin> {
+        Ok(self
+            .store
+            .get::<Checkin>(checkin_id)?
+            .ok_or_else(|| not_found("check-in"))?
+            .value)
+    }
+
+    pub fn drafts(&self) -> Result<Vec<DraftView>> {
+        let mut out = Vec::new();
+        for d in self.store.list::<CheckinDraft>()? {
+            let inst = self.registry.require(&d.value.instrument)?;
+            out.push(self.draft_view(&d.id, &d.value, inst, None));
+        }
+        Ok(out)
+    }
+
+    pub fn checkins(&self) -> Result<Vec<Checkin>> {
+        let mut all: Vec<Checkin> = self
+            .store
+            .list::<Checkin>()?
+            .into_iter()
+            .map(|s| s.value)
+            .collect();
+        all.sort_by_key(|c| (c.submitted_at_millis, c.outbox_seq));
+        Ok(all)
+    }
+
+    /// Submitted check-ins, oldest first, with correction links.
+    pub fn list(&self) -> Result<Vec<CheckinSummary>> {
+        let all = self.checkins()?;
+        let superseded: BTreeMap<&str, &str> = all
+            .iter()
+            .filter_map(|c| c.corrects.as_deref().map(|old| (old, c.id.as_str())))
+            .collect();
+        Ok(all
+            .iter()
+            .map(|c| CheckinSummary {
+                checkin_id: c.id.clone(),
+                instrument: c.instrument.clone(),
+                submitted_at_millis: c.submitted_at_millis,
+                revision: c.revision,
+                corrects: c.corrects.clone(),
+                superseded_by: superseded.get(c.id.as_str()).map(|s| s.to_string()),
+                total: c.score.total,
+                severity: c.score.severity.clone(),
+                safety_alert: c.safety.is_some(),
+            })
+            .collect())
+    }
+
+    /// Every therapist alert with its delivery state, newest first.
+    pub fn alerts(&self) -> Result<Vec<AlertView>> {
+        let (alerts, sent) = self.store.read(|tx| {
+            let alerts = tx.list::<SafetyAlert>()?;
+            let sent: BTreeMap<String, bool> = outbox::all(tx)?
+                .into_iter()
+                .filter(|e| e.kind == OUTBOX_ALERT)
+                .map(|e| (e.ref_id, e.sent_at_millis.is_some()))
+                .collect();
+            Ok((alerts, sent))
+        })?;
+        let mut out: Vec<AlertView> = alerts
+            .into_iter()
+            .map(|a| {
+                let status = if a.value.acknowledged_at_millis.is_some() {
+                    AlertStatus::Acknowledged
+                } else if sent.get(&a.id).copied().unwrap_or(false) {
+                    AlertStatus::Sent
+                } else {
+                    AlertStatus::Queued
+                };
+                AlertView {
+                    alert_id: a.id,
+                    alert: a.value,
+                    status,
+                }
+            })
+            .collect();
+        out.sort_by_key(|a| std::cmp::Reverse(a.alert.created_at_millis));
+        Ok(out)
+    }
+
+    /// Records the therapist's acknowledgement (sync calls this on receipt).
+    pub fn acknowledge_alert(&self, alert_id: &str) -> Result<AlertView> {
+        self.store.write(|tx| {
+            let mut a = tx
+                .get::<SafetyAlert>(alert_id)?
+                .ok_or_else(|| not_found("safety alert"))?
+                .value;
+            if a.acknowledged_at_millis.is_none() {
+                a.acknowledged_at_millis = Some(tx.now_millis());
+                tx.put(alert_id, &a)?;
+            }
+            Ok(())
+        })?;
+        self.alerts()?
+            .into_iter()
+            .find(|a| a.alert_id == alert_id)
+            .ok_or_else(|| not_found("safety alert"))
+    }
+
+    /// Scores over time for one instrument, corrections applied, with
+    /// Jacobson–Truax reliable change against the first scorable check-in.
+    pub fn trend(&self, instrument_id: &str) -> Result<Trend> {
+        let inst = self.registry.require(instrument_id)?.clone();
+        let summaries = self.list()?;
+        let current: std::collections::BTreeSet<&str> = summaries
+            .iter()
+            .filter(|s| s.superseded_by.is_none())
+            .map(|s| s.checkin_id.as_str())
+            .collect();
+        let all = self.checkins()?;
+        let mut points = Vec::new();
+        let mut baseline = None;
+        for c in all
+            .iter()
+            .filter(|c| c.instrument == inst.id && current.contains(c.id.as_str()))
+        {
+            if baseline.is_none() {
+                baseline = c.score.total;
+            }
+            let change = match (&inst.scoring.reliable_change, baseline, c.score.total) {
+                (Some(rc), Some(b), Some(t)) => {
+                    reliable_change(rc, inst.scoring.total.direction, b, t)
+                }
+                _ => None,
+            };
+            points.push(TrendPoint {
+                checkin_id: c.id.clone(),
+                submitted_at_millis: c.submitted_at_millis,
+                total: c.score.total,
+                severity: c.score.severity.clone(),
+                subscales: c.score.subscales.clone(),
+                change,
+            });
+        }
+        let latest_change = points
+            .iter()
+            .rev()
+            .find(|p| p.total.is_some())
+            .and_then(|p| p.change.clone());
+        Ok(Trend {
+            instrument: inst.id.clone(),
+            direction: inst.scoring.total.direction,
+            bands: inst.scoring.bands.clone(),
+            points,
+            baseline,
+            latest_change,
+        })
+    }
+}
