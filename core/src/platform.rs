@@ -47,3 +47,22 @@ impl Clock for SystemClock {
         chrono::Utc::now().timestamp_millis()
     }
 }
+
+/// Why the platform could not take a reminder plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("notifications are not permitted")]
+    NotPermitted,
+    #[error("notification scheduler unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Local notifications (UNUserNotificationCenter, AlarmManager). The core
+/// owns the plan; the platform only mirrors it.
+pub trait NotificationScheduler: Send + Sync {
+    /// How many pending notifications the platform keeps (64 on iOS).
+    fn max_pending(&self) -> u32;
+    /// Make `plan` the whole set of pending notifications. Ids are stable
+    /// across plans, so implementations can diff instead of cancelling all.
+    fn replace_pending(&self, plan: &[crate::agenda::Notification]) -> Result<(), SchedulerError>;
+}

@@ -1,0 +1,77 @@
+//! What the agenda persists. Facts only (enrolment, completions, approvals,
+//! zone changes, reminder events); every state and plan is derived from
+//! them, so nothing derived can go stale.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::program::{Mode, Program};
+use crate::store::Record;
+
+/// The one current enrolment, stored under [`EnrolmentRecord::ID`]. It keeps
+/// the whole program so the agenda does not change if the file does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentRecord {
+    pub program: Program,
+    /// Day 0 of the program, a local date in the patient's zone.
+    pub start_date: NaiveDate,
+    pub mode: Mode,
+    /// IANA zone at enrolment; later moves are [`ZoneChangeRecord`]s.
+    pub time_zone: String,
+    pub enrolled_at_millis: i64,
+}
+
+impl EnrolmentRecord {
+    pub const ID: &'static str = "current";
+}
+
+impl Record for EnrolmentRecord {
+    const KIND: &'static str = "enrolment";
+}
+
+/// The patient moved to `time_zone` at `since_millis`. Append-only: earlier
+/// instants stay resolved in the zone the patient was in then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneChangeRecord {
+    pub since_millis: i64,
+    pub time_zone: String,
+}
+
+impl Record for ZoneChangeRecord {
+    const KIND: &'static str = "zone_change";
+}
+
+/// An agenda item was completed. Item ids can exceed the store's id limit,
+/// so the record has a random id and carries the item id in its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionRecord {
+    pub item_id: String,
+    pub at_millis: i64,
+}
+
+impl Record for CompletionRecord {
+    const KIND: &'static str = "completion";
+}
+
+/// The therapist approved a module. Arrives through sync (issue 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    pub module_id: String,
+    pub at_millis: i64,
+}
+
+impl Record for ApprovalRecord {
+    const KIND: &'static str = "approval";
+}
+
+/// A reminder was delivered or opened, as reported by the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderEventRecord {
+    pub reminder_id: String,
+    pub event: super::ReminderEventKind,
+    pub at_millis: i64,
+}
+
+impl Record for ReminderEventRecord {
+    const KIND: &'static str = "reminder_event";
+}

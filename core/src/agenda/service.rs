@@ -1,0 +1,287 @@
+//! The agenda on top of the encrypted store: load facts, derive, persist.
+//!
+//! Every function takes `at`; callers pass the store's clock
+//! (`Store::now_millis`) unless they replay or test a moment.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::enrolment::{EnrolmentState, ReminderEvent, ReminderEventKind};
+use super::items::{items, Item, ItemState};
+use super::records::{
+    ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ZoneChangeRecord,
+};
+use super::reminders::plan_reminders;
+use crate::domain::TreatmentMode;
+use crate::error::{Error, Result};
+use crate::platform::NotificationScheduler;
+use crate::program::{Mode, Program};
+use crate::schedule::{parse_zone, Tz};
+use crate::store::Store;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrolmentSummary {
+    pub program_id: String,
+    pub program_version: String,
+    pub title: String,
+    pub start_date: NaiveDate,
+    pub mode: Mode,
+    pub time_zone: String,
+    pub weeks: u32,
+}
+
+/// What a re-plan handed to the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplanOutcome {
+    pub scheduled: u32,
+    /// The platform refused the plan; the data change still stands.
+    pub error: Option<String>,
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn instant(ms: i64, kind: &str) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| Error::corrupt(kind, "time out of range"))
+}
+
+fn zone(name: &str) -> Result<Tz> {
+    parse_zone(name).map_err(|_| Error::invalid("time_zone", "is not a known IANA time zone name"))
+}
+
+fn mode_of(m: TreatmentMode) -> Mode {
+    match m {
+        TreatmentMode::Unguided => Mode::Unguided,
+        TreatmentMode::Guided => Mode::Guided,
+        TreatmentMode::Messaging => Mode::Messaging,
+    }
+}
+
+/// Enrols the patient in `program` from `start` (day 0) in zone `tz`. The
+/// mode is `mode`, else the profile's, else the program's first.
+pub fn enrol(
+    store: &Store,
+    program: &Program,
+    start: NaiveDate,
+    tz: &str,
+    mode: Option<Mode>,
+) -> Result<EnrolmentSummary> {
+    let tz = zone(tz)?;
+    let profile = store.profile()?;
+    let mode = match mode.or_else(|| profile.as_ref().map(|p| mode_of(p.mode))) {
+        Some(m) if program.metadata.modes.contains(&m) => m,
+        Some(m) => {
+            return Err(Error::invalid(
+                "mode",
+                format!("the program does not support {m} mode"),
+            ))
+        }
+        None => *program
+            .metadata
+            .modes
+            .first()
+            .ok_or_else(|| Error::invalid("program", "supports no mode"))?,
+    };
+    let record = EnrolmentRecord {
+        program: program.clone(),
+        start_date: start,
+        mode,
+        time_zone: tz.name().to_string(),
+        enrolled_at_millis: store.now_millis(),
+    };
+    store.write(|tx| {
+        if tx.get::<EnrolmentRecord>(EnrolmentRecord::ID)?.is_some() {
+            return Err(Error::AlreadyExists {
+                what: "enrolment".into(),
+            });
+        }
+        tx.put(EnrolmentRecord::ID, &record)
+    })?;
+    Ok(summary(&record))
+}
+
+fn summary(r: &EnrolmentRecord) -> EnrolmentSummary {
+    EnrolmentSummary {
+        program_id: r.program.metadata.id.clone(),
+        program_version: r.program.metadata.version.clone(),
+        title: r.program.metadata.title.clone(),
+        start_date: r.start_date,
+        mode: r.mode,
+        time_zone: r.time_zone.clone(),
+        weeks: r.program.metadata.weeks,
+    }
+}
+
+/// Everything recorded for the current enrolment; `NotFound` without one.
+pub fn load_state(store: &Store) -> Result<EnrolmentState> {
+    store.read(|tx| {
+        let Some(e) = tx.get::<EnrolmentRecord>(EnrolmentRecord::ID)? else {
+            return Err(Error::NotFound {
+                what: "enrolment".into(),
+            });
+        };
+        let e = e.value;
+        let tz =
+            parse_zone(&e.time_zone).map_err(|_| Error::corrupt("enrolment", "unknown zone"))?;
+        let mut st = EnrolmentState::new(e.program, e.start_date, e.mode, tz);
+        st.enrolled_at = instant(e.enrolled_at_millis, "enrolment")?.min(st.enrolled_at);
+        for z in tx.list::<ZoneChangeRecord>()? {
+            let tz = parse_zone(&z.value.time_zone)
+                .map_err(|_| Error::corrupt("zone_change", "unknown zone"))?;
+            st.push_zone(instant(z.value.since_millis, "zone_change")?, tz);
+        }
+        for c in tx.list::<CompletionRecord>()? {
+            st.push_completion(c.value.item_id, instant(c.value.at_millis, "completion")?);
+        }
+        for a in tx.list::<ApprovalRecord>()? {
+            st.push_approval(a.value.module_id, instant(a.value.at_millis, "approval")?);
+        }
+        for r in tx.list::<ReminderEventRecord>()? {
+            st.push_reminder_event(ReminderEvent {
+                reminder_id: r.value.reminder_id,
+                kind: r.value.event,
+                at: instant(r.value.at_millis, "reminder_event")?,
+            });
+        }
+        Ok(st)
+    })
+}
+
+/// Marks an open, due or overdue item done at `at`; completing a completed
+/// item again is a no-op. Returns the item as it now stands.
+pub fn complete(store: &Store, item_id: &str, at: DateTime<Utc>) -> Result<Item> {
+    let mut st = load_state(store)?;
+    let Some(item) = items(&st, at).into_iter().find(|i| i.id == item_id) else {
+        return Err(Error::NotFound {
+            what: "agenda item".into(),
+        });
+    };
+    match item.state {
+        ItemState::Completed => return Ok(item),
+        s if s.is_actionable() => {}
+        ItemState::Missed => {
+            return Err(Error::invalid(
+                "item_id",
+                "its window has closed; a missed check-in cannot be completed",
+            ))
+        }
+        _ => return Err(Error::invalid("item_id", "is not open yet")),
+    }
+    store.write(|tx| {
+        tx.insert(&CompletionRecord {
+            item_id: item_id.to_string(),
+            at_millis: millis(at),
+        })
+    })?;
+    st.push_completion(item_id.to_string(), at);
+    items(&st, at)
+        .into_iter()
+        .find(|i| i.id == item_id)
+        .ok_or_else(|| Error::Internal("completed item vanished".into()))
+}
+
+/// Records the therapist's approval of a module (called by sync). Repeats
+/// are no-ops, so replaying an event is safe.
+pub fn record_approval(store: &Store, module_id: &str, at: DateTime<Utc>) -> Result<()> {
+    let st = load_state(store)?;
+    let Some(m) = st.program.module(module_id) else {
+        return Err(Error::invalid("module_id", "no such module in the program"));
+    };
+    if !m.unlock.mentions_therapist_approval() {
+        return Err(Error::invalid(
+            "module_id",
+            "the module is not therapist-gated",
+        ));
+    }
+    if !st.mode.has_therapist() {
+        return Err(Error::invalid(
+            "mode",
+            "unguided enrolments have no therapist",
+        ));
+    }
+    if st.approvals.contains_key(module_id) {
+        return Ok(());
+    }
+    store.write(|tx| {
+        tx.insert(&ApprovalRecord {
+            module_id: module_id.to_string(),
+            at_millis: millis(at),
+        })
+        .map(drop)
+    })
+}
+
+/// The patient is in `tz` from `at` on. Future occurrences keep their
+/// wall-clock times in the new zone; earlier ones stay where they were.
+pub fn change_zone(store: &Store, tz: &str, at: DateTime<Utc>) -> Result<()> {
+    let tz = zone(tz)?;
+    let st = load_state(store)?;
+    let last = st.zones.last().expect("zone history is never empty");
+    if at < last.since {
+        return Err(Error::invalid(
+            "at",
+            "is before the last recorded zone change",
+        ));
+    }
+    if st.zone_at(at) == tz {
+        return Ok(());
+    }
+    store.write(|tx| {
+        tx.insert(&ZoneChangeRecord {
+            since_millis: millis(at),
+            time_zone: tz.name().to_string(),
+        })
+        .map(drop)
+    })?;
+    // Keep the profile's zone in step so other features see the same zone.
+    if let Some(mut p) = store.profile()? {
+        p.time_zone = tz.name().to_string();
+        store.set_profile(&p)?;
+    }
+    Ok(())
+}
+
+/// Records that the platform delivered or the patient opened a reminder.
+pub fn record_reminder_event(
+    store: &Store,
+    reminder_id: &str,
+    kind: ReminderEventKind,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if reminder_id.is_empty() || reminder_id.len() > 200 {
+        return Err(Error::invalid("reminder_id", "must be 1 to 200 characters"));
+    }
+    store.write(|tx| {
+        tx.insert(&ReminderEventRecord {
+            reminder_id: reminder_id.to_string(),
+            event: kind,
+            at_millis: millis(at),
+        })
+        .map(drop)
+    })
+}
+
+/// Rebuilds the plan and hands it to the platform. Without an enrolment the
+/// plan is empty, which cancels anything still pending.
+pub fn replan(
+    store: &Store,
+    scheduler: &dyn NotificationScheduler,
+    at: DateTime<Utc>,
+) -> Result<ReplanOutcome> {
+    let plan = match load_state(store) {
+        Ok(st) => plan_reminders(&st, at, scheduler.max_pending()),
+        Err(Error::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(match scheduler.replace_pending(&plan) {
+        Ok(()) => ReplanOutcome {
+            scheduled: plan.len() as u32,
+            error: None,
+        },
+        Err(e) => ReplanOutcome {
+            scheduled: 0,
+            error: Some(e.to_string()),
+        },
+    })
+}
