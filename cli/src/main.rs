@@ -40,6 +40,14 @@ enum Command {
     /// Grant, withdraw or list consent.
     #[command(subcommand)]
     Consent(commands::consent::ConsentCommand),
+    /// Expand an RFC 5545 rule in an IANA zone.
+    #[command(subcommand)]
+    Schedule(commands::schedule::ScheduleCommand),
+    /// Validate a program file.
+    #[command(subcommand)]
+    Program(commands::schedule::ProgramCommand),
+    #[command(flatten)]
+    Agenda(commands::agenda::AgendaCommand),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +58,9 @@ fn main() -> ExitCode {
         Command::Store(cmd) => commands::store::run(&out, cli.store.as_deref(), cmd),
         Command::Profile(cmd) => commands::profile::run(&out, cli.store.as_deref(), cmd),
         Command::Consent(cmd) => commands::consent::run(&out, cli.store.as_deref(), cmd),
+        Command::Schedule(cmd) => commands::schedule::run_schedule(&out, cmd),
+        Command::Program(cmd) => commands::schedule::run_program(&out, cmd),
+        Command::Agenda(cmd) => commands::agenda::run(&out, cli.store.as_deref(), cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,8 @@
+pub mod agenda;
 pub mod consent;
 pub mod demo;
 pub mod profile;
+pub mod schedule;
 pub mod store;
 
 use std::path::Path;
