@@ -48,6 +48,15 @@ enum Command {
     Program(commands::schedule::ProgramCommand),
     #[command(flatten)]
     Agenda(commands::agenda::AgendaCommand),
+    /// List, show or score instruments.
+    #[command(subcommand)]
+    Instrument(commands::instrument::InstrumentCommand),
+    /// Start, answer, submit and list check-ins.
+    #[command(subcommand)]
+    Checkin(commands::checkin::CheckinCommand),
+    /// Export check-ins (FHIR R4).
+    #[command(subcommand)]
+    Export(commands::export::ExportCommand),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +70,9 @@ fn main() -> ExitCode {
         Command::Schedule(cmd) => commands::schedule::run_schedule(&out, cmd),
         Command::Program(cmd) => commands::schedule::run_program(&out, cmd),
         Command::Agenda(cmd) => commands::agenda::run(&out, cli.store.as_deref(), cmd),
+        Command::Instrument(cmd) => commands::instrument::run(&out, cmd),
+        Command::Checkin(cmd) => commands::checkin::run(&out, cli.store.as_deref(), cmd),
+        Command::Export(cmd) => commands::export::run(&out, cli.store.as_deref(), cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

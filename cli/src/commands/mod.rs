@@ -1,6 +1,9 @@
 pub mod agenda;
+pub mod checkin;
 pub mod consent;
 pub mod demo;
+pub mod export;
+pub mod instrument;
 pub mod profile;
 pub mod schedule;
 pub mod store;

@@ -1,0 +1,54 @@
+//! `collabzium export fhir --out FILE`: check-ins as a FHIR R4 Bundle.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use collabzium_core::checkin::{fhir, Checkins};
+use collabzium_core::{Error, Result};
+use serde_json::json;
+
+use super::open_store;
+use crate::output::Output;
+
+#[derive(Subcommand)]
+pub enum ExportCommand {
+    /// A FHIR R4 Bundle (type collection): Questionnaires, QuestionnaireResponses, Observations.
+    Fhir {
+        /// Written owner-only; plaintext health data.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+pub fn run(out: &Output, path: Option<&Path>, cmd: ExportCommand) -> Result<()> {
+    match cmd {
+        ExportCommand::Fhir { out: file } => {
+            let c = Checkins::new(open_store(path)?)?;
+            let bundle = fhir::bundle(&c, c.store().now_millis())?;
+            let text = serde_json::to_string_pretty(&bundle).map_err(|e| {
+                Error::Internal(format!("cannot encode bundle: {:?}", e.classify()))
+            })?;
+            write_private(&file, text.as_bytes())?;
+            let entries = bundle["entry"].as_array().map_or(0, Vec::len);
+            out.emit(&json!({"written": true, "entries": entries}), || {
+                format!("wrote {entries} FHIR entries")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
