@@ -5,11 +5,13 @@ uniffi::setup_scaffolding!();
 
 mod error;
 mod key_provider;
+mod schedule;
 mod store;
 mod types;
 
 pub use error::CollabziumError;
 pub use key_provider::{memory_key_provider, passphrase_key_provider, KeyProvider, KeyProviderError};
+pub use schedule::{NotificationScheduler, NotificationSchedulerError, PatientSchedule};
 pub use store::PatientStore;
 pub use types::*;
 
