@@ -23,6 +23,7 @@ fn value(i: usize) -> Vec<u8> {
 /// Plain baseline: the store's own schema and pragmas, no sealing.
 fn plain(path: &Path) -> Connection {
     let c = Connection::open(path).unwrap();
+    c.pragma_update(None, "page_size", schema::PAGE_SIZE).unwrap();
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
     c.pragma_update(None, "synchronous", "NORMAL").unwrap();
     c.pragma_update(None, "secure_delete", "ON").unwrap();
@@ -52,13 +53,8 @@ fn encrypted(path: &Path) -> Store {
 }
 
 fn encrypted_insert(s: &Store, ids: &[String], values: &[Vec<u8>]) {
-    s.write(|tx| {
-        for (id, v) in ids.iter().zip(values) {
-            tx.put_raw("bench", id, v)?;
-        }
-        Ok(())
-    })
-    .unwrap();
+    s.write(|tx| tx.put_raw_many("bench", ids.iter().map(|i| i.as_str()).zip(values.iter().map(|v| v.as_slice()))))
+        .unwrap();
 }
 
 fn bench(c: &mut Criterion) {
@@ -74,7 +70,10 @@ fn bench(c: &mut Criterion) {
                 let c = plain(&d.path().join("p.db"));
                 (d, c)
             },
-            |(_d, mut c)| plain_insert(&mut c, &ids_all, &values),
+            |(d, mut c)| {
+                plain_insert(&mut c, &ids_all, &values);
+                (d, c) // dropped (checkpoint, delete) outside the timing
+            },
             BatchSize::PerIteration,
         )
     });
@@ -85,7 +84,10 @@ fn bench(c: &mut Criterion) {
                 let s = encrypted(&d.path().join("e.db"));
                 (d, s)
             },
-            |(_d, s)| encrypted_insert(&s, &ids_all, &values),
+            |(d, s)| {
+                encrypted_insert(&s, &ids_all, &values);
+                (d, s)
+            },
             BatchSize::PerIteration,
         )
     });
@@ -97,10 +99,11 @@ fn bench(c: &mut Criterion) {
                 let c = plain(&d.path().join("p.db"));
                 (d, c)
             },
-            |(_d, mut c)| {
+            |(d, mut c)| {
                 for i in 0..SINGLE {
                     plain_insert(&mut c, &ids_all[i..i + 1], &values[i..i + 1]);
                 }
+                (d, c)
             },
             BatchSize::PerIteration,
         )
@@ -112,10 +115,11 @@ fn bench(c: &mut Criterion) {
                 let s = encrypted(&d.path().join("e.db"));
                 (d, s)
             },
-            |(_d, s)| {
+            |(d, s)| {
                 for i in 0..SINGLE {
                     encrypted_insert(&s, &ids_all[i..i + 1], &values[i..i + 1]);
                 }
+                (d, s)
             },
             BatchSize::PerIteration,
         )
@@ -157,57 +161,103 @@ fn paired_ratios(_: &mut Criterion) {
     use std::time::Instant;
     let ids_all = ids(BATCH);
     let values: Vec<Vec<u8>> = (0..BATCH).map(value).collect();
-    let rounds = 15;
+    let rounds = 31;
     let mut batch = Vec::new();
     let mut single = Vec::new();
     let mut read = Vec::new();
-    for _ in 0..rounds {
-        let d = tempfile::tempdir().unwrap();
-        let mut pc = plain(&d.path().join("p.db"));
-        let es = encrypted(&d.path().join("e.db"));
+    let time = |f: &mut dyn FnMut()| {
         let t = Instant::now();
-        plain_insert(&mut pc, &ids_all, &values);
-        let p = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        encrypted_insert(&es, &ids_all, &values);
-        batch.push(t.elapsed().as_secs_f64() / p);
-
-        let t = Instant::now();
-        let n = pc
-            .prepare_cached("SELECT id, created_at, updated_at, body FROM records WHERE kind = ?1 ORDER BY rowid")
-            .unwrap()
-            .query_map(["bench"], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?)))
-            .unwrap()
-            .count();
-        let p = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let m = es.read(|tx| tx.list_raw("bench")).unwrap().len();
-        read.push(t.elapsed().as_secs_f64() / p);
-        assert_eq!((n, m), (BATCH, BATCH));
-
-        let d = tempfile::tempdir().unwrap();
-        let mut pc = plain(&d.path().join("p.db"));
-        let es = encrypted(&d.path().join("e.db"));
-        let t = Instant::now();
-        for i in 0..SINGLE {
-            plain_insert(&mut pc, &ids_all[i..i + 1], &values[i..i + 1]);
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    for round in 0..rounds {
+        // Alternate which side goes first so writeback of one run's pages
+        // does not always land on the same side.
+        let plain_first = round % 2 == 0;
+        let dp = tempfile::tempdir().unwrap();
+        let de = tempfile::tempdir().unwrap();
+        let mut pc = plain(&dp.path().join("p.db"));
+        let es = encrypted(&de.path().join("e.db"));
+        let (mut p, mut e) = (0.0, 0.0);
+        for side in [plain_first, !plain_first] {
+            if side {
+                p = time(&mut || plain_insert(&mut pc, &ids_all, &values));
+            } else {
+                e = time(&mut || encrypted_insert(&es, &ids_all, &values));
+            }
         }
-        let p = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        for i in 0..SINGLE {
-            encrypted_insert(&es, &ids_all[i..i + 1], &values[i..i + 1]);
+        batch.push(e / p);
+
+        for side in [plain_first, !plain_first] {
+            if side {
+                p = time(&mut || {
+                    let n = pc
+                        .prepare_cached("SELECT id, created_at, updated_at, body FROM records WHERE kind = ?1 ORDER BY rowid")
+                        .unwrap()
+                        .query_map(["bench"], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?))
+                        })
+                        .unwrap()
+                        .count();
+                    assert_eq!(n, BATCH);
+                });
+            } else {
+                e = time(&mut || assert_eq!(es.read(|tx| tx.list_raw("bench")).unwrap().len(), BATCH));
+            }
         }
-        single.push(t.elapsed().as_secs_f64() / p);
+        read.push(e / p);
+        drop((pc, es, dp, de));
+
+        let dp = tempfile::tempdir().unwrap();
+        let de = tempfile::tempdir().unwrap();
+        let mut pc = plain(&dp.path().join("p.db"));
+        let es = encrypted(&de.path().join("e.db"));
+        for side in [plain_first, !plain_first] {
+            if side {
+                p = time(&mut || {
+                    for i in 0..SINGLE {
+                        plain_insert(&mut pc, &ids_all[i..i + 1], &values[i..i + 1]);
+                    }
+                });
+            } else {
+                e = time(&mut || {
+                    for i in 0..SINGLE {
+                        encrypted_insert(&es, &ids_all[i..i + 1], &values[i..i + 1]);
+                    }
+                });
+            }
+        }
+        single.push(e / p);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         v[v.len() / 2]
     };
-    println!("paired ratios (encrypted / plain, median of {rounds} alternating rounds):");
-    println!("  insert 20k in one transaction: {:.3}x", median(&mut batch));
-    println!("  insert 2k, one per transaction: {:.3}x", median(&mut single));
-    println!("  read all 20k:                  {:.3}x", median(&mut read));
+    let quartiles = |v: &mut Vec<f64>| {
+        let m = median(v);
+        (v[v.len() / 4], m, v[v.len() * 3 / 4])
+    };
+    println!("paired ratios (encrypted / plain, median [q1, q3] of {rounds} alternating rounds):");
+    for (name, v) in [
+        ("insert 20k in one transaction", &mut batch),
+        ("insert 2k, one per transaction", &mut single),
+        ("read all 20k", &mut read),
+    ] {
+        let (q1, m, q3) = quartiles(v);
+        println!("  {name:<32} {m:.3}x  [{q1:.3}, {q3:.3}]");
+    }
 }
 
-criterion_group!(benches, bench, paired_ratios);
+/// The sealing cost alone, to separate crypto from storage effects.
+fn seal_only(c: &mut Criterion) {
+    use collabzium_core::crypto::{Aad, Sealer};
+    let sealer = Sealer::from_key_bytes(&[3; 32]);
+    let v = value(1);
+    let aad = Aad { table: "records", kind: "bench", id: "00000000000000000000000000000001" };
+    let env = sealer.seal(aad, &v).unwrap();
+    c.bench_function("seal_512B", |b| b.iter(|| sealer.seal(aad, &v).unwrap()));
+    c.bench_function("open_512B", |b| b.iter(|| sealer.open(aad, &env).unwrap()));
+}
+
+criterion_group!(benches, bench, seal_only, paired_ratios);
 criterion_main!(benches);

@@ -133,9 +133,17 @@ impl Sealer {
     }
 
     pub fn seal(&self, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
+        self.seal_into(aad, plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Seals into `out` (cleared first), so bulk writers can reuse one buffer.
+    pub fn seal_into(&self, aad: Aad<'_>, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
         let nonce = self.nonces.next()?;
         let aad_bytes = aad.encode(ENVELOPE_V1);
-        let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
+        out.clear();
+        out.reserve(HEADER_LEN + plaintext.len() + TAG_LEN);
         out.push(ENVELOPE_V1);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
@@ -148,7 +156,7 @@ impl Sealer {
             )
             .map_err(|_| SealError::Authentication)?;
         out.extend_from_slice(tag.as_ref());
-        Ok(out)
+        Ok(())
     }
 
     pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>, SealError> {

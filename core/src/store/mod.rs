@@ -136,6 +136,10 @@ fn open_writer(path: &Path, create: bool) -> Result<Connection> {
     }
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(30))?;
+    if create {
+        // Only takes effect on a new, empty file; see schema::PAGE_SIZE.
+        conn.pragma_update(None, "page_size", schema::PAGE_SIZE)?;
+    }
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Storage(format!("cannot enable WAL (got {mode})")));

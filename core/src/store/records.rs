@@ -38,6 +38,9 @@ pub struct RawRecord {
 
 pub(crate) const RECORDS_TABLE: &str = "records";
 
+const UPSERT_RECORD: &str = "INSERT INTO records (kind, id, created_at, updated_at, body) VALUES (?1, ?2, ?3, ?3, ?4)
+     ON CONFLICT (kind, id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body";
+
 pub(crate) fn seal_error(kind: &str, e: SealError) -> Error {
     Error::corrupt(kind, e.to_string())
 }
@@ -93,14 +96,23 @@ impl<'a> WriteTx<'a> {
     }
 
     pub fn put_raw(&self, kind: &str, id: &str, body: &[u8]) -> Result<()> {
+        self.put_raw_many(kind, std::iter::once((id, body)))
+    }
+
+    /// Inserts or replaces many records of one kind with one prepared
+    /// statement: the path for bulk work such as applying a sync batch.
+    pub fn put_raw_many<'b>(&self, kind: &str, items: impl IntoIterator<Item = (&'b str, &'b [u8])>) -> Result<()> {
         crate::domain::check_token("record kind", kind, 32)?;
-        crate::domain::check_token("record id", id, 64)?;
-        let sealed = self.seal(Aad { table: RECORDS_TABLE, kind, id }, body)?;
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO records (kind, id, created_at, updated_at, body) VALUES (?1, ?2, ?3, ?3, ?4)
-             ON CONFLICT (kind, id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body",
-        )?;
-        stmt.execute(params![kind, id, self.now, sealed])?;
+        let mut stmt = self.tx.prepare_cached(UPSERT_RECORD)?;
+        let mut sealed = Vec::new();
+        for (id, body) in items {
+            crate::domain::check_token("record id", id, 64)?;
+            self.keys
+                .sealer
+                .seal_into(Aad { table: RECORDS_TABLE, kind, id }, body, &mut sealed)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            stmt.execute(params![kind, id, self.now, sealed])?;
+        }
         Ok(())
     }
 
@@ -164,8 +176,9 @@ impl ReadTx<'_> {
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
-            let sealed: Vec<u8> = row.get(3)?;
-            let body = self.open(Aad { table: RECORDS_TABLE, kind, id: &id }, &sealed)?;
+            // Borrow the blob: open() makes the one copy it decrypts into.
+            let sealed = row.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
+            let body = self.open(Aad { table: RECORDS_TABLE, kind, id: &id }, sealed)?;
             out.push(RawRecord {
                 kind: kind.to_string(),
                 id,
@@ -187,8 +200,8 @@ impl ReadTx<'_> {
         while let Some(row) = rows.next()? {
             let kind: String = row.get(0)?;
             let id: String = row.get(1)?;
-            let sealed: Vec<u8> = row.get(4)?;
-            let body = self.open(Aad { table: RECORDS_TABLE, kind: &kind, id: &id }, &sealed)?;
+            let sealed = row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
+            let body = self.open(Aad { table: RECORDS_TABLE, kind: &kind, id: &id }, sealed)?;
             out.push(RawRecord {
                 kind,
                 id,
