@@ -229,14 +229,27 @@ fn upgraded_store_opens_and_keeps_data() {
     let store = new_store(&path);
     let id = store.insert(&Note { text: "from v1".into() }).unwrap();
     store.close();
+    // Reduce the file to the v1 schema: drop everything later versions added.
     let c = rusqlite::Connection::open(&path).unwrap();
-    c.execute_batch(
-        "DROP TABLE consents; DROP TABLE audit_log; DROP INDEX records_by_kind_time; PRAGMA user_version = 1;",
-    )
-    .unwrap();
+    let v1 = rusqlite::Connection::open_in_memory().unwrap();
+    v1.execute_batch(collabzium_core::store::schema::V1_SCHEMA).unwrap();
+    let names = |conn: &rusqlite::Connection, ty: &str| -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = ?1 AND name NOT LIKE 'sqlite_%'")
+            .unwrap();
+        stmt.query_map([ty], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+    };
+    let keep = names(&v1, "table");
+    for table in names(&c, "table").into_iter().filter(|t| !keep.contains(t)) {
+        c.execute_batch(&format!("DROP TABLE {table}")).unwrap();
+    }
+    for index in names(&c, "index") {
+        c.execute_batch(&format!("DROP INDEX IF EXISTS {index}")).unwrap();
+    }
+    c.pragma_update(None, "user_version", 1).unwrap();
     drop(c);
     let store = Store::open(&path, &provider()).unwrap();
-    assert_eq!(store.info().unwrap().schema_version, 2);
+    assert_eq!(store.info().unwrap().schema_version, collabzium_core::store::schema::LATEST_VERSION);
     assert_eq!(store.get::<Note>(&id).unwrap().unwrap().value.text, "from v1");
     store.grant_consent("data_processing", "v1").unwrap();
     assert!(store.verify_audit().unwrap().ok);
