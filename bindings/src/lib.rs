@@ -3,6 +3,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod checkin;
 mod error;
 mod key_provider;
 mod schedule;

@@ -441,3 +441,60 @@ fn broken_clinic_definitions_report_every_problem_with_a_path() {
     let issues = load_instrument(&v.to_string()).unwrap_err();
     assert_eq!(issues[0].path, "scoring.risk[0].item");
 }
+
+#[test]
+fn start_from_agenda_item_completes_it_and_uses_program_resources() {
+    use collabzium_core::agenda;
+    let dir = tempfile::tempdir().unwrap();
+    let ck = clock();
+    let c = create(
+        &dir.path().join("p.db"),
+        ck.clone(),
+        Some(TreatmentMode::Guided),
+    );
+    let program =
+        collabzium_core::program::load(include_str!("../../programs/low-mood-8w.json")).unwrap();
+    let start = chrono::DateTime::from_timestamp_millis(T0)
+        .unwrap()
+        .date_naive();
+    agenda::enrol(c.store(), &program, start, "Europe/Berlin", None).unwrap();
+    let c = Checkins::new(c.store().clone()).unwrap();
+    // Walk forward hour by hour until a check-in item is open.
+    let item = (0..24 * 21)
+        .find_map(|h| {
+            let now = chrono::DateTime::from_timestamp_millis(T0 + h * 3_600_000).unwrap();
+            let st = agenda::load_state(c.store()).unwrap();
+            agenda::items(&st, now)
+                .into_iter()
+                .find(|i| i.instrument.is_some() && i.state.is_actionable())
+                .map(|i| (h, i))
+        })
+        .expect("an open check-in within three weeks");
+    ck.0.store(T0 + item.0 * 3_600_000, std::sync::atomic::Ordering::SeqCst);
+    let d = c.start_from_agenda(&item.1.id).unwrap();
+    assert_eq!(Some(d.instrument.clone()), item.1.instrument);
+    let inst = c.registry().get(&d.instrument).unwrap().clone();
+    let answers: serde_json::Map<String, serde_json::Value> = inst
+        .items
+        .iter()
+        .filter_map(|i| {
+            inst.value_range(i)
+                .map(|(_, hi)| (i.link_id.clone(), json!(hi)))
+        })
+        .collect();
+    let v = c
+        .answer_json(&d.checkin_id, &serde_json::Value::Object(answers))
+        .unwrap();
+    let r = c.submit(&d.checkin_id).unwrap();
+    assert!(r.agenda_item_completed);
+    if inst.scoring.risk.is_empty() {
+        assert!(v.safety.is_none());
+    } else {
+        let expected = program.crisis_resources_for("en-GB").to_vec();
+        assert_eq!(r.safety.unwrap().resources, expected);
+    }
+    assert!(matches!(
+        c.start_from_agenda("module:m1"),
+        Err(Error::InvalidInput { .. })
+    ));
+}

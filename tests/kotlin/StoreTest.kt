@@ -79,7 +79,7 @@ object StoreTest : TestSuite() {
                 assertEquals(3, store.consentHistory().size)
                 val info = store.info()
                 assertTrue(info.hasProfile)
-                assertEquals(2L, info.schemaVersion)
+                assertEquals(3L, info.schemaVersion)
                 assertTrue(store.verifyAudit().ok)
             }
         }

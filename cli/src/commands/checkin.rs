@@ -13,10 +13,11 @@ use crate::output::Output;
 
 #[derive(Subcommand)]
 pub enum CheckinCommand {
-    /// Start a check-in for an instrument (optionally for an agenda item).
+    /// Start a check-in for an instrument, or for an agenda item
+    /// (`checkin:<schedule>:<time>`; its instrument comes from the enrolled program).
     Start {
-        #[arg(long)]
-        instrument: String,
+        #[arg(long, required_unless_present = "agenda_item")]
+        instrument: Option<String>,
         #[arg(long)]
         agenda_item: Option<String>,
     },
@@ -123,7 +124,16 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
             agenda_item,
         } => {
             let c = service(path, None)?;
-            let d = c.start(&instrument, agenda_item.as_deref())?;
+            let d = match (instrument, agenda_item) {
+                (Some(i), a) => c.start(&i, a.as_deref())?,
+                (None, Some(a)) => c.start_from_agenda(&a)?,
+                (None, None) => {
+                    return Err(Error::invalid(
+                        "instrument",
+                        "pass --instrument or --agenda-item",
+                    ))
+                }
+            };
             out.emit(&draft_json(&c, &d)?, || {
                 format!("started {} check-in {}", d.instrument, d.checkin_id)
             });
@@ -155,6 +165,7 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
             let mut v = score_json(&r.score);
             v["checkin_id"] = json!(r.checkin_id);
             v["outbox_seq"] = json!(r.outbox_seq);
+            v["agenda_item_completed"] = json!(r.agenda_item_completed);
             v["safety_action"] = safety_json(&r.safety);
             out.emit(&v, || {
                 format!(

@@ -113,6 +113,8 @@ pub struct CheckinResult {
     pub safety: Option<SafetyAction>,
     pub outbox_seq: i64,
     pub submitted_at_millis: i64,
+    /// Whether the agenda item it answered is now marked complete.
+    pub agenda_item_completed: bool,
 }
 
 /// A row of the check-in history.
@@ -177,6 +179,13 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::Internal(crate::error::json_error_reason(&e)))
 }
 
+/// Schedule id of an agenda check-in item id (`checkin:<schedule>:<local time>`,
+/// as the agenda builds them).
+fn schedule_of_agenda_item(item_id: &str) -> Option<&str> {
+    let rest = item_id.strip_prefix("checkin:")?;
+    Some(rest.split_once(':').map_or(rest, |(s, _)| s))
+}
+
 fn utc_offset_seconds(profile: Option<&Profile>, at_millis: i64) -> i32 {
     let Some(tz) = profile.and_then(|p| p.time_zone.parse::<chrono_tz::Tz>().ok()) else {
         return 0;
@@ -194,10 +203,14 @@ impl Checkins {
         for s in store.list::<StoredInstrument>()? {
             registry.add_definition(&s.value.json)?;
         }
+        // The enrolled program (issue 3's agenda) supplies crisis resources.
+        let program = store
+            .get::<crate::agenda::EnrolmentRecord>(crate::agenda::EnrolmentRecord::ID)?
+            .map(|e| Arc::new(e.value.program));
         Ok(Checkins {
             store,
             registry,
-            program: None,
+            program,
         })
     }
 
@@ -318,7 +331,13 @@ impl Checkins {
     pub fn start(&self, instrument_id: &str, agenda_item: Option<&str>) -> Result<DraftView> {
         let inst = self.registry.require(instrument_id)?.clone();
         if let Some(a) = agenda_item {
-            crate::domain::check_token("agenda_item", a, 64)?;
+            // Agenda ids look like `checkin:weekly-phq9:2026-03-01T20:00`; kept sealed, never in AAD.
+            if a.is_empty() || a.len() > 128 || !a.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::invalid(
+                    "agenda_item",
+                    "must be 1 to 128 visible ASCII characters",
+                ));
+            }
         }
         self.store.write(|tx| {
             let draft = CheckinDraft {
@@ -334,6 +353,35 @@ impl Checkins {
             tx.put(&id, &draft)?;
             Ok(self.draft_view(&id, &draft, &inst, None))
         })
+    }
+
+    /// Starts the check-in an agenda item asks for (`checkin:<schedule>:<local time>`),
+    /// using the instrument of that schedule in the enrolled program.
+    pub fn start_from_agenda(&self, agenda_item: &str) -> Result<DraftView> {
+        let schedule = schedule_of_agenda_item(agenda_item)
+            .ok_or_else(|| Error::invalid("agenda_item", "is not a check-in item"))?;
+        let program = self
+            .program
+            .as_ref()
+            .ok_or_else(|| not_found("enrolment"))?;
+        let instrument = program
+            .checkin(schedule)
+            .ok_or_else(|| not_found("check-in schedule of the agenda item"))?
+            .instrument
+            .clone();
+        self.start(&instrument, Some(agenda_item))
+    }
+
+    /// Marks the agenda item done once its check-in is submitted. Best effort:
+    /// a closed window must not undo a submitted check-in.
+    fn complete_agenda_item(&self, item: &str, at_millis: i64) -> bool {
+        if self.program.is_none() || schedule_of_agenda_item(item).is_none() {
+            return false;
+        }
+        match chrono::DateTime::from_timestamp_millis(at_millis) {
+            Some(at) => crate::agenda::complete(&self.store, item, at).is_ok(),
+            None => false,
+        }
     }
 
     /// Starts a correction of a submitted check-in, pre-filled with its answers.
@@ -458,7 +506,7 @@ impl Checkins {
     pub fn submit(&self, checkin_id: &str) -> Result<CheckinResult> {
         let profile = self.profile()?;
         let mode = profile.as_ref().map(|p| p.mode);
-        self.store.write(|tx| {
+        let (mut result, agenda_item) = self.store.write(|tx| {
             if tx.get::<Checkin>(checkin_id)?.is_some() {
                 return Err(Error::AlreadyExists {
                     what: "submitted check-in".into(),
@@ -512,15 +560,22 @@ impl Checkins {
             )?;
             tx.put(checkin_id, &checkin)?;
             tx.delete(CheckinDraft::KIND, checkin_id)?;
-            Ok(CheckinResult {
+            let result = CheckinResult {
                 checkin_id: checkin.id,
                 instrument: checkin.instrument,
                 score: checkin.score,
                 safety: checkin.safety,
                 outbox_seq: checkin.outbox_seq,
                 submitted_at_millis: now,
-            })
-        })
+                agenda_item_completed: false,
+            };
+            Ok((result, checkin.agenda_item))
+        })?;
+        if let Some(item) = agenda_item {
+            result.agenda_item_completed =
+                self.complete_agenda_item(&item, result.submitted_at_millis);
+        }
+        Ok(result)
     }
 
     /// Throws a draft away (its alert, if any, stays queued).
