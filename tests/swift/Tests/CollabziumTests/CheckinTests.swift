@@ -8,14 +8,14 @@ private func ints(_ pairs: [(String, Int64)]) -> [CheckinAnswer] {
     pairs.map { CheckinAnswer(linkId: $0.0, value: .integer(value: $0.1)) }
 }
 
-private func makeStore(_ mode: TreatmentMode, locale: String = "en-GB") throws -> (PatientStore, String) {
-    let path = try makeTempDir().appendingPathComponent("patient.db").path
-    let store = try PatientStore.create(path: path, keyProvider: try memoryKeyProvider(kek: kek()))
-    try store.setProfile(profile: Profile(displayName: "Swift Patient", timeZone: "Europe/Berlin", locale: locale, mode: mode))
-    return (store, path)
-}
-
 final class CheckinTests: XCTestCase {
+    private func makeStore(_ mode: TreatmentMode, locale: String = "en-GB") throws -> (PatientStore, String) {
+        let path = try makeTempDir().appendingPathComponent("patient.db").path
+        let store = try PatientStore.create(path: path, keyProvider: try memoryKeyProvider(kek: kek()))
+        try store.setProfile(profile: Profile(displayName: "Swift Patient", timeZone: "Europe/Berlin", locale: locale, mode: mode))
+        return (store, path)
+    }
+
     func testFullPhq9CheckinWithSafetyPath() throws {
         let (store, _) = try makeStore(.guided)
         defer { store.closeStore() }
