@@ -426,7 +426,7 @@ fn engagement_signals() {
 mod store {
     use super::*;
     use collabzium_core::agenda::{
-        change_zone, complete, enrol, load_state, record_approval, replan,
+        change_zone, complete, enrol, load_state, record_approval, record_reminder_event, replan,
     };
     use collabzium_core::crypto::MemoryKeyProvider;
     use collabzium_core::platform::Clock;
@@ -507,6 +507,33 @@ mod store {
         assert_eq!(
             st.zone_at(utc("2026-03-06T00:00:00Z")).name(),
             "America/New_York"
+        );
+
+        // Reminder events: delivered twice without a response, then opened.
+        for (id, at) in [
+            ("nudge:2026-03-06", "2026-03-06T11:00:00Z"),
+            ("nudge:2026-03-07", "2026-03-07T11:00:00Z"),
+        ] {
+            record_reminder_event(&store, id, ReminderEventKind::Delivered, utc(at)).unwrap();
+        }
+        let e = engagement(&load_state(&store).unwrap(), utc("2026-03-07T12:00:00Z"));
+        assert_eq!(e.ignored_reminders, 2);
+        record_reminder_event(
+            &store,
+            "nudge:2026-03-07",
+            ReminderEventKind::Opened,
+            utc("2026-03-07T11:30:00Z"),
+        )
+        .unwrap();
+        let e = engagement(&load_state(&store).unwrap(), utc("2026-03-07T12:00:00Z"));
+        assert_eq!(e.ignored_reminders, 0);
+        assert_eq!(e.days_since_last_activity, 0);
+        assert_eq!(
+            store
+                .list::<collabzium_core::agenda::ReminderEventRecord>()
+                .unwrap()
+                .len(),
+            3
         );
 
         let sched = MemoryScheduler::new(64);

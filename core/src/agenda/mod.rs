@@ -18,7 +18,8 @@ pub use engagement::{engagement, Engagement, ModuleStall};
 pub use enrolment::{EnrolmentState, ReminderEvent, ReminderEventKind};
 pub use items::{items, Item, ItemKind, ItemState, MODULE_DUE_DAYS};
 pub use records::{
-    ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ZoneChangeRecord,
+    ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ReminderSummaryRecord,
+    ZoneChangeRecord,
 };
 pub use reminders::{
     plan_reminders, MemoryScheduler, Notification, ReminderKind, MAX_PLANNED_REMINDERS,

@@ -75,3 +75,42 @@ pub struct ReminderEventRecord {
 impl Record for ReminderEventRecord {
     const KIND: &'static str = "reminder_event";
 }
+
+/// What the agenda needs from the reminder log, kept up to date with each
+/// event so loading the agenda does not decrypt years of events: the last
+/// open, and the deliveries since it (newest [`ReminderSummaryRecord::KEEP`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderSummaryRecord {
+    pub last_opened: Option<(String, i64)>,
+    pub delivered_since_open: Vec<(String, i64)>,
+}
+
+impl ReminderSummaryRecord {
+    pub const ID: &'static str = "current";
+    /// More than any backoff threshold worth configuring.
+    pub const KEEP: usize = 256;
+
+    pub fn apply(&mut self, reminder_id: &str, kind: super::ReminderEventKind, at: i64) {
+        match kind {
+            super::ReminderEventKind::Opened => {
+                if self.last_opened.as_ref().is_none_or(|(_, t)| *t <= at) {
+                    self.last_opened = Some((reminder_id.to_string(), at));
+                    self.delivered_since_open.retain(|(_, t)| *t > at);
+                }
+            }
+            super::ReminderEventKind::Delivered => {
+                if self.last_opened.as_ref().is_none_or(|(_, t)| *t < at) {
+                    self.delivered_since_open
+                        .push((reminder_id.to_string(), at));
+                    self.delivered_since_open.sort_by_key(|(_, t)| *t);
+                    let extra = self.delivered_since_open.len().saturating_sub(Self::KEEP);
+                    self.delivered_since_open.drain(..extra);
+                }
+            }
+        }
+    }
+}
+
+impl Record for ReminderSummaryRecord {
+    const KIND: &'static str = "reminder_summary";
+}

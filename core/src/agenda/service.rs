@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::enrolment::{EnrolmentState, ReminderEvent, ReminderEventKind};
 use super::items::{items, Item, ItemState};
 use super::records::{
-    ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ZoneChangeRecord,
+    ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ReminderSummaryRecord,
+    ZoneChangeRecord,
 };
 use super::reminders::plan_reminders;
 use crate::domain::TreatmentMode;
@@ -137,12 +138,24 @@ pub fn load_state(store: &Store) -> Result<EnrolmentState> {
         for a in tx.list::<ApprovalRecord>()? {
             st.push_approval(a.value.module_id, instant(a.value.at_millis, "approval")?);
         }
-        for r in tx.list::<ReminderEventRecord>()? {
-            st.push_reminder_event(ReminderEvent {
-                reminder_id: r.value.reminder_id,
-                kind: r.value.event,
-                at: instant(r.value.at_millis, "reminder_event")?,
-            });
+        // The summary stands in for the full log (kept for export and sync).
+        if let Some(sum) = tx.get::<ReminderSummaryRecord>(ReminderSummaryRecord::ID)? {
+            let opened = sum
+                .value
+                .last_opened
+                .map(|o| (o, ReminderEventKind::Opened));
+            let delivered = sum
+                .value
+                .delivered_since_open
+                .into_iter()
+                .map(|d| (d, ReminderEventKind::Delivered));
+            for ((reminder_id, at), kind) in opened.into_iter().chain(delivered) {
+                st.push_reminder_event(ReminderEvent {
+                    reminder_id,
+                    kind,
+                    at: instant(at, "reminder_summary")?,
+                });
+            }
         }
         Ok(st)
     })
@@ -257,8 +270,13 @@ pub fn record_reminder_event(
             reminder_id: reminder_id.to_string(),
             event: kind,
             at_millis: millis(at),
-        })
-        .map(drop)
+        })?;
+        let mut sum = tx
+            .get::<ReminderSummaryRecord>(ReminderSummaryRecord::ID)?
+            .map(|s| s.value)
+            .unwrap_or_default();
+        sum.apply(reminder_id, kind, millis(at));
+        tx.put(ReminderSummaryRecord::ID, &sum)
     })
 }
 
