@@ -233,7 +233,10 @@ fn alert_survives_restart_between_submit_and_sync_and_tracks_acknowledgement() {
     let a = c.acknowledge_alert(&id).unwrap();
     assert_eq!(a.status, AlertStatus::Acknowledged);
     assert!(a.alert.acknowledged_at_millis.is_some());
-    assert!(a.alert.raised_before_submit, "raised when item 9 was answered");
+    assert!(
+        a.alert.raised_before_submit,
+        "raised when item 9 was answered"
+    );
 }
 
 #[test]
