@@ -41,11 +41,15 @@ impl From<CoreError> for CollabziumError {
             CoreError::NotFound { what } => Self::NotFound { what },
             CoreError::AlreadyExists { what } => Self::AlreadyExists { what },
             CoreError::KeyUnavailable(reason) => Self::KeyUnavailable { reason },
-            CoreError::UnsupportedVersion { found, supported } => Self::UnsupportedVersion { found, supported },
+            CoreError::UnsupportedVersion { found, supported } => {
+                Self::UnsupportedVersion { found, supported }
+            }
             CoreError::Closed => Self::Closed,
-            e @ (CoreError::Storage(_) | CoreError::Io(_) | CoreError::Internal(_)) => Self::Storage {
-                reason: e.to_string(),
-            },
+            e @ (CoreError::Storage(_) | CoreError::Io(_) | CoreError::Internal(_)) => {
+                Self::Storage {
+                    reason: e.to_string(),
+                }
+            }
         }
     }
 }

@@ -63,7 +63,10 @@ impl platform::KeyProvider for Adapter {
     }
 
     fn unwrap_key(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, platform::KeyProviderError> {
-        self.0.unwrap_key(wrapped.to_vec()).map(Zeroizing::new).map_err(to_core)
+        self.0
+            .unwrap_key(wrapped.to_vec())
+            .map(Zeroizing::new)
+            .map_err(to_core)
     }
 
     fn destroy(&self) -> Result<(), platform::KeyProviderError> {
@@ -82,7 +85,10 @@ impl<P: platform::KeyProvider> KeyProvider for CoreProvider<P> {
 
     fn unwrap_key(&self, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyProviderError> {
         // Leaves our zeroizing buffer as a plain Vec: the foreign side owns it.
-        self.0.unwrap_key(&wrapped).map(|k| k.to_vec()).map_err(from_core)
+        self.0
+            .unwrap_key(&wrapped)
+            .map(|k| k.to_vec())
+            .map_err(from_core)
     }
 
     fn destroy_key(&self) -> Result<(), KeyProviderError> {
@@ -101,9 +107,11 @@ pub fn passphrase_key_provider(passphrase: String) -> Arc<dyn KeyProvider> {
 /// previews only: real apps use the platform key store.
 #[uniffi::export]
 pub fn memory_key_provider(kek: Vec<u8>) -> Result<Arc<dyn KeyProvider>, crate::CollabziumError> {
-    let kek: [u8; 32] = kek.try_into().map_err(|_| crate::CollabziumError::InvalidInput {
-        field: "kek".into(),
-        reason: "must be 32 bytes".into(),
-    })?;
+    let kek: [u8; 32] = kek
+        .try_into()
+        .map_err(|_| crate::CollabziumError::InvalidInput {
+            field: "kek".into(),
+            reason: "must be 32 bytes".into(),
+        })?;
     Ok(Arc::new(CoreProvider(crypto::MemoryKeyProvider::new(kek))))
 }

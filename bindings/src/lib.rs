@@ -11,7 +11,9 @@ mod store;
 mod types;
 
 pub use error::CollabziumError;
-pub use key_provider::{memory_key_provider, passphrase_key_provider, KeyProvider, KeyProviderError};
+pub use key_provider::{
+    memory_key_provider, passphrase_key_provider, KeyProvider, KeyProviderError,
+};
 pub use schedule::{NotificationScheduler, NotificationSchedulerError, PatientSchedule};
 pub use store::PatientStore;
 pub use types::*;

@@ -24,14 +24,20 @@ impl PatientStore {
     #[uniffi::constructor]
     pub fn create(path: String, key_provider: Arc<dyn KeyProvider>) -> Result<Arc<Self>> {
         let store = Store::create(Path::new(&path), &Adapter(key_provider.clone()))?;
-        Ok(Arc::new(PatientStore { store, key_provider }))
+        Ok(Arc::new(PatientStore {
+            store,
+            key_provider,
+        }))
     }
 
     /// Opens an existing store. A failure never modifies or deletes the file.
     #[uniffi::constructor]
     pub fn open(path: String, key_provider: Arc<dyn KeyProvider>) -> Result<Arc<Self>> {
         let store = Store::open(Path::new(&path), &Adapter(key_provider.clone()))?;
-        Ok(Arc::new(PatientStore { store, key_provider }))
+        Ok(Arc::new(PatientStore {
+            store,
+            key_provider,
+        }))
     }
 
     pub fn info(&self) -> Result<StoreInfo> {
@@ -60,7 +66,12 @@ impl PatientStore {
     }
 
     pub fn consent_history(&self) -> Result<Vec<ConsentRecord>> {
-        Ok(self.store.consent_history()?.into_iter().map(Into::into).collect())
+        Ok(self
+            .store
+            .consent_history()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Everything, decrypted, as the documented JSON export (plaintext:
@@ -74,7 +85,10 @@ impl PatientStore {
 
     /// Crypto-shreds the store and deletes its files. The object is closed after.
     pub fn erase(&self) -> Result<EraseReport> {
-        Ok(self.store.erase(&Adapter(self.key_provider.clone()))?.into())
+        Ok(self
+            .store
+            .erase(&Adapter(self.key_provider.clone()))?
+            .into())
     }
 
     /// Re-wraps the data key under a new provider (e.g. a new passphrase).
@@ -83,7 +97,12 @@ impl PatientStore {
     }
 
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>> {
-        Ok(self.store.audit_entries()?.into_iter().map(Into::into).collect())
+        Ok(self
+            .store
+            .audit_entries()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     pub fn verify_audit(&self) -> Result<AuditVerification> {

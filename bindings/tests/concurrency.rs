@@ -10,7 +10,11 @@ use collabzium_ffi::{memory_key_provider, PatientStore, Profile, TreatmentMode};
 #[test]
 fn eight_threads_write_and_read_for_several_seconds() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("concurrent.db").to_string_lossy().into_owned();
+    let path = dir
+        .path()
+        .join("concurrent.db")
+        .to_string_lossy()
+        .into_owned();
     let provider = memory_key_provider(vec![9u8; 32]).unwrap();
     let store = PatientStore::create(path.clone(), provider.clone()).unwrap();
     store
@@ -32,14 +36,19 @@ fn eight_threads_write_and_read_for_several_seconds() {
                 let mut n = 0u64;
                 while Instant::now() < deadline {
                     if t % 2 == 0 || n % 3 == 0 {
-                        let rec = store.grant_consent(format!("thread_{t}"), format!("v{n}")).unwrap();
+                        let rec = store
+                            .grant_consent(format!("thread_{t}"), format!("v{n}"))
+                            .unwrap();
                         written.push(rec.id);
                     }
                     // Readers see a consistent snapshot that includes our own writes.
                     let history = store.consent_history().unwrap();
                     let ids: HashSet<_> = history.iter().map(|c| c.id.as_str()).collect();
                     if let Some(last) = written.last() {
-                        assert!(ids.contains(last.as_str()), "thread {t} cannot see its own write");
+                        assert!(
+                            ids.contains(last.as_str()),
+                            "thread {t} cannot see its own write"
+                        );
                     }
                     assert_eq!(store.profile().unwrap().unwrap().display_name, "Concurrent");
                     store.info().unwrap();
@@ -58,11 +67,20 @@ fn eight_threads_write_and_read_for_several_seconds() {
         all_written.extend(written);
         total_reads += reads;
     }
-    let stored: HashSet<String> = store.consent_history().unwrap().into_iter().map(|c| c.id).collect();
+    let stored: HashSet<String> = store
+        .consent_history()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(stored, all_written, "a write was lost or invented");
     assert!(all_written.len() > 100, "only {} writes", all_written.len());
     assert!(store.verify_audit().unwrap().ok);
-    eprintln!("{} writes, {} reads across 8 threads", all_written.len(), total_reads);
+    eprintln!(
+        "{} writes, {} reads across 8 threads",
+        all_written.len(),
+        total_reads
+    );
 
     // And everything is still there after a reopen.
     store.close_store();

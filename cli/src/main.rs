@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 use output::Output;
 
 #[derive(Parser)]
-#[command(name = "collabzium", version, about = "Collabzium: open core for internet-based psychological treatment")]
+#[command(
+    name = "collabzium",
+    version,
+    about = "Collabzium: open core for internet-based psychological treatment"
+)]
 struct Cli {
     /// Path of the encrypted patient store.
     #[arg(long, global = true, env = "COLLABZIUM_STORE")]

@@ -11,7 +11,10 @@ impl Output {
     /// Prints `value` as JSON, or `human` otherwise.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
-            println!("{}", serde_json::to_string(value).expect("serializable output"));
+            println!(
+                "{}",
+                serde_json::to_string(value).expect("serializable output")
+            );
         } else {
             let text = human();
             if !text.is_empty() {

@@ -13,7 +13,10 @@ fn read(env: &str, prompt: &str, confirm: bool) -> Result<String> {
         return Ok(p);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::invalid("passphrase", format!("set {env} or run on a terminal")));
+        return Err(Error::invalid(
+            "passphrase",
+            format!("set {env} or run on a terminal"),
+        ));
     }
     let p = rpassword::prompt_password(prompt).map_err(Error::from)?;
     if confirm {
@@ -27,14 +30,21 @@ fn read(env: &str, prompt: &str, confirm: bool) -> Result<String> {
 
 fn checked(p: String) -> Result<PassphraseKeyProvider> {
     if p.chars().count() < 8 {
-        return Err(Error::invalid("passphrase", "must be at least 8 characters"));
+        return Err(Error::invalid(
+            "passphrase",
+            "must be at least 8 characters",
+        ));
     }
     Ok(PassphraseKeyProvider::new(p))
 }
 
 /// The passphrase of an existing store.
 pub fn current() -> Result<PassphraseKeyProvider> {
-    Ok(PassphraseKeyProvider::new(read(ENV, "Store passphrase: ", false)?))
+    Ok(PassphraseKeyProvider::new(read(
+        ENV,
+        "Store passphrase: ",
+        false,
+    )?))
 }
 
 /// A passphrase for a new store (confirmed on a terminal).

@@ -17,7 +17,8 @@ fn run(dir: &Path, pass: &str, args: &[&str]) -> Output {
 }
 
 fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn error_code(o: &Output) -> String {
@@ -29,7 +30,21 @@ fn error_code(o: &Output) -> String {
 fn lifecycle_with_store_before_or_after_the_subcommand() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = run(d, PASS, &["--store", "p.db", "store", "init", "--name", "Jo", "--tz", "Europe/Berlin", "--json"]);
+    let o = run(
+        d,
+        PASS,
+        &[
+            "--store",
+            "p.db",
+            "store",
+            "init",
+            "--name",
+            "Jo",
+            "--tz",
+            "Europe/Berlin",
+            "--json",
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&o)["created"], true);
 
@@ -39,9 +54,35 @@ fn lifecycle_with_store_before_or_after_the_subcommand() {
     assert_eq!(info["schema_version"], 3);
     assert_eq!(info["has_profile"], true);
 
-    let o = run(d, PASS, &["--store", "p.db", "consent", "grant", "research_export", "--text-version", "v3", "--json"]);
+    let o = run(
+        d,
+        PASS,
+        &[
+            "--store",
+            "p.db",
+            "consent",
+            "grant",
+            "research_export",
+            "--text-version",
+            "v3",
+            "--json",
+        ],
+    );
     assert_eq!(json(&o)["decision"], "granted");
-    let o = run(d, PASS, &["--store", "p.db", "consent", "withdraw", "research_export", "--text-version", "v3", "--json"]);
+    let o = run(
+        d,
+        PASS,
+        &[
+            "--store",
+            "p.db",
+            "consent",
+            "withdraw",
+            "research_export",
+            "--text-version",
+            "v3",
+            "--json",
+        ],
+    );
     assert_eq!(json(&o)["decision"], "withdrawn");
 
     // Export to stdout and to a private file.
@@ -49,22 +90,41 @@ fn lifecycle_with_store_before_or_after_the_subcommand() {
     let export = json(&o);
     assert_eq!(export["format"], "collabzium.export");
     assert_eq!(export["profile"]["display_name"], "Jo");
-    let o = run(d, PASS, &["--store", "p.db", "store", "export", "--out", "export.json"]);
+    let o = run(
+        d,
+        PASS,
+        &["--store", "p.db", "store", "export", "--out", "export.json"],
+    );
     assert!(o.status.success());
-    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("export.json")).unwrap()).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("export.json")).unwrap()).unwrap();
     assert_eq!(file["consents"].as_array().unwrap().len(), 2);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.join("export.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(d.join("export.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "export must be owner-only");
     }
 
     let o = run(d, PASS, &["--store", "p.db", "store", "rekey", "--json"]);
     assert_eq!(json(&o)["rekeyed"], true);
-    assert_eq!(error_code(&run(d, PASS, &["--store", "p.db", "store", "info", "--json"])), "wrong_key");
+    assert_eq!(
+        error_code(&run(
+            d,
+            PASS,
+            &["--store", "p.db", "store", "info", "--json"]
+        )),
+        "wrong_key"
+    );
     let new = "the replacement passphrase";
-    let o = run(d, new, &["--store", "p.db", "store", "verify-audit", "--json"]);
+    let o = run(
+        d,
+        new,
+        &["--store", "p.db", "store", "verify-audit", "--json"],
+    );
     assert!(o.status.success());
     let v = json(&o);
     assert_eq!(v["ok"], true);
@@ -74,10 +134,21 @@ fn lifecycle_with_store_before_or_after_the_subcommand() {
     let o = run(d, new, &["--store", "p.db", "store", "erase", "--json"]);
     assert_eq!(error_code(&o), "invalid_input");
     assert!(d.join("p.db").exists());
-    let o = run(d, new, &["--store", "p.db", "store", "erase", "--yes", "--json"]);
+    let o = run(
+        d,
+        new,
+        &["--store", "p.db", "store", "erase", "--yes", "--json"],
+    );
     assert!(o.status.success());
     assert!(!d.join("p.db").exists());
-    assert_eq!(error_code(&run(d, new, &["--store", "p.db", "store", "info", "--json"])), "not_found");
+    assert_eq!(
+        error_code(&run(
+            d,
+            new,
+            &["--store", "p.db", "store", "info", "--json"]
+        )),
+        "not_found"
+    );
 }
 
 #[test]
@@ -85,15 +156,46 @@ fn errors_are_one_line_with_stable_codes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("junk.db"), b"this is not a database").unwrap();
-    assert_eq!(error_code(&run(d, PASS, &["--store", "junk.db", "store", "info", "--json"])), "corrupt");
-    assert_eq!(std::fs::read(d.join("junk.db")).unwrap(), b"this is not a database");
-    assert_eq!(error_code(&run(d, PASS, &["store", "info", "--json"])), "invalid_input");
     assert_eq!(
-        error_code(&run(d, "short", &["--store", "n.db", "store", "init", "--json"])),
+        error_code(&run(
+            d,
+            PASS,
+            &["--store", "junk.db", "store", "info", "--json"]
+        )),
+        "corrupt"
+    );
+    assert_eq!(
+        std::fs::read(d.join("junk.db")).unwrap(),
+        b"this is not a database"
+    );
+    assert_eq!(
+        error_code(&run(d, PASS, &["store", "info", "--json"])),
         "invalid_input"
     );
     assert_eq!(
-        error_code(&run(d, PASS, &["--store", "n.db", "store", "init", "--name", "A", "--tz", "Nowhere/Land", "--json"])),
+        error_code(&run(
+            d,
+            "short",
+            &["--store", "n.db", "store", "init", "--json"]
+        )),
+        "invalid_input"
+    );
+    assert_eq!(
+        error_code(&run(
+            d,
+            PASS,
+            &[
+                "--store",
+                "n.db",
+                "store",
+                "init",
+                "--name",
+                "A",
+                "--tz",
+                "Nowhere/Land",
+                "--json"
+            ]
+        )),
         "invalid_input"
     );
     assert!(!d.join("n.db").exists());
@@ -110,12 +212,26 @@ fn errors_are_one_line_with_stable_codes() {
 fn wrong_passphrase_and_tampered_audit() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    assert!(run(d, PASS, &["--store", "p.db", "store", "init"]).status.success());
-    assert_eq!(error_code(&run(d, "not the passphrase", &["--store", "p.db", "store", "info", "--json"])), "wrong_key");
+    assert!(run(d, PASS, &["--store", "p.db", "store", "init"])
+        .status
+        .success());
+    assert_eq!(
+        error_code(&run(
+            d,
+            "not the passphrase",
+            &["--store", "p.db", "store", "info", "--json"]
+        )),
+        "wrong_key"
+    );
     let c = rusqlite::Connection::open(d.join("p.db")).unwrap();
-    c.execute("UPDATE audit_log SET event = 'export' WHERE seq = 1", []).unwrap();
+    c.execute("UPDATE audit_log SET event = 'export' WHERE seq = 1", [])
+        .unwrap();
     drop(c);
-    let o = run(d, PASS, &["--store", "p.db", "store", "verify-audit", "--json"]);
+    let o = run(
+        d,
+        PASS,
+        &["--store", "p.db", "store", "verify-audit", "--json"],
+    );
     assert!(!o.status.success());
     let v = json(&o);
     assert_eq!(v["ok"], false);
@@ -126,7 +242,11 @@ fn wrong_passphrase_and_tampered_audit() {
 fn demo_runs_on_embedded_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo-out");
-    let o = run(dir.path(), PASS, &["demo", "--out", out.to_str().unwrap(), "--json"]);
+    let o = run(
+        dir.path(),
+        PASS,
+        &["demo", "--out", out.to_str().unwrap(), "--json"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v = json(&o);
     assert_eq!(v["plaintext_leak"], false);

@@ -23,7 +23,8 @@ fn value(i: usize) -> Vec<u8> {
 /// Plain baseline: the store's own schema and pragmas, no sealing.
 fn plain(path: &Path) -> Connection {
     let c = Connection::open(path).unwrap();
-    c.pragma_update(None, "page_size", schema::PAGE_SIZE).unwrap();
+    c.pragma_update(None, "page_size", schema::PAGE_SIZE)
+        .unwrap();
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
     c.pragma_update(None, "synchronous", "NORMAL").unwrap();
     c.pragma_update(None, "secure_delete", "ON").unwrap();
@@ -53,8 +54,15 @@ fn encrypted(path: &Path) -> Store {
 }
 
 fn encrypted_insert(s: &Store, ids: &[String], values: &[Vec<u8>]) {
-    s.write(|tx| tx.put_raw_many("bench", ids.iter().map(|i| i.as_str()).zip(values.iter().map(|v| v.as_slice()))))
-        .unwrap();
+    s.write(|tx| {
+        tx.put_raw_many(
+            "bench",
+            ids.iter()
+                .map(|i| i.as_str())
+                .zip(values.iter().map(|v| v.as_slice())),
+        )
+    })
+    .unwrap();
 }
 
 fn bench(c: &mut Criterion) {
@@ -202,7 +210,9 @@ fn paired_ratios(_: &mut Criterion) {
                     assert_eq!(n, BATCH);
                 });
             } else {
-                e = time(&mut || assert_eq!(es.read(|tx| tx.list_raw("bench")).unwrap().len(), BATCH));
+                e = time(&mut || {
+                    assert_eq!(es.read(|tx| tx.list_raw("bench")).unwrap().len(), BATCH)
+                });
             }
         }
         read.push(e / p);
@@ -253,7 +263,11 @@ fn seal_only(c: &mut Criterion) {
     use collabzium_core::crypto::{Aad, Sealer};
     let sealer = Sealer::from_key_bytes(&[3; 32]);
     let v = value(1);
-    let aad = Aad { table: "records", kind: "bench", id: "00000000000000000000000000000001" };
+    let aad = Aad {
+        table: "records",
+        kind: "bench",
+        id: "00000000000000000000000000000001",
+    };
     let env = sealer.seal(aad, &v).unwrap();
     c.bench_function("seal_512B", |b| b.iter(|| sealer.seal(aad, &v).unwrap()));
     c.bench_function("open_512B", |b| b.iter(|| sealer.open(aad, &env).unwrap()));

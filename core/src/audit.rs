@@ -62,7 +62,14 @@ pub struct AuditEntry {
 pub const GENESIS: [u8; 32] = [0u8; 32];
 
 /// MAC of an entry given its predecessor's MAC.
-pub fn chain_mac(key: &hmac::Key, prev: &[u8], seq: i64, at_millis: i64, event: &str, detail: &str) -> Vec<u8> {
+pub fn chain_mac(
+    key: &hmac::Key,
+    prev: &[u8],
+    seq: i64,
+    at_millis: i64,
+    event: &str,
+    detail: &str,
+) -> Vec<u8> {
     let mut ctx = hmac::Context::with_key(key);
     ctx.update(b"collabzium audit v1\0");
     ctx.update(prev);

@@ -15,8 +15,19 @@ fn create_write_reopen_read() {
     let path = temp_store_path(&dir);
     let store = new_store(&path);
     store.set_profile(&profile("Robin")).unwrap();
-    let id = store.insert(&Note { text: "first".into() }).unwrap();
-    store.put("fixed-id", &Message { body: "hello".into() }).unwrap();
+    let id = store
+        .insert(&Note {
+            text: "first".into(),
+        })
+        .unwrap();
+    store
+        .put(
+            "fixed-id",
+            &Message {
+                body: "hello".into(),
+            },
+        )
+        .unwrap();
     store.close();
     assert!(matches!(store.profile(), Err(Error::Closed)));
 
@@ -25,7 +36,14 @@ fn create_write_reopen_read() {
     assert_eq!(store.get::<Note>(&id).unwrap().unwrap().value.text, "first");
     assert_eq!(store.list::<Message>().unwrap()[0].value.body, "hello");
     // put under the same id replaces, never duplicates
-    store.put("fixed-id", &Message { body: "edited".into() }).unwrap();
+    store
+        .put(
+            "fixed-id",
+            &Message {
+                body: "edited".into(),
+            },
+        )
+        .unwrap();
     let msgs = store.list::<Message>().unwrap();
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].value.body, "edited");
@@ -40,12 +58,21 @@ fn create_write_reopen_read() {
 fn create_refuses_existing_file_and_open_refuses_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_store_path(&dir);
-    assert!(matches!(Store::open(&path, &provider()), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        Store::open(&path, &provider()),
+        Err(Error::NotFound { .. })
+    ));
     std::fs::write(&path, b"precious bytes").unwrap();
-    assert!(matches!(Store::create(&path, &provider()), Err(Error::AlreadyExists { .. })));
+    assert!(matches!(
+        Store::create(&path, &provider()),
+        Err(Error::AlreadyExists { .. })
+    ));
     assert_eq!(std::fs::read(&path).unwrap(), b"precious bytes");
     // A non-store file is reported as corrupt and left alone.
-    assert!(matches!(Store::open(&path, &provider()), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        Store::open(&path, &provider()),
+        Err(Error::Corrupt { .. })
+    ));
     assert_eq!(std::fs::read(&path).unwrap(), b"precious bytes");
 }
 
@@ -80,10 +107,19 @@ fn consent_grant_and_withdraw_are_symmetric_and_audited() {
     store.withdraw_consent("research_export", "v2").unwrap();
     let states = store.consents().unwrap();
     assert_eq!(states.len(), 2);
-    let research = states.iter().find(|s| s.scope == "research_export").unwrap();
+    let research = states
+        .iter()
+        .find(|s| s.scope == "research_export")
+        .unwrap();
     assert!(!research.granted);
     assert_eq!(research.text_version, "v2");
-    assert!(states.iter().find(|s| s.scope == "therapist_sharing").unwrap().granted);
+    assert!(
+        states
+            .iter()
+            .find(|s| s.scope == "therapist_sharing")
+            .unwrap()
+            .granted
+    );
     assert_eq!(store.consent_history().unwrap().len(), 3);
     let consent_events = store
         .audit_entries()
@@ -131,10 +167,16 @@ fn rekey_rewraps_without_reencrypting() {
     let old = PassphraseKeyProvider::new("old passphrase");
     let new = PassphraseKeyProvider::new("new passphrase");
     let store = Store::create(&path, &old).unwrap();
-    let id = store.insert(&Note { text: "kept".into() }).unwrap();
+    let id = store
+        .insert(&Note {
+            text: "kept".into(),
+        })
+        .unwrap();
     let sealed_before: Vec<u8> = rusqlite::Connection::open(&path)
         .unwrap()
-        .query_row("SELECT body FROM records WHERE id = ?1", [&id], |r| r.get(0))
+        .query_row("SELECT body FROM records WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
         .unwrap();
     store.rekey(&new).unwrap();
     store.close();
@@ -143,10 +185,17 @@ fn rekey_rewraps_without_reencrypting() {
     assert_eq!(store.get::<Note>(&id).unwrap().unwrap().value.text, "kept");
     let sealed_after: Vec<u8> = rusqlite::Connection::open(&path)
         .unwrap()
-        .query_row("SELECT body FROM records WHERE id = ?1", [&id], |r| r.get(0))
+        .query_row("SELECT body FROM records WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(sealed_before, sealed_after, "data must not be re-encrypted");
-    let events: Vec<String> = store.audit_entries().unwrap().into_iter().map(|e| e.event).collect();
+    let events: Vec<String> = store
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
     assert!(events.contains(&"rekey".to_string()));
     assert!(events.contains(&"failed_unlock".to_string()));
     assert!(store.verify_audit().unwrap().ok);
@@ -158,7 +207,11 @@ fn erase_crypto_shreds_and_closes() {
     let path = temp_store_path(&dir);
     let store = new_store(&path);
     store.set_profile(&profile("Erase Me")).unwrap();
-    store.insert(&Note { text: "gone".into() }).unwrap();
+    store
+        .insert(&Note {
+            text: "gone".into(),
+        })
+        .unwrap();
     let copy = dir.path().join("copy-before-erase.db");
     let report = store.erase(&provider()).unwrap();
     assert!(report.files_removed.contains(&"patient.db".to_string()));
@@ -166,8 +219,14 @@ fn erase_crypto_shreds_and_closes() {
         assert!(!sidecar(&path, suffix).exists(), "{suffix} still exists");
     }
     assert!(matches!(store.profile(), Err(Error::Closed)));
-    assert!(matches!(store.insert(&Note { text: "x".into() }), Err(Error::Closed)));
-    assert!(matches!(Store::open(&path, &provider()), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store.insert(&Note { text: "x".into() }),
+        Err(Error::Closed)
+    ));
+    assert!(matches!(
+        Store::open(&path, &provider()),
+        Err(Error::NotFound { .. })
+    ));
     assert!(!copy.exists());
 }
 
@@ -178,10 +237,18 @@ fn erase_destroys_the_wrapped_key_even_in_a_leftover_copy() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_store_path(&dir);
     let store = new_store(&path);
-    store.insert(&Note { text: "secret".into() }).unwrap();
+    store
+        .insert(&Note {
+            text: "secret".into(),
+        })
+        .unwrap();
     let wrapped: Vec<u8> = rusqlite::Connection::open(&path)
         .unwrap()
-        .query_row("SELECT value FROM meta WHERE key = 'wrapped_key'", [], |r| r.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'wrapped_key'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     // Hard link keeps the inode alive after erase unlinks the name.
     let remnant = dir.path().join("remnant.db");
@@ -189,7 +256,10 @@ fn erase_destroys_the_wrapped_key_even_in_a_leftover_copy() {
     store.erase(&provider()).unwrap();
     let bytes = std::fs::read(&remnant).unwrap();
     assert!(!contains(&bytes, &wrapped), "wrapped key survived erase");
-    assert!(bytes.iter().all(|&b| b == 0), "erased file was not overwritten");
+    assert!(
+        bytes.iter().all(|&b| b == 0),
+        "erased file was not overwritten"
+    );
 }
 
 #[test]
@@ -198,26 +268,45 @@ fn audit_log_records_security_events_and_names_first_broken_link() {
     let path = temp_store_path(&dir);
     let store = new_store(&path);
     store.close();
-    assert!(matches!(Store::open(&path, &other_provider()), Err(Error::WrongKey)));
+    assert!(matches!(
+        Store::open(&path, &other_provider()),
+        Err(Error::WrongKey)
+    ));
     let store = Store::open(&path, &provider()).unwrap();
     store.grant_consent("data_processing", "v1").unwrap();
     store.export().unwrap();
-    let events: Vec<String> = store.audit_entries().unwrap().into_iter().map(|e| e.event).collect();
+    let events: Vec<String> = store
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
     assert_eq!(
         events,
-        ["store_created", "failed_unlock", "unlock", "consent_changed", "export"]
+        [
+            "store_created",
+            "failed_unlock",
+            "unlock",
+            "consent_changed",
+            "export"
+        ]
     );
     assert!(store.verify_audit().unwrap().ok);
 
     let side = rusqlite::Connection::open(&path).unwrap();
-    side.execute("UPDATE audit_log SET detail = '{\"scope\":\"x\"}' WHERE seq = 4", [])
-        .unwrap();
+    side.execute(
+        "UPDATE audit_log SET detail = '{\"scope\":\"x\"}' WHERE seq = 4",
+        [],
+    )
+    .unwrap();
     let v = store.verify_audit().unwrap();
     assert!(!v.ok);
     assert_eq!(v.first_broken_seq, Some(4));
 
-    side.execute("UPDATE audit_log SET detail = '{}' WHERE seq = 4", []).unwrap();
-    side.execute("DELETE FROM audit_log WHERE seq = 2", []).unwrap();
+    side.execute("UPDATE audit_log SET detail = '{}' WHERE seq = 4", [])
+        .unwrap();
+    side.execute("DELETE FROM audit_log WHERE seq = 2", [])
+        .unwrap();
     assert_eq!(store.verify_audit().unwrap().first_broken_seq, Some(2));
 }
 
@@ -227,30 +316,45 @@ fn upgraded_store_opens_and_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_store_path(&dir);
     let store = new_store(&path);
-    let id = store.insert(&Note { text: "from v1".into() }).unwrap();
+    let id = store
+        .insert(&Note {
+            text: "from v1".into(),
+        })
+        .unwrap();
     store.close();
     // Reduce the file to the v1 schema: drop everything later versions added.
     let c = rusqlite::Connection::open(&path).unwrap();
     let v1 = rusqlite::Connection::open_in_memory().unwrap();
-    v1.execute_batch(collabzium_core::store::schema::V1_SCHEMA).unwrap();
+    v1.execute_batch(collabzium_core::store::schema::V1_SCHEMA)
+        .unwrap();
     let names = |conn: &rusqlite::Connection, ty: &str| -> Vec<String> {
         let mut stmt = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = ?1 AND name NOT LIKE 'sqlite_%'")
             .unwrap();
-        stmt.query_map([ty], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+        stmt.query_map([ty], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
     };
     let keep = names(&v1, "table");
     for table in names(&c, "table").into_iter().filter(|t| !keep.contains(t)) {
         c.execute_batch(&format!("DROP TABLE {table}")).unwrap();
     }
     for index in names(&c, "index") {
-        c.execute_batch(&format!("DROP INDEX IF EXISTS {index}")).unwrap();
+        c.execute_batch(&format!("DROP INDEX IF EXISTS {index}"))
+            .unwrap();
     }
     c.pragma_update(None, "user_version", 1).unwrap();
     drop(c);
     let store = Store::open(&path, &provider()).unwrap();
-    assert_eq!(store.info().unwrap().schema_version, collabzium_core::store::schema::LATEST_VERSION);
-    assert_eq!(store.get::<Note>(&id).unwrap().unwrap().value.text, "from v1");
+    assert_eq!(
+        store.info().unwrap().schema_version,
+        collabzium_core::store::schema::LATEST_VERSION
+    );
+    assert_eq!(
+        store.get::<Note>(&id).unwrap().unwrap().value.text,
+        "from v1"
+    );
     store.grant_consent("data_processing", "v1").unwrap();
     assert!(store.verify_audit().unwrap().ok);
 }

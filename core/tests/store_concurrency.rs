@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 fn a_read_completes_while_a_write_transaction_is_open() {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(&temp_store_path(&dir));
-    store.insert(&Note { text: "before".into() }).unwrap();
+    store
+        .insert(&Note {
+            text: "before".into(),
+        })
+        .unwrap();
 
     let (in_tx, write_started) = mpsc::channel();
     let writer = {
@@ -18,7 +22,9 @@ fn a_read_completes_while_a_write_transaction_is_open() {
         std::thread::spawn(move || {
             store
                 .write(|tx| {
-                    tx.insert(&Note { text: "during".into() })?;
+                    tx.insert(&Note {
+                        text: "during".into(),
+                    })?;
                     in_tx.send(()).unwrap();
                     std::thread::sleep(Duration::from_millis(800));
                     Ok(())
@@ -50,8 +56,16 @@ fn writes_are_serialized() {
                     // would show if two writers interleaved.
                     store
                         .write(|tx| {
-                            let cur = tx.get::<Note>("counter")?.map(|s| s.value.text.parse::<u32>().unwrap()).unwrap_or(0);
-                            tx.put("counter", &Note { text: (cur + 1).to_string() })?;
+                            let cur = tx
+                                .get::<Note>("counter")?
+                                .map(|s| s.value.text.parse::<u32>().unwrap())
+                                .unwrap_or(0);
+                            tx.put(
+                                "counter",
+                                &Note {
+                                    text: (cur + 1).to_string(),
+                                },
+                            )?;
                             tx.put(&format!("t{t}-{i}"), &Note { text: "x".into() })
                         })
                         .unwrap();
@@ -62,5 +76,8 @@ fn writes_are_serialized() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(store.get::<Note>("counter").unwrap().unwrap().value.text, "200");
+    assert_eq!(
+        store.get::<Note>("counter").unwrap().unwrap().value.text,
+        "200"
+    );
 }

@@ -58,7 +58,13 @@ fn sigkill_at_random_points() {
     };
     for round in 0..100 {
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &path)
             .env("COLLABZIUM_CRASH_ROUND", round.to_string())
             .stdout(Stdio::piped())
@@ -97,17 +103,29 @@ fn sigkill_at_random_points() {
         }
     }
     check(&path, &acked_total);
-    assert!(acked_total.len() > 100, "only {} acknowledged writes", acked_total.len());
-    eprintln!("acknowledged writes across 100 kills: {}", acked_total.len());
+    assert!(
+        acked_total.len() > 100,
+        "only {} acknowledged writes",
+        acked_total.len()
+    );
+    eprintln!(
+        "acknowledged writes across 100 kills: {}",
+        acked_total.len()
+    );
 }
 
 fn check(path: &std::path::Path, acked: &[String]) {
     let store = Store::open(path, &provider()).expect("reopen after SIGKILL");
     for id in acked {
-        assert!(store.get::<Note>(id).unwrap().is_some(), "acknowledged write {id} lost");
+        assert!(
+            store.get::<Note>(id).unwrap().is_some(),
+            "acknowledged write {id} lost"
+        );
     }
     let conn = rusqlite::Connection::open(path).unwrap();
-    let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(ok, "ok");
     assert!(store.verify_audit().unwrap().ok);
 }

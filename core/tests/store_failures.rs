@@ -39,7 +39,11 @@ fn one_hundred_wrong_passphrases_give_wrong_key_and_leave_the_file_unchanged() {
     for t in tries {
         t.join().unwrap();
     }
-    assert_eq!(sha256_file(&path), before, "a failed open modified the store file");
+    assert_eq!(
+        sha256_file(&path),
+        before,
+        "a failed open modified the store file"
+    );
 
     // The failures reach the audit chain at the next unlock.
     let store = Store::open(&path, &right).unwrap();
@@ -82,8 +86,14 @@ fn garbage_from_a_provider_is_wrong_key_by_key_check() {
     let path = temp_store_path(&dir);
     Store::create(&path, &XorProvider(0x11)).unwrap().close();
     let before = sha256_file(&path);
-    assert!(matches!(Store::open(&path, &XorProvider(0x22)), Err(Error::WrongKey)));
-    assert!(matches!(Store::open(&path, &LockedProvider), Err(Error::KeyUnavailable(_))));
+    assert!(matches!(
+        Store::open(&path, &XorProvider(0x22)),
+        Err(Error::WrongKey)
+    ));
+    assert!(matches!(
+        Store::open(&path, &LockedProvider),
+        Err(Error::KeyUnavailable(_))
+    ));
     assert_eq!(sha256_file(&path), before);
     Store::open(&path, &XorProvider(0x11)).unwrap();
 }
@@ -126,14 +136,19 @@ fn fifty_canaries_never_reach_the_disk_in_plaintext() {
         let mut scanned = 0;
         for suffix in ["", "-wal", "-shm"] {
             let p = sidecar(&path, suffix);
-            let Ok(bytes) = std::fs::read(&p) else { continue };
+            let Ok(bytes) = std::fs::read(&p) else {
+                continue;
+            };
             scanned += bytes.len();
             // The scan itself works: a known plaintext table name is found.
             if suffix.is_empty() {
                 assert!(contains(&bytes, b"CREATE TABLE records"));
             }
             for c in &canaries {
-                assert!(!contains(&bytes, c.as_bytes()), "{when}: {c} found in {suffix:?} file");
+                assert!(
+                    !contains(&bytes, c.as_bytes()),
+                    "{when}: {c} found in {suffix:?} file"
+                );
                 // Also the case-folded and UTF-16 forms.
                 assert!(!contains(&bytes, c.to_uppercase().as_bytes()));
                 let utf16: Vec<u8> = c.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();

@@ -24,7 +24,11 @@ fn populate(store: &Store) {
         store.grant_consent(&format!("scope_{i}"), "v1").unwrap();
     }
     for i in 0..6 {
-        store.insert(&Note { text: format!("note {i}") }).unwrap();
+        store
+            .insert(&Note {
+                text: format!("note {i}"),
+            })
+            .unwrap();
         store
             .insert(&Answer {
                 item: format!("q{i}"),
@@ -32,7 +36,11 @@ fn populate(store: &Store) {
                 comment: "ok".into(),
             })
             .unwrap();
-        store.insert(&Message { body: format!("message {i}") }).unwrap();
+        store
+            .insert(&Message {
+                body: format!("message {i}"),
+            })
+            .unwrap();
     }
 }
 
@@ -43,7 +51,9 @@ fn targets(conn: &Connection) -> Vec<Target> {
         key: "1".into(),
         kind: "profile",
     }];
-    let mut stmt = conn.prepare("SELECT id FROM consents ORDER BY rowid").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id FROM consents ORDER BY rowid")
+        .unwrap();
     for id in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
         out.push(Target {
             table: "consents",
@@ -52,7 +62,9 @@ fn targets(conn: &Connection) -> Vec<Target> {
             kind: "consent",
         });
     }
-    let mut stmt = conn.prepare("SELECT kind, id FROM records ORDER BY rowid").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT kind, id FROM records ORDER BY rowid")
+        .unwrap();
     for row in stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .unwrap()
@@ -117,11 +129,16 @@ fn expect_corrupt(store: &Store, t: &Target, case: &str) {
 fn others_readable(store: &Store, all: &[Target], skip: &[&Target], case: &str) {
     let skip_consents = skip.iter().any(|s| s.kind == "consent");
     for t in all {
-        if skip.iter().any(|s| s.table == t.table && s.key == t.key) || (skip_consents && t.kind == "consent") {
+        if skip.iter().any(|s| s.table == t.table && s.key == t.key)
+            || (skip_consents && t.kind == "consent")
+        {
             continue;
         }
         if let Err(e) = read(store, t) {
-            panic!("{case}: unrelated {} {} became unreadable: {e:?}", t.kind, t.key);
+            panic!(
+                "{case}: unrelated {} {} became unreadable: {e:?}",
+                t.kind, t.key
+            );
         }
     }
 }
@@ -191,9 +208,24 @@ fn ciphertexts_moved_between_rows_and_tables_do_not_open() {
     }
     // Relabelling a record's kind or id column is a move too.
     let note = all.iter().find(|t| t.kind == "note").unwrap();
-    side.execute("UPDATE records SET kind = 'message' WHERE id = ?1", [&note.key]).unwrap();
-    expect_corrupt(&store, &Target { kind: "message", ..note.clone() }, "kind relabel");
-    side.execute("UPDATE records SET kind = 'note' WHERE id = ?1", [&note.key]).unwrap();
+    side.execute(
+        "UPDATE records SET kind = 'message' WHERE id = ?1",
+        [&note.key],
+    )
+    .unwrap();
+    expect_corrupt(
+        &store,
+        &Target {
+            kind: "message",
+            ..note.clone()
+        },
+        "kind relabel",
+    );
+    side.execute(
+        "UPDATE records SET kind = 'note' WHERE id = ?1",
+        [&note.key],
+    )
+    .unwrap();
     others_readable(&store, &all, &[], "after relabel");
     assert!(cases >= 200, "only {cases} swaps");
     eprintln!("swap cases: {cases}");
@@ -218,7 +250,11 @@ fn truncated_database_files_give_typed_errors() {
     populate(&store);
     // Enough data for several pages.
     for i in 0..200 {
-        store.insert(&Note { text: format!("{i:0>400}") }).unwrap();
+        store
+            .insert(&Note {
+                text: format!("{i:0>400}"),
+            })
+            .unwrap();
     }
     store.close();
     let full = std::fs::read(&path).unwrap();

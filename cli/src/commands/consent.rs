@@ -28,13 +28,23 @@ pub enum ConsentCommand {
 pub fn run(out: &Output, path: Option<&Path>, cmd: ConsentCommand) -> Result<()> {
     let store = open_store(path)?;
     match cmd {
-        ConsentCommand::Grant { scope, text_version } => {
+        ConsentCommand::Grant {
+            scope,
+            text_version,
+        } => {
             let r = store.grant_consent(&scope, &text_version)?;
-            out.emit(&r, || format!("granted {} (text {})", r.scope, r.text_version));
+            out.emit(&r, || {
+                format!("granted {} (text {})", r.scope, r.text_version)
+            });
         }
-        ConsentCommand::Withdraw { scope, text_version } => {
+        ConsentCommand::Withdraw {
+            scope,
+            text_version,
+        } => {
             let r = store.withdraw_consent(&scope, &text_version)?;
-            out.emit(&r, || format!("withdrew {} (text {})", r.scope, r.text_version));
+            out.emit(&r, || {
+                format!("withdrew {} (text {})", r.scope, r.text_version)
+            });
         }
         ConsentCommand::List => {
             let states = store.consents()?;

@@ -44,12 +44,18 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
         steps.push(s);
     };
     if !out.json {
-        println!("Collabzium demo: the encrypted patient store\n  output folder: {}", dir.display());
+        println!(
+            "Collabzium demo: the encrypted patient store\n  output folder: {}",
+            dir.display()
+        );
     }
 
     let passphrase = PassphraseKeyProvider::new("demo passphrase, not a real one");
     let store = Store::create(&path, &passphrase)?;
-    step(format!("created store {} (AES-256-GCM per field, PBKDF2 600k key wrap)", store.store_id()));
+    step(format!(
+        "created store {} (AES-256-GCM per field, PBKDF2 600k key wrap)",
+        store.store_id()
+    ));
     store.set_profile(&Profile {
         display_name: "Demo Patient".into(),
         time_zone: "Europe/Berlin".into(),
@@ -65,8 +71,15 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
     store.close();
 
     match Store::open(&path, &PassphraseKeyProvider::new("a wrong guess")) {
-        Err(Error::WrongKey) => step("a wrong passphrase was refused with WrongKey; the file is untouched".into()),
-        other => return Err(Error::Internal(format!("wrong passphrase not refused: {:?}", other.err()))),
+        Err(Error::WrongKey) => {
+            step("a wrong passphrase was refused with WrongKey; the file is untouched".into())
+        }
+        other => {
+            return Err(Error::Internal(format!(
+                "wrong passphrase not refused: {:?}",
+                other.err()
+            )))
+        }
     }
     let store = Store::open(&path, &passphrase)?;
     step("reopened with the right passphrase".into());
@@ -80,8 +93,14 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
 
     let export = store.export()?;
     let export_path = dir.join("export.json");
-    std::fs::write(&export_path, serde_json::to_vec_pretty(&export).map_err(|e| Error::Internal(e.to_string()))?)?;
-    step(format!("exported everything, decrypted, to {}", export_path.display()));
+    std::fs::write(
+        &export_path,
+        serde_json::to_vec_pretty(&export).map_err(|e| Error::Internal(e.to_string()))?,
+    )?;
+    step(format!(
+        "exported everything, decrypted, to {}",
+        export_path.display()
+    ));
 
     let audit = store.verify_audit()?;
     step(format!(
@@ -89,13 +108,20 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
         audit.entries,
         if audit.ok { "intact" } else { "BROKEN" }
     ));
-    let events: Vec<String> = store.audit_entries()?.into_iter().map(|e| e.event).collect();
+    let events: Vec<String> = store
+        .audit_entries()?
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
     step(format!("audit events: {}", events.join(", ")));
 
     let erase_copy = dir.join("to-erase.db");
     let scratch = Store::create(&erase_copy, &passphrase)?;
     let report = scratch.erase(&passphrase)?;
-    step(format!("erased a second store: removed {}", report.files_removed.join(", ")));
+    step(format!(
+        "erased a second store: removed {}",
+        report.files_removed.join(", ")
+    ));
 
     out.emit(
         &json!({

@@ -41,7 +41,12 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: ProfileCommand) -> Result<()>
                 ),
             });
         }
-        ProfileCommand::Set { name, tz, locale, mode } => {
+        ProfileCommand::Set {
+            name,
+            tz,
+            locale,
+            mode,
+        } => {
             let p = Profile {
                 display_name: name,
                 time_zone: tz,

@@ -50,7 +50,12 @@ pub enum StoreCommand {
 
 pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
     match cmd {
-        StoreCommand::Init { name, tz, locale, mode } => init(out, require_store(path)?, name, tz, locale, mode),
+        StoreCommand::Init {
+            name,
+            tz,
+            locale,
+            mode,
+        } => init(out, require_store(path)?, name, tz, locale, mode),
         StoreCommand::Info => {
             let store = open_store(path)?;
             let info = store.info()?;
@@ -74,13 +79,20 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
         StoreCommand::Export { out: file } => {
             let store = open_store(path)?;
             let export = store.export()?;
-            let text = serde_json::to_string_pretty(&export).map_err(|e| Error::Internal(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&export)
+                .map_err(|e| Error::Internal(e.to_string()))?;
             match file {
                 Some(f) => {
                     write_private(&f, text.as_bytes())?;
-                    out.emit(&json!({"exported": true, "records": export.records.len()}), || {
-                        format!("exported {} records to the output file (plaintext: keep it safe)", export.records.len())
-                    });
+                    out.emit(
+                        &json!({"exported": true, "records": export.records.len()}),
+                        || {
+                            format!(
+                                "exported {} records to the output file (plaintext: keep it safe)",
+                                export.records.len()
+                            )
+                        },
+                    );
                 }
                 None => println!("{text}"),
             }
@@ -94,7 +106,9 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
             let provider = passphrase::current()?;
             let store = Store::open(path, &provider)?;
             let report = store.erase(&provider)?;
-            out.emit(&report, || format!("erased: removed {}", report.files_removed.join(", ")));
+            out.emit(&report, || {
+                format!("erased: removed {}", report.files_removed.join(", "))
+            });
             Ok(())
         }
         StoreCommand::Rekey => {
@@ -119,13 +133,23 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
             }
             Err(Error::corrupt(
                 "audit log",
-                format!("first broken link at entry {seq}: {}", v.reason.unwrap_or_default()),
+                format!(
+                    "first broken link at entry {seq}: {}",
+                    v.reason.unwrap_or_default()
+                ),
             ))
         }
     }
 }
 
-fn init(out: &Output, path: &Path, name: Option<String>, tz: Option<String>, locale: String, mode: String) -> Result<()> {
+fn init(
+    out: &Output,
+    path: &Path,
+    name: Option<String>,
+    tz: Option<String>,
+    locale: String,
+    mode: String,
+) -> Result<()> {
     let profile = match (name, tz) {
         (Some(display_name), Some(time_zone)) => Some(Profile {
             display_name,
@@ -134,7 +158,12 @@ fn init(out: &Output, path: &Path, name: Option<String>, tz: Option<String>, loc
             mode: TreatmentMode::parse(&mode)?,
         }),
         (None, None) => None,
-        _ => return Err(Error::invalid("profile", "give both --name and --tz, or neither")),
+        _ => {
+            return Err(Error::invalid(
+                "profile",
+                "give both --name and --tz, or neither",
+            ))
+        }
     };
     if let Some(p) = &profile {
         p.validate()?;
@@ -144,15 +173,19 @@ fn init(out: &Output, path: &Path, name: Option<String>, tz: Option<String>, loc
     if let Some(p) = &profile {
         store.set_profile(p)?;
     }
-    out.emit(&json!({"created": true, "store_id": store.store_id()}), || {
-        format!("created store {}", store.store_id())
-    });
+    out.emit(
+        &json!({"created": true, "store_id": store.store_id()}),
+        || format!("created store {}", store.store_id()),
+    );
     Ok(())
 }
 
 fn confirm_erase() -> Result<()> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::invalid("confirmation", "pass --yes to erase without a terminal"));
+        return Err(Error::invalid(
+            "confirmation",
+            "pass --yes to erase without a terminal",
+        ));
     }
     print!("This destroys the store and everything in it. Type 'erase' to continue: ");
     std::io::stdout().flush()?;

@@ -32,7 +32,8 @@ impl DataKey {
     }
 
     pub fn derive(&self) -> StoreKeys {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"collabzium store keys v1").extract(self.as_bytes());
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"collabzium store keys v1")
+            .extract(self.as_bytes());
         let seal_key: aead::UnboundKey = prk
             .expand(&[b"record seal"], &aead::AES_256_GCM)
             .expect("HKDF output length is valid")

@@ -38,7 +38,11 @@ fn aes_open(kek: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>,
     nonce.copy_from_slice(&sealed[..NONCE_LEN]);
     let mut buf = Zeroizing::new(sealed[NONCE_LEN..].to_vec());
     let len = key
-        .open_in_place(Nonce::assume_unique_for_key(nonce), aead::Aad::from(aad), &mut buf)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(aad),
+            &mut buf,
+        )
         .map_err(|_| KeyProviderError::WrongKey)?
         .len();
     buf.truncate(len);
@@ -106,7 +110,11 @@ impl KeyProvider for PassphraseKeyProvider {
         }
         let salt = &wrapped[5..5 + SALT_LEN];
         let kek = self.kek(salt, iterations);
-        aes_open(&kek[..], &Self::aad(iterations, salt), &wrapped[5 + SALT_LEN..])
+        aes_open(
+            &kek[..],
+            &Self::aad(iterations, salt),
+            &wrapped[5 + SALT_LEN..],
+        )
     }
 }
 
@@ -131,7 +139,11 @@ impl MemoryKeyProvider {
 impl KeyProvider for MemoryKeyProvider {
     fn wrap_key(&self, data_key: &[u8]) -> Result<Vec<u8>, KeyProviderError> {
         let mut out = vec![MEM_V1];
-        out.extend(aes_seal(&self.kek[..], b"collabzium memory wrap v1", data_key)?);
+        out.extend(aes_seal(
+            &self.kek[..],
+            b"collabzium memory wrap v1",
+            data_key,
+        )?);
         Ok(out)
     }
 

@@ -98,9 +98,7 @@ impl NonceSource {
         let mut guard = self.buf.lock().unwrap_or_else(|p| p.into_inner());
         let (buf, pos) = &mut *guard;
         if *pos + NONCE_LEN > buf.len() {
-            self.rng
-                .fill(&mut buf[..])
-                .map_err(|_| SealError::Random)?;
+            self.rng.fill(&mut buf[..]).map_err(|_| SealError::Random)?;
             *pos = 0;
         }
         let mut nonce = [0u8; NONCE_LEN];
@@ -139,7 +137,12 @@ impl Sealer {
     }
 
     /// Seals into `out` (cleared first), so bulk writers can reuse one buffer.
-    pub fn seal_into(&self, aad: Aad<'_>, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+    pub fn seal_into(
+        &self,
+        aad: Aad<'_>,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), SealError> {
         let nonce = self.nonces.next()?;
         let aad_bytes = aad.encode(ENVELOPE_V1);
         out.clear();
@@ -206,8 +209,14 @@ mod tests {
         assert_eq!(env[0], ENVELOPE_V1);
         assert_eq!(s.open(AAD, &env).unwrap(), b"hello");
         for moved in [
-            Aad { table: "consents", ..AAD },
-            Aad { kind: "other", ..AAD },
+            Aad {
+                table: "consents",
+                ..AAD
+            },
+            Aad {
+                kind: "other",
+                ..AAD
+            },
             Aad { id: "abd", ..AAD },
         ] {
             assert_eq!(s.open(moved, &env), Err(SealError::Authentication));

@@ -30,7 +30,10 @@ impl TreatmentMode {
             "unguided" => Ok(TreatmentMode::Unguided),
             "guided" => Ok(TreatmentMode::Guided),
             "messaging" => Ok(TreatmentMode::Messaging),
-            _ => Err(Error::invalid("mode", "must be unguided, guided or messaging")),
+            _ => Err(Error::invalid(
+                "mode",
+                "must be unguided, guided or messaging",
+            )),
         }
     }
 }
@@ -50,10 +53,16 @@ impl Profile {
     pub fn validate(&self) -> Result<()> {
         let name = self.display_name.trim();
         if name.is_empty() || self.display_name.chars().count() > 100 {
-            return Err(Error::invalid("display_name", "must be 1 to 100 characters"));
+            return Err(Error::invalid(
+                "display_name",
+                "must be 1 to 100 characters",
+            ));
         }
         if self.display_name.chars().any(char::is_control) {
-            return Err(Error::invalid("display_name", "must not contain control characters"));
+            return Err(Error::invalid(
+                "display_name",
+                "must not contain control characters",
+            ));
         }
         validate_time_zone(&self.time_zone)?;
         validate_locale(&self.locale)?;
@@ -72,11 +81,15 @@ pub fn validate_locale(locale: &str) -> Result<()> {
     let mut parts = locale.split('-');
     let lang = parts.next().unwrap_or("");
     let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_lowercase());
-    let rest_ok = parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let rest_ok =
+        parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
     if lang_ok && rest_ok {
         Ok(())
     } else {
-        Err(Error::invalid("locale", "must be a BCP 47 tag such as en-GB"))
+        Err(Error::invalid(
+            "locale",
+            "must be a BCP 47 tag such as en-GB",
+        ))
     }
 }
 
@@ -97,12 +110,48 @@ mod tests {
     fn validation() {
         assert!(profile().validate().is_ok());
         for (p, field) in [
-            (Profile { display_name: " ".into(), ..profile() }, "display_name"),
-            (Profile { display_name: "a\u{7}".into(), ..profile() }, "display_name"),
-            (Profile { time_zone: "UTC+2".into(), ..profile() }, "time_zone"),
-            (Profile { time_zone: "Mars/Olympus".into(), ..profile() }, "time_zone"),
-            (Profile { locale: "English".into(), ..profile() }, "locale"),
-            (Profile { locale: "en_GB".into(), ..profile() }, "locale"),
+            (
+                Profile {
+                    display_name: " ".into(),
+                    ..profile()
+                },
+                "display_name",
+            ),
+            (
+                Profile {
+                    display_name: "a\u{7}".into(),
+                    ..profile()
+                },
+                "display_name",
+            ),
+            (
+                Profile {
+                    time_zone: "UTC+2".into(),
+                    ..profile()
+                },
+                "time_zone",
+            ),
+            (
+                Profile {
+                    time_zone: "Mars/Olympus".into(),
+                    ..profile()
+                },
+                "time_zone",
+            ),
+            (
+                Profile {
+                    locale: "English".into(),
+                    ..profile()
+                },
+                "locale",
+            ),
+            (
+                Profile {
+                    locale: "en_GB".into(),
+                    ..profile()
+                },
+                "locale",
+            ),
         ] {
             match p.validate() {
                 Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
@@ -113,7 +162,11 @@ mod tests {
 
     #[test]
     fn modes_round_trip() {
-        for m in [TreatmentMode::Unguided, TreatmentMode::Guided, TreatmentMode::Messaging] {
+        for m in [
+            TreatmentMode::Unguided,
+            TreatmentMode::Guided,
+            TreatmentMode::Messaging,
+        ] {
             assert_eq!(TreatmentMode::parse(m.as_str()).unwrap(), m);
         }
         assert!(TreatmentMode::parse("chat").is_err());

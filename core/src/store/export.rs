@@ -84,7 +84,8 @@ pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) 
         .all_raw()?
         .into_iter()
         .map(|r| {
-            let data = serde_json::from_slice(&r.body).map_err(|e| Error::corrupt(r.kind.clone(), json_error_reason(&e)))?;
+            let data = serde_json::from_slice(&r.body)
+                .map_err(|e| Error::corrupt(r.kind.clone(), json_error_reason(&e)))?;
             Ok(ExportRecord {
                 created_at: rfc3339(r.created_at_millis),
                 updated_at: rfc3339(r.updated_at_millis),

@@ -156,7 +156,9 @@ fn open_writer(path: &Path, create: bool) -> Result<Connection> {
 fn provider_error(e: KeyProviderError) -> Error {
     match e {
         KeyProviderError::WrongKey => Error::WrongKey,
-        KeyProviderError::Malformed => Error::corrupt("wrapped key", "the wrapped data key is malformed"),
+        KeyProviderError::Malformed => {
+            Error::corrupt("wrapped key", "the wrapped data key is malformed")
+        }
         KeyProviderError::Unavailable(reason) => Error::KeyUnavailable(reason),
     }
 }
@@ -181,12 +183,15 @@ fn read_header(path: &Path) -> Result<Header> {
         });
     }
     let get = |key: &str| -> Result<Vec<u8>> {
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, Vec<u8>>(0))
-            .optional()?
-            .ok_or_else(|| Error::corrupt("store header", format!("missing {key}")))
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .optional()?
+        .ok_or_else(|| Error::corrupt("store header", format!("missing {key}")))
     };
     let text = |key: &str| -> Result<String> {
-        String::from_utf8(get(key)?).map_err(|_| Error::corrupt("store header", format!("bad {key}")))
+        String::from_utf8(get(key)?)
+            .map_err(|_| Error::corrupt("store header", format!("bad {key}")))
     };
     if text("format")? != STORE_FORMAT {
         return Err(Error::corrupt("store header", "not a collabzium store"));
@@ -215,7 +220,13 @@ fn note_failed_unlock(path: &Path, now: i64) {
     }
 }
 
-pub(crate) fn audit_append(conn: &Connection, keys: &StoreKeys, now: i64, event: AuditEvent, detail: &str) -> Result<()> {
+pub(crate) fn audit_append(
+    conn: &Connection,
+    keys: &StoreKeys,
+    now: i64,
+    event: AuditEvent,
+    detail: &str,
+) -> Result<()> {
     let last: Option<(i64, Vec<u8>)> = conn
         .prepare_cached("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -225,8 +236,10 @@ pub(crate) fn audit_append(conn: &Connection, keys: &StoreKeys, now: i64, event:
         None => (1, audit::GENESIS.to_vec()),
     };
     let mac = audit::chain_mac(&keys.audit, &prev, seq, now, event.as_str(), detail);
-    conn.prepare_cached("INSERT INTO audit_log (seq, at, event, detail, mac) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![seq, now, event.as_str(), detail, mac])?;
+    conn.prepare_cached(
+        "INSERT INTO audit_log (seq, at, event, detail, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![seq, now, event.as_str(), detail, mac])?;
     Ok(())
 }
 
@@ -259,14 +272,20 @@ impl Store {
         Self::create_with_clock(path, provider, Arc::new(SystemClock))
     }
 
-    pub fn create_with_clock(path: &Path, provider: &dyn KeyProvider, clock: Arc<dyn Clock>) -> Result<Store> {
+    pub fn create_with_clock(
+        path: &Path,
+        provider: &dyn KeyProvider,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store> {
         if path.exists() || sidecar(path, "-wal").exists() {
             return Err(Error::AlreadyExists {
                 what: "store file".into(),
             });
         }
         let data_key = DataKey::generate();
-        let wrapped = provider.wrap_key(data_key.as_bytes()).map_err(provider_error)?;
+        let wrapped = provider
+            .wrap_key(data_key.as_bytes())
+            .map_err(provider_error)?;
         let keys = data_key.derive();
         let store_id = random_id();
         let now = clock.now_millis();
@@ -289,7 +308,10 @@ impl Store {
                 ("wrapped_key", wrapped.clone()),
                 ("key_check", key_check),
             ] {
-                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v])?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    params![k, v],
+                )?;
             }
             audit_append(&tx, &keys, now, AuditEvent::StoreCreated, "{}")?;
             tx.commit()?;
@@ -308,7 +330,16 @@ impl Store {
             }
             return Err(e);
         }
-        Self::finish_open(path, data_key, keys, store_id, now, schema::LATEST_VERSION, clock, false)
+        Self::finish_open(
+            path,
+            data_key,
+            keys,
+            store_id,
+            now,
+            schema::LATEST_VERSION,
+            clock,
+            false,
+        )
     }
 
     /// Opens an existing store. On any failure the file is left exactly as it was.
@@ -316,7 +347,11 @@ impl Store {
         Self::open_with_clock(path, provider, Arc::new(SystemClock))
     }
 
-    pub fn open_with_clock(path: &Path, provider: &dyn KeyProvider, clock: Arc<dyn Clock>) -> Result<Store> {
+    pub fn open_with_clock(
+        path: &Path,
+        provider: &dyn KeyProvider,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store> {
         if !path.is_file() {
             return Err(Error::NotFound {
                 what: "store file".into(),
@@ -333,7 +368,10 @@ impl Store {
             return Err(Error::WrongKey);
         };
         let keys = data_key.derive();
-        match keys.sealer.open(key_check_aad(&header.store_id), &header.key_check) {
+        match keys
+            .sealer
+            .open(key_check_aad(&header.store_id), &header.key_check)
+        {
             Ok(pt) if pt == KEY_CHECK_PLAINTEXT => {}
             Ok(_) | Err(SealError::Authentication) => {
                 note_failed_unlock(path, clock.now_millis());
@@ -372,7 +410,10 @@ impl Store {
             }
             let failures_path = sidecar(path, "-unlock-failures");
             let failures = fs::read_to_string(&failures_path).unwrap_or_default();
-            for at in failures.lines().filter_map(|l| l.trim().parse::<i64>().ok()) {
+            for at in failures
+                .lines()
+                .filter_map(|l| l.trim().parse::<i64>().ok())
+            {
                 audit_append(&tx, &keys, at, AuditEvent::FailedUnlock, "{}")?;
             }
             if audit_unlock {
@@ -467,7 +508,8 @@ impl Store {
 
     pub fn set_profile(&self, profile: &Profile) -> Result<()> {
         profile.validate()?;
-        let body = serde_json::to_vec(profile).map_err(|e| Error::Internal(crate::error::json_error_reason(&e)))?;
+        let body = serde_json::to_vec(profile)
+            .map_err(|e| Error::Internal(crate::error::json_error_reason(&e)))?;
         self.write(|tx| {
             let sealed = tx.seal(profile_aad(), &body)?;
             tx.connection().execute(
@@ -487,13 +529,21 @@ impl Store {
                 .optional()?;
             match sealed {
                 None => Ok(None),
-                Some(s) => Ok(Some(records::decode("profile", &tx.open(profile_aad(), &s)?)?)),
+                Some(s) => Ok(Some(records::decode(
+                    "profile",
+                    &tx.open(profile_aad(), &s)?,
+                )?)),
             }
         })
     }
 
     /// Appends a consent decision and audits it.
-    pub fn record_consent(&self, scope: &str, text_version: &str, decision: ConsentDecision) -> Result<ConsentRecord> {
+    pub fn record_consent(
+        &self,
+        scope: &str,
+        text_version: &str,
+        decision: ConsentDecision,
+    ) -> Result<ConsentRecord> {
         check_consent_input(scope, text_version)?;
         self.write(|tx| {
             let record = ConsentRecord {
@@ -503,7 +553,8 @@ impl Store {
                 decision,
                 at_millis: tx.now_millis(),
             };
-            let body = serde_json::to_vec(&record).map_err(|e| Error::Internal(crate::error::json_error_reason(&e)))?;
+            let body = serde_json::to_vec(&record)
+                .map_err(|e| Error::Internal(crate::error::json_error_reason(&e)))?;
             let sealed = tx.seal(consent_aad(&record.id), &body)?;
             tx.connection().execute(
                 "INSERT INTO consents (id, at, body) VALUES (?1, ?2, ?3)",
@@ -550,7 +601,9 @@ impl Store {
     pub fn info(&self) -> Result<StoreInfo> {
         self.read(|tx| {
             let c = tx.connection();
-            let count = |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+            let count = |sql: &str| -> Result<u64> {
+                Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+            };
             Ok(StoreInfo {
                 store_id: self.inner.store_id.clone(),
                 schema_version: c.pragma_query_value(None, "user_version", |r| r.get(0))?,
@@ -566,7 +619,14 @@ impl Store {
     /// Everything, decrypted, in the documented export format. Audited.
     pub fn export(&self) -> Result<Export> {
         self.write(|tx| tx.audit(AuditEvent::Export, "{}"))?;
-        self.read(|tx| export::build(tx, &self.inner.store_id, self.inner.created_at, self.now_millis()))
+        self.read(|tx| {
+            export::build(
+                tx,
+                &self.inner.store_id,
+                self.inner.created_at,
+                self.now_millis(),
+            )
+        })
     }
 
     /// Re-wraps the data key under a new provider. Data is not re-encrypted.
@@ -575,8 +635,10 @@ impl Store {
             .wrap_key(self.inner.data_key.as_bytes())
             .map_err(provider_error)?;
         self.write(|tx| {
-            tx.connection()
-                .execute("UPDATE meta SET value = ?1 WHERE key = 'wrapped_key'", params![wrapped])?;
+            tx.connection().execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'wrapped_key'",
+                params![wrapped],
+            )?;
             tx.audit(AuditEvent::Rekey, "{}")
         })?;
         // Push the old wrapped key out of the WAL; secure_delete zeroes it in the file.
@@ -597,12 +659,21 @@ impl Store {
             let mut guard = lock(&self.inner.writer);
             let conn = guard.as_mut().ok_or(Error::Closed)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            audit_append(&tx, &self.inner.keys, self.now_millis(), AuditEvent::Erase, "{}")?;
+            audit_append(
+                &tx,
+                &self.inner.keys,
+                self.now_millis(),
+                AuditEvent::Erase,
+                "{}",
+            )?;
             tx.execute(
                 "UPDATE meta SET value = zeroblob(length(value)) WHERE key IN ('wrapped_key', 'key_check')",
                 [],
             )?;
-            tx.execute("DELETE FROM meta WHERE key IN ('wrapped_key', 'key_check')", [])?;
+            tx.execute(
+                "DELETE FROM meta WHERE key IN ('wrapped_key', 'key_check')",
+                [],
+            )?;
             tx.commit()?;
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             self.inner.closed.store(true, Ordering::Release);
@@ -615,7 +686,12 @@ impl Store {
         for suffix in ["-wal", "-shm", "", "-unlock-failures"] {
             let p = sidecar(&self.inner.path, suffix);
             if shred_file(&p)? {
-                files_removed.push(p.file_name().unwrap_or_default().to_string_lossy().into_owned());
+                files_removed.push(
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
         let provider_key_destroyed = provider.destroy().is_ok();
@@ -648,7 +724,8 @@ fn consent_history(tx: &ReadTx<'_>) -> Result<Vec<ConsentRecord>> {
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
         let sealed: Vec<u8> = row.get(1)?;
-        let record: ConsentRecord = records::decode("consent", &tx.open(consent_aad(&id), &sealed)?)?;
+        let record: ConsentRecord =
+            records::decode("consent", &tx.open(consent_aad(&id), &sealed)?)?;
         if record.id != id {
             return Err(Error::corrupt("consent", "id does not match its row"));
         }

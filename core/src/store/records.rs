@@ -38,7 +38,8 @@ pub struct RawRecord {
 
 pub(crate) const RECORDS_TABLE: &str = "records";
 
-const UPSERT_RECORD: &str = "INSERT INTO records (kind, id, created_at, updated_at, body) VALUES (?1, ?2, ?3, ?3, ?4)
+const UPSERT_RECORD: &str =
+    "INSERT INTO records (kind, id, created_at, updated_at, body) VALUES (?1, ?2, ?3, ?3, ?4)
      ON CONFLICT (kind, id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body";
 
 pub(crate) fn seal_error(kind: &str, e: SealError) -> Error {
@@ -50,7 +51,8 @@ pub(crate) fn decode<R: DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<R>
 }
 
 fn encode<R: Serialize>(kind: &str, value: &R) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::Internal(format!("cannot encode {kind}: {}", json_error_reason(&e))))
+    serde_json::to_vec(value)
+        .map_err(|e| Error::Internal(format!("cannot encode {kind}: {}", json_error_reason(&e))))
 }
 
 /// A write transaction. All writes go through one of these, serialized by
@@ -80,7 +82,10 @@ impl<'a> WriteTx<'a> {
     }
 
     pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
-        self.keys.sealer.open(aad, envelope).map_err(|e| seal_error(aad.kind, e))
+        self.keys
+            .sealer
+            .open(aad, envelope)
+            .map_err(|e| seal_error(aad.kind, e))
     }
 
     /// Inserts or replaces a record under `id`.
@@ -101,7 +106,11 @@ impl<'a> WriteTx<'a> {
 
     /// Inserts or replaces many records of one kind with one prepared
     /// statement: the path for bulk work such as applying a sync batch.
-    pub fn put_raw_many<'b>(&self, kind: &str, items: impl IntoIterator<Item = (&'b str, &'b [u8])>) -> Result<()> {
+    pub fn put_raw_many<'b>(
+        &self,
+        kind: &str,
+        items: impl IntoIterator<Item = (&'b str, &'b [u8])>,
+    ) -> Result<()> {
         crate::domain::check_token("record kind", kind, 32)?;
         let mut stmt = self.tx.prepare_cached(UPSERT_RECORD)?;
         let mut sealed = Vec::new();
@@ -109,7 +118,15 @@ impl<'a> WriteTx<'a> {
             crate::domain::check_token("record id", id, 64)?;
             self.keys
                 .sealer
-                .seal_into(Aad { table: RECORDS_TABLE, kind, id }, body, &mut sealed)
+                .seal_into(
+                    Aad {
+                        table: RECORDS_TABLE,
+                        kind,
+                        id,
+                    },
+                    body,
+                    &mut sealed,
+                )
                 .map_err(|e| Error::Internal(e.to_string()))?;
             stmt.execute(params![kind, id, self.now, sealed])?;
         }
@@ -122,9 +139,10 @@ impl<'a> WriteTx<'a> {
 
     /// Returns whether a record was there.
     pub fn delete(&self, kind: &str, id: &str) -> Result<bool> {
-        let n = self
-            .tx
-            .execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id])?;
+        let n = self.tx.execute(
+            "DELETE FROM records WHERE kind = ?1 AND id = ?2",
+            params![kind, id],
+        )?;
         Ok(n > 0)
     }
 
@@ -146,7 +164,10 @@ impl ReadTx<'_> {
     }
 
     pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
-        self.keys.sealer.open(aad, envelope).map_err(|e| seal_error(aad.kind, e))
+        self.keys
+            .sealer
+            .open(aad, envelope)
+            .map_err(|e| seal_error(aad.kind, e))
     }
 
     pub fn get<R: Record>(&self, id: &str) -> Result<Option<Stored<R>>> {
@@ -178,7 +199,14 @@ impl ReadTx<'_> {
             let id: String = row.get(0)?;
             // Borrow the blob: open() makes the one copy it decrypts into.
             let sealed = row.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
-            let body = self.open(Aad { table: RECORDS_TABLE, kind, id: &id }, sealed)?;
+            let body = self.open(
+                Aad {
+                    table: RECORDS_TABLE,
+                    kind,
+                    id: &id,
+                },
+                sealed,
+            )?;
             out.push(RawRecord {
                 kind: kind.to_string(),
                 id,
@@ -201,7 +229,14 @@ impl ReadTx<'_> {
             let kind: String = row.get(0)?;
             let id: String = row.get(1)?;
             let sealed = row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
-            let body = self.open(Aad { table: RECORDS_TABLE, kind: &kind, id: &id }, sealed)?;
+            let body = self.open(
+                Aad {
+                    table: RECORDS_TABLE,
+                    kind: &kind,
+                    id: &id,
+                },
+                sealed,
+            )?;
             out.push(RawRecord {
                 kind,
                 id,
@@ -219,17 +254,29 @@ impl ReadTx<'_> {
             .conn
             .prepare("SELECT kind, count(*) FROM records GROUP BY kind ORDER BY kind")?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 }
 
-fn get_record<R: Record>(conn: &Connection, keys: &StoreKeys, id: &str) -> Result<Option<Stored<R>>> {
+fn get_record<R: Record>(
+    conn: &Connection,
+    keys: &StoreKeys,
+    id: &str,
+) -> Result<Option<Stored<R>>> {
     let row = conn
-        .prepare_cached("SELECT created_at, updated_at, body FROM records WHERE kind = ?1 AND id = ?2")?
+        .prepare_cached(
+            "SELECT created_at, updated_at, body FROM records WHERE kind = ?1 AND id = ?2",
+        )?
         .query_row(params![R::KIND, id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
         })
         .optional()?;
     let Some((created, updated, sealed)) = row else {
@@ -237,7 +284,14 @@ fn get_record<R: Record>(conn: &Connection, keys: &StoreKeys, id: &str) -> Resul
     };
     let body = keys
         .sealer
-        .open(Aad { table: RECORDS_TABLE, kind: R::KIND, id }, &sealed)
+        .open(
+            Aad {
+                table: RECORDS_TABLE,
+                kind: R::KIND,
+                id,
+            },
+            &sealed,
+        )
         .map_err(|e| seal_error(R::KIND, e))?;
     Ok(Some(Stored {
         id: id.to_string(),

@@ -61,7 +61,9 @@ pub fn new_store(path: &Path) -> Store {
 
 pub fn sha256_file(path: &Path) -> Vec<u8> {
     let bytes = std::fs::read(path).expect("read file");
-    ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, &bytes)
+        .as_ref()
+        .to_vec()
 }
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
