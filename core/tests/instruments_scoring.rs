@@ -211,3 +211,35 @@ fn every_shipped_instrument_loads_and_programs_know_them() {
     assert_eq!(gad.code.as_ref().unwrap().code, "69737-5");
     assert_eq!(gad.scoring.total.code.as_ref().unwrap().code, "70274-6");
 }
+
+#[test]
+fn patient_therapist_alliance_discrepancy() {
+    use collabzium_core::instruments::discrepancy;
+    let reg = Registry::shipped();
+    let p = score(
+        reg.get("alliance").unwrap(),
+        &alliance_answers(&[
+            ("goals_1", 6),
+            ("goals_2", 6),
+            ("tasks_1", 5),
+            ("tasks_2", 5),
+            ("bond_1", 7),
+            ("bond_2", 7),
+        ]),
+    );
+    let t = score(
+        reg.get("alliance_therapist").unwrap(),
+        &alliance_answers(&[
+            ("goals_1", 4),
+            ("goals_2", 5),
+            ("tasks_1", 5),
+            ("tasks_2", 6),
+            ("bond_2", 6),
+        ]),
+    );
+    let d = discrepancy(&p, &t);
+    assert_eq!(d["goals"], Some(1.5));
+    assert_eq!(d["tasks"], Some(-0.5));
+    assert_eq!(d["bond"], Some(1.0));
+    assert_eq!(d["total"], None, "therapist left 3 items: total unscorable");
+}

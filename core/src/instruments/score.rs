@@ -338,3 +338,17 @@ pub fn reliable_change(
         category,
     })
 }
+
+/// Patient minus therapist rating per subscale (and `total`), for the
+/// alliance variants that share subscale ids. `None` where either side is
+/// unscorable. Positive: the patient rates the alliance higher.
+pub fn discrepancy(patient: &Score, therapist: &Score) -> BTreeMap<String, Option<f64>> {
+    let diff = |a: Option<f64>, b: Option<f64>| Some(round2(a? - b?));
+    let mut out: BTreeMap<String, Option<f64>> = patient
+        .subscales
+        .iter()
+        .filter_map(|(id, p)| Some((id.clone(), diff(*p, *therapist.subscales.get(id)?))))
+        .collect();
+    out.insert("total".into(), diff(patient.total, therapist.total));
+    out
+}
