@@ -35,7 +35,7 @@ fn eight_threads_write_and_read_for_several_seconds() {
                 let mut reads = 0u64;
                 let mut n = 0u64;
                 while Instant::now() < deadline {
-                    if t % 2 == 0 || n % 3 == 0 {
+                    if t % 2 == 0 || n.is_multiple_of(3) {
                         let rec = store
                             .grant_consent(format!("thread_{t}"), format!("v{n}"))
                             .unwrap();
