@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use collabzium_core::agenda;
 use collabzium_core::crypto::PassphraseKeyProvider;
 use collabzium_core::domain::{consent::scopes, Profile, TreatmentMode};
 use collabzium_core::store::Store;
@@ -45,7 +46,7 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
     };
     if !out.json {
         println!(
-            "Collabzium demo: the encrypted patient store\n  output folder: {}",
+            "Collabzium demo: the encrypted patient store, a program and a check-in\n  output folder: {}",
             dir.display()
         );
     }
@@ -114,6 +115,68 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
         .map(|e| e.event)
         .collect();
     step(format!("audit events: {}", events.join(", ")));
+
+    // Treatment: enrol in the sample low-mood program and look at today.
+    let program =
+        collabzium_core::program::load(include_str!("../../../programs/low-mood-8w.json"))
+            .map_err(|issues| {
+                Error::Internal(format!("sample program invalid: {} issues", issues.len()))
+            })?;
+    let now = chrono::Utc::now();
+    let today = now
+        .with_timezone(&collabzium_core::schedule::Tz::Europe__Berlin)
+        .date_naive();
+    let enrolled = agenda::enrol(&store, &program, today, "Europe/Berlin", None)?;
+    step(format!(
+        "enrolled in \"{}\" ({} weeks, {} mode)",
+        enrolled.title, enrolled.weeks, enrolled.mode
+    ));
+    let state = agenda::load_state(&store)?;
+    let screen = agenda::agenda(&state, now);
+    step(format!(
+        "today's agenda: {} open now, {} due today, {} upcoming this week; modules {}/{}",
+        screen.open_now.len(),
+        screen.due_today.len(),
+        screen.upcoming_this_week.len(),
+        screen.progress.modules_done,
+        screen.progress.modules_total
+    ));
+    let plan = agenda::plan_reminders(&state, now, 64);
+    step(format!(
+        "reminder plan: {} local notifications, first at {}",
+        plan.len(),
+        plan.first()
+            .map(|n| n.local_time.to_string())
+            .unwrap_or_else(|| "-".into())
+    ));
+
+    // A PHQ-9 with a risk answer on item 9: the safety path.
+    let checkins = collabzium_core::checkin::Checkins::new(store.clone())?.with_program(program);
+    let draft = checkins.start("phq9", None)?;
+    let answers = json!({"phq9_1": 2, "phq9_2": 2, "phq9_3": 1, "phq9_4": 2, "phq9_5": 1,
+                         "phq9_6": 1, "phq9_7": 1, "phq9_8": 0, "phq9_9": 1});
+    checkins.answer_json(&draft.checkin_id, &answers)?;
+    let result = checkins.submit(&draft.checkin_id)?;
+    step(format!(
+        "PHQ-9 submitted: total {}, severity {}, queued for sync as outbox #{}",
+        result.score.total.unwrap_or_default(),
+        result.score.severity.clone().unwrap_or_default(),
+        result.outbox_seq
+    ));
+    let safety = result
+        .safety
+        .as_ref()
+        .ok_or_else(|| Error::Internal("risk answer without a safety action".into()))?;
+    step(format!(
+        "safety action shown at once: {} crisis resources (first: {}); therapist alert queued: {}",
+        safety.resources.len(),
+        safety
+            .resources
+            .first()
+            .map(|r| r.name.as_str())
+            .unwrap_or("-"),
+        safety.therapist_alert_id.is_some()
+    ));
 
     let erase_copy = dir.join("to-erase.db");
     let scratch = Store::create(&erase_copy, &passphrase)?;
