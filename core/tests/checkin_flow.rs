@@ -50,9 +50,12 @@ fn phq9_check_in_without_risk() {
         Some("weekly-mood.2026-03-01")
     );
     assert_eq!(stored.utc_offset_seconds, 3600, "Berlin in March is UTC+1");
-    // Nothing readable in the database file.
-    let raw = std::fs::read(dir.path().join("p.db")).unwrap();
-    assert!(!raw.windows(6).any(|w| w == b"phq9_1"));
+    // Nothing readable in the database file, nor in its write-ahead log.
+    for name in ["p.db", "p.db-wal"] {
+        let raw = std::fs::read(dir.path().join(name)).unwrap_or_default();
+        assert!(!raw.windows(6).any(|w| w == b"phq9_1"), "{name}");
+        assert!(!raw.windows(8).any(|w| w == b"moderate"), "{name}");
+    }
 }
 
 #[test]
@@ -439,6 +442,14 @@ fn broken_clinic_definitions_report_every_problem_with_a_path() {
         assert!(paths.contains(&p), "{p} missing from {paths:?}");
     }
     assert!(load_instrument("{").is_err());
+    // Values that could overflow a sum or a reverse score are refused up front.
+    v = serde_json::from_str(include_str!("data/instruments/clinic_wellbeing.json")).unwrap();
+    v["items"][2]["max"] = json!(i64::MAX);
+    v["answer_sets"]["five"][4]["value"] = json!(i64::MAX - 1);
+    let issues = load_instrument(&v.to_string()).unwrap_err();
+    let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert!(paths.contains(&"items[2]"), "{paths:?}");
+    assert!(paths.contains(&"answer_sets.five[4].value"), "{paths:?}");
     v = serde_json::from_str(include_str!("data/instruments/clinic_wellbeing.json")).unwrap();
     v["items"][3]["required"] = json!(false);
     let issues = load_instrument(&v.to_string()).unwrap_err();

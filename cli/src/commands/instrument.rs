@@ -50,6 +50,33 @@ pub fn number(v: Option<f64>) -> Value {
     }
 }
 
+/// The `instrument score` line, with its keys in the documented order:
+/// `{"instrument":..,"total":..,"severity":..,"subscales":{..},"safety_alert":..,"scorable":..}`.
+#[derive(serde::Serialize)]
+struct ScoreLine<'a> {
+    instrument: &'a str,
+    total: Value,
+    severity: Option<&'a str>,
+    subscales: serde_json::Map<String, Value>,
+    safety_alert: bool,
+    scorable: bool,
+}
+
+fn score_line(s: &instruments::Score) -> ScoreLine<'_> {
+    ScoreLine {
+        instrument: &s.instrument,
+        total: number(s.total),
+        severity: s.severity.as_deref(),
+        subscales: s
+            .subscales
+            .iter()
+            .map(|(k, v)| (k.clone(), number(*v)))
+            .collect(),
+        safety_alert: s.safety_alert(),
+        scorable: s.scorable,
+    }
+}
+
 pub fn score_json(s: &instruments::Score) -> Value {
     let subscales: serde_json::Map<String, Value> = s
         .subscales
@@ -158,8 +185,7 @@ pub fn run(out: &Output, cmd: InstrumentCommand) -> Result<()> {
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect();
             let s = instruments::score(inst, &answers);
-            let v = score_json(&s);
-            out.emit(&v, || {
+            out.emit(&score_line(&s), || {
                 format!(
                     "{}: total {} severity {} {}{}",
                     s.instrument,

@@ -24,6 +24,14 @@ impl fmt::Display for InstrumentIssue {
     }
 }
 
+/// Bound on every ordinal value and integer limit, so that sums, reverse
+/// scoring and prorating of any clinic definition cannot overflow.
+pub const MAX_ABS_VALUE: i64 = 1_000_000_000;
+
+fn in_bounds(v: i64) -> bool {
+    (-MAX_ABS_VALUE..=MAX_ABS_VALUE).contains(&v)
+}
+
 fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -109,7 +117,11 @@ pub fn check(inst: &Instrument) -> Vec<InstrumentIssue> {
                 ),
             },
             ItemType::Integer => match (item.min, item.max) {
-                (Some(lo), Some(hi)) if lo <= hi => {}
+                (Some(lo), Some(hi)) if lo <= hi && in_bounds(lo) && in_bounds(hi) => {}
+                (Some(lo), Some(hi)) if lo <= hi => bad(
+                    p.clone(),
+                    "min and max must lie within -1000000000..=1000000000",
+                ),
                 _ => bad(p.clone(), "an integer item needs min <= max"),
             },
             ItemType::Text => {
@@ -263,6 +275,12 @@ fn check_options(
     for (i, o) in opts.iter().enumerate() {
         if !values.insert(o.value) {
             bad(format!("{path}[{i}].value"), "duplicate ordinal value");
+        }
+        if !in_bounds(o.value) {
+            bad(
+                format!("{path}[{i}].value"),
+                "must lie within -1000000000..=1000000000",
+            );
         }
         if o.text.trim().is_empty() {
             bad(format!("{path}[{i}].text"), "must not be empty");
