@@ -12,6 +12,7 @@ pub mod platform;
 pub mod program;
 pub mod schedule;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};
 

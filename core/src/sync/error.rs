@@ -1,0 +1,77 @@
+//! Typed outcomes of pairing and of opening envelopes (ADR 0005 §3, §6).
+
+use thiserror::Error;
+
+/// Why a received envelope was not accepted. Every variant is a distinct,
+/// countable reason; none of them carries content, so they are safe to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error)]
+pub enum SyncRejection {
+    /// Too short, unknown direction, seq 0, or bad plaintext framing.
+    #[error("malformed envelope")]
+    Malformed,
+    /// A version byte this build never wrote.
+    #[error("unsupported envelope version")]
+    UnsupportedVersion,
+    /// The header names another channel (splice between channels).
+    #[error("envelope belongs to another channel")]
+    WrongChannel,
+    /// The header claims our own sending direction (a reflected envelope).
+    #[error("envelope has the wrong direction")]
+    WrongDirection,
+    /// The AEAD tag did not verify: tampered header, body or tag, or a
+    /// renumbered/forged envelope.
+    #[error("envelope failed authentication")]
+    Authentication,
+    /// This seq was already opened (replay).
+    #[error("duplicate envelope")]
+    Duplicate,
+    /// More than [`MAX_SKIP`](super::ratchet::MAX_SKIP) keys would have to be
+    /// derived ahead; retry once the gap below it has filled.
+    #[error("envelope too far ahead of the receiving chain")]
+    TooFarAhead,
+    /// The skipped message key for this seq was evicted; the event must be
+    /// re-sent under a new seq.
+    #[error("message key no longer available")]
+    Unrecoverable,
+}
+
+/// Why sealing an event failed. Nothing is consumed from the chain on error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum SendError {
+    #[error("payload of {0} bytes exceeds the maximum")]
+    PayloadTooLarge(usize),
+    #[error("sending chain exhausted")]
+    ChainExhausted,
+}
+
+/// Why a pairing step failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum PairingError {
+    /// The code is not well formed or its check character is wrong. Detected
+    /// locally, before anything is sent, so a typo does not burn the invitation.
+    #[error("invalid pairing code")]
+    InvalidCode,
+    /// The relay URL is not an http(s) base URL.
+    #[error("invalid relay URL")]
+    InvalidRelayUrl,
+    /// A pairing message has the wrong shape.
+    #[error("malformed pairing message")]
+    Malformed,
+    /// Key confirmation failed: the two sides used different codes (or a
+    /// third party guessed). The therapist's invitation is burned.
+    #[error("pairing code mismatch")]
+    CodeMismatch,
+    /// The invitation was already used or burned; make a new code.
+    #[error("invitation already used")]
+    InvitationBurned,
+    /// A nameplate was already assigned, or the code is not ready yet.
+    #[error("invitation not in the right state")]
+    InvalidState,
+    /// The peer announced the wrong role.
+    #[error("peer has the wrong role")]
+    WrongRole,
+    /// The confirmation verified but the peer's box or its binding signature
+    /// did not: the box was tampered with after confirmation.
+    #[error("pairing binding invalid")]
+    BindingInvalid,
+}
