@@ -308,10 +308,12 @@ pub struct PatientSchedule {
 impl PatientSchedule {
     fn at(&self, at_millis: Option<i64>) -> Result<DateTime<Utc>> {
         let ms = at_millis.unwrap_or_else(|| self.store.store.now_millis());
-        DateTime::from_timestamp_millis(ms).ok_or_else(|| CollabziumError::InvalidInput {
-            field: "at_millis".into(),
-            reason: "is out of range".into(),
-        })
+        let at =
+            DateTime::from_timestamp_millis(ms).ok_or_else(|| CollabziumError::InvalidInput {
+                field: "at_millis".into(),
+                reason: "is out of range".into(),
+            })?;
+        Ok(core::check_instant("at_millis", at)?)
     }
 
     fn after_change(&self, at: DateTime<Utc>) -> Result<ScheduleUpdate> {

@@ -26,6 +26,6 @@ pub use reminders::{
 };
 pub use screen::{agenda, Agenda, NextUnlock, Progress};
 pub use service::{
-    change_zone, complete, enrol, load_state, record_approval, record_reminder_event, replan,
-    EnrolmentSummary, ReplanOutcome,
+    change_zone, check_instant, complete, enrol, load_state, record_approval,
+    record_reminder_event, replan, EnrolmentSummary, ReplanOutcome,
 };

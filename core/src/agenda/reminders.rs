@@ -96,7 +96,9 @@ pub fn plan_reminders(st: &EnrolmentState, now: DateTime<Utc>, count: u32) -> Ve
     let halve = policy.backoff.and_then(|b| b.halve_after_ignored);
     let stop = policy.backoff.and_then(|b| b.stop_after_ignored);
     let mut out = Vec::new();
-    let mut day = today;
+    // Nothing fires before the program starts: skip straight there when
+    // the clock is far before the start date.
+    let mut day = today.max(st.start_date.pred_opt().unwrap_or(st.start_date));
     'days: while day <= horizon && out.len() < count {
         let mut cands = by_day.remove(&day).unwrap_or_default();
         cands.sort_by_key(|c| c.fire);

@@ -3,7 +3,7 @@
 //! Every function takes `at`; callers pass the store's clock
 //! (`Store::now_millis`) unless they replay or test a moment.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::enrolment::{EnrolmentState, ReminderEvent, ReminderEventKind};
@@ -39,6 +39,32 @@ pub struct ReplanOutcome {
     pub error: Option<String>,
 }
 
+/// Years the agenda accepts for instants and start dates: wider than any
+/// real program, and far enough inside chrono's range that zone offsets and
+/// program lengths added to them never overflow (which would panic).
+const YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+/// Checks an instant given by a caller (`at`, `at_millis`) before it reaches
+/// the agenda; the error names `field`.
+pub fn check_instant(field: &str, at: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    if YEARS.contains(&at.year()) {
+        Ok(at)
+    } else {
+        Err(Error::invalid(field, "must lie in the years 1900 to 9999"))
+    }
+}
+
+fn check_start(start: NaiveDate) -> Result<NaiveDate> {
+    if YEARS.contains(&start.year()) {
+        Ok(start)
+    } else {
+        Err(Error::invalid(
+            "start_date",
+            "must lie in the years 1900 to 9999",
+        ))
+    }
+}
+
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -69,6 +95,7 @@ pub fn enrol(
     mode: Option<Mode>,
 ) -> Result<EnrolmentSummary> {
     let tz = zone(tz)?;
+    check_start(start)?;
     let profile = store.profile()?;
     let mode = match mode.or_else(|| profile.as_ref().map(|p| mode_of(p.mode))) {
         Some(m) if program.metadata.modes.contains(&m) => m,
@@ -164,6 +191,7 @@ pub fn load_state(store: &Store) -> Result<EnrolmentState> {
 /// Marks an open, due or overdue item done at `at`; completing a completed
 /// item again is a no-op. Returns the item as it now stands.
 pub fn complete(store: &Store, item_id: &str, at: DateTime<Utc>) -> Result<Item> {
+    let at = check_instant("at", at)?;
     let mut st = load_state(store)?;
     let Some(item) = items(&st, at).into_iter().find(|i| i.id == item_id) else {
         return Err(Error::NotFound {
@@ -197,6 +225,7 @@ pub fn complete(store: &Store, item_id: &str, at: DateTime<Utc>) -> Result<Item>
 /// Records the therapist's approval of a module (called by sync). Repeats
 /// are no-ops, so replaying an event is safe.
 pub fn record_approval(store: &Store, module_id: &str, at: DateTime<Utc>) -> Result<()> {
+    let at = check_instant("at", at)?;
     let st = load_state(store)?;
     let Some(m) = st.program.module(module_id) else {
         return Err(Error::invalid("module_id", "no such module in the program"));
@@ -229,6 +258,7 @@ pub fn record_approval(store: &Store, module_id: &str, at: DateTime<Utc>) -> Res
 /// wall-clock times in the new zone; earlier ones stay where they were.
 pub fn change_zone(store: &Store, tz: &str, at: DateTime<Utc>) -> Result<()> {
     let tz = zone(tz)?;
+    let at = check_instant("at", at)?;
     let st = load_state(store)?;
     let last = st.zones.last().expect("zone history is never empty");
     if at < last.since {
@@ -265,6 +295,7 @@ pub fn record_reminder_event(
     if reminder_id.is_empty() || reminder_id.len() > 200 {
         return Err(Error::invalid("reminder_id", "must be 1 to 200 characters"));
     }
+    let at = check_instant("at", at)?;
     store.write(|tx| {
         tx.insert(&ReminderEventRecord {
             reminder_id: reminder_id.to_string(),
@@ -287,6 +318,7 @@ pub fn replan(
     scheduler: &dyn NotificationScheduler,
     at: DateTime<Utc>,
 ) -> Result<ReplanOutcome> {
+    let at = check_instant("at", at)?;
     let plan = match load_state(store) {
         Ok(st) => plan_reminders(&st, at, scheduler.max_pending()),
         Err(Error::NotFound { .. }) => Vec::new(),
