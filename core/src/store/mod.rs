@@ -34,6 +34,10 @@ use crate::platform::{Clock, KeyProvider, KeyProviderError, SystemClock};
 const KEY_CHECK_PLAINTEXT: &[u8] = b"collabzium key check v1";
 const STORE_FORMAT: &str = "collabzium.store";
 const MAX_IDLE_READERS: usize = 8;
+/// Past this WAL size the background thread copies it into the database.
+const CHECKPOINT_WAL_BYTES: u64 = 4 * 1024 * 1024;
+/// How often (in commits) the writer looks at the WAL size: one stat call.
+const CHECKPOINT_CHECK_EVERY: u64 = 16;
 
 /// Summary for `store info` and the apps' settings screen. No personal data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,6 +69,8 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Option<Connection>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
+    commits: std::sync::atomic::AtomicU64,
     readers: Mutex<Vec<Connection>>,
     keys: StoreKeys,
     data_key: DataKey,
@@ -72,6 +78,47 @@ struct Inner {
     created_at: i64,
     clock: Arc<dyn Clock>,
     closed: AtomicBool,
+}
+
+/// Copies the WAL into the database on its own thread and connection.
+///
+/// SQLite's automatic checkpoint runs inside the commit that crosses the
+/// threshold, so about one write in a hundred would pay tens of
+/// milliseconds. A PASSIVE checkpoint here never blocks writers or readers.
+struct Checkpointer {
+    nudge: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer> {
+        let conn = open_writer(path, false)?;
+        let (nudge, wake) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("collabzium-checkpoint".into())
+            .spawn(move || {
+                while wake.recv().is_ok() {
+                    // Busy or locked just means "next time".
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(Error::from)?;
+        Ok(Checkpointer { nudge, thread })
+    }
+
+    fn stop(self) {
+        drop(self.nudge);
+        let _ = self.thread.join();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Join the thread so that its connection is gone when the handle is.
+        if let Some(c) = lock(&self.checkpointer).take() {
+            c.stop();
+        }
+    }
 }
 
 /// What a read-only look at the file tells us before any key is used.
@@ -150,6 +197,8 @@ fn open_writer(path: &Path, create: bool) -> Result<Connection> {
     // Freed pages are zeroed, so old wrapped keys and rows do not linger.
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "cell_size_check", "ON")?;
+    // Checkpoints run on the Checkpointer thread, never inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }
 
@@ -424,10 +473,13 @@ impl Store {
                 let _ = fs::remove_file(&failures_path);
             }
         }
+        let checkpointer = Checkpointer::start(path)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 writer: Mutex::new(Some(writer)),
+                checkpointer: Mutex::new(Some(checkpointer)),
+                commits: std::sync::atomic::AtomicU64::new(0),
                 readers: Mutex::new(Vec::new()),
                 keys,
                 data_key,
@@ -453,17 +505,43 @@ impl Store {
 
     /// Runs `f` in one write transaction; commits if it returns `Ok`.
     pub fn write<T>(&self, f: impl FnOnce(&WriteTx<'_>) -> Result<T>) -> Result<T> {
-        let mut guard = lock(&self.inner.writer);
-        let conn = guard.as_mut().ok_or(Error::Closed)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let wtx = WriteTx {
-            tx,
-            keys: &self.inner.keys,
-            now: self.inner.clock.now_millis(),
+        let out = {
+            let mut guard = lock(&self.inner.writer);
+            let conn = guard.as_mut().ok_or(Error::Closed)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let wtx = WriteTx {
+                tx,
+                keys: &self.inner.keys,
+                now: self.inner.clock.now_millis(),
+            };
+            let out = f(&wtx)?;
+            wtx.tx.commit()?;
+            out
         };
-        let out = f(&wtx)?;
-        wtx.tx.commit()?;
+        self.maybe_checkpoint();
         Ok(out)
+    }
+
+    fn maybe_checkpoint(&self) {
+        let n = self.inner.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if n % CHECKPOINT_CHECK_EVERY != 0 {
+            return;
+        }
+        let wal = fs::metadata(sidecar(&self.inner.path, "-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if wal > CHECKPOINT_WAL_BYTES {
+            if let Some(c) = lock(&self.inner.checkpointer).as_ref() {
+                // A full channel means a checkpoint is already pending.
+                let _ = c.nudge.try_send(());
+            }
+        }
+    }
+
+    fn stop_checkpointer(&self) {
+        if let Some(c) = lock(&self.inner.checkpointer).take() {
+            c.stop();
+        }
     }
 
     /// Runs `f` on a consistent snapshot without waiting for writers.
@@ -655,6 +733,7 @@ impl Store {
     /// Crypto-shreds the store: destroys the wrapped key and key check,
     /// then overwrites and deletes every file. The handle is closed after.
     pub fn erase(&self, provider: &dyn KeyProvider) -> Result<EraseReport> {
+        self.stop_checkpointer();
         {
             let mut guard = lock(&self.inner.writer);
             let conn = guard.as_mut().ok_or(Error::Closed)?;
@@ -704,6 +783,7 @@ impl Store {
     /// Closes all connections; later calls fail with `Closed`.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
+        self.stop_checkpointer();
         if let Some(conn) = lock(&self.inner.writer).take() {
             let _ = conn.close();
         }
