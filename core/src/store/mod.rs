@@ -524,7 +524,7 @@ impl Store {
 
     fn maybe_checkpoint(&self) {
         let n = self.inner.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % CHECKPOINT_CHECK_EVERY != 0 {
+        if !n.is_multiple_of(CHECKPOINT_CHECK_EVERY) {
             return;
         }
         let wal = fs::metadata(sidecar(&self.inner.path, "-wal"))
