@@ -28,27 +28,12 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: ExportCommand) -> Result<()> 
             let text = serde_json::to_string_pretty(&bundle).map_err(|e| {
                 Error::Internal(format!("cannot encode bundle: {:?}", e.classify()))
             })?;
-            write_private(&file, text.as_bytes())?;
+            super::write_private(&file, text.as_bytes())?;
             let entries = bundle["entry"].as_array().map_or(0, Vec::len);
             out.emit(&json!({"written": true, "entries": entries}), || {
                 format!("wrote {entries} FHIR entries")
             });
         }
     }
-    Ok(())
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
     Ok(())
 }

@@ -22,3 +22,19 @@ pub fn open_store(path: Option<&Path>) -> Result<Store> {
     let path = require_store(path)?;
     Store::open(path, &crate::passphrase::current()?)
 }
+
+/// Exports are plaintext: create them readable by the owner only.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}

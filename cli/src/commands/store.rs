@@ -83,7 +83,7 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
                 .map_err(|e| Error::Internal(e.to_string()))?;
             match file {
                 Some(f) => {
-                    write_private(&f, text.as_bytes())?;
+                    super::write_private(&f, text.as_bytes())?;
                     out.emit(
                         &json!({"exported": true, "records": export.records.len()}),
                         || {
@@ -196,19 +196,4 @@ fn confirm_erase() -> Result<()> {
     } else {
         Err(Error::invalid("confirmation", "erase was not confirmed"))
     }
-}
-
-/// Exports are plaintext: create them readable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
 }
