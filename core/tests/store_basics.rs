@@ -143,8 +143,23 @@ fn export_contains_everything_decrypted() {
             comment: "tired".into(),
         })
         .unwrap();
+    store
+        .write(|tx| {
+            collabzium_core::store::outbox::enqueue(
+                tx,
+                "alert",
+                "a1",
+                collabzium_core::store::outbox::Priority::High,
+                br#"{"why":"risk"}"#,
+            )
+        })
+        .unwrap();
     let export = store.export().unwrap();
     let json = serde_json::to_value(&export).unwrap();
+    assert_eq!(json["outbox"][0]["kind"], "alert");
+    assert_eq!(json["outbox"][0]["priority"], "high");
+    assert_eq!(json["outbox"][0]["data"]["why"], "risk");
+    assert!(json["outbox"][0]["sent_at"].is_null());
     assert_eq!(json["format"], "collabzium.export");
     assert_eq!(json["format_version"], 1);
     assert_eq!(json["profile"]["display_name"], "Alex Export");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use collabzium_core::store::Store;
+use collabzium_core::store::{outbox, Store};
 use collabzium_core::Error;
 use common::*;
 use rusqlite::{params, Connection};
@@ -42,6 +42,20 @@ fn populate(store: &Store) {
             })
             .unwrap();
     }
+    for i in 0..3 {
+        store
+            .write(|tx| {
+                let body = format!("{{\"n\":{i}}}");
+                outbox::enqueue(
+                    tx,
+                    "event",
+                    &format!("ev{i}"),
+                    outbox::Priority::Normal,
+                    body.as_bytes(),
+                )
+            })
+            .unwrap();
+    }
 }
 
 fn targets(conn: &Connection) -> Vec<Target> {
@@ -51,6 +65,17 @@ fn targets(conn: &Connection) -> Vec<Target> {
         key: "1".into(),
         kind: "profile",
     }];
+    let mut stmt = conn
+        .prepare("SELECT ref_id FROM outbox ORDER BY seq")
+        .unwrap();
+    for id in stmt.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+        out.push(Target {
+            table: "outbox",
+            key_col: "ref_id",
+            key: id.unwrap(),
+            kind: "event",
+        });
+    }
     let mut stmt = conn
         .prepare("SELECT id FROM consents ORDER BY rowid")
         .unwrap();
@@ -110,6 +135,9 @@ fn read(store: &Store, t: &Target) -> Result<(), Error> {
     match t.kind {
         "profile" => store.profile().map(|p| assert!(p.is_some())),
         "consent" => store.consent_history().map(|_| ()),
+        "event" => store
+            .read(outbox::all)
+            .map(|v| assert_eq!(v.len(), 3)),
         "note" => store.get::<Note>(&t.key).map(|r| assert!(r.is_some())),
         "answer" => store.get::<Answer>(&t.key).map(|r| assert!(r.is_some())),
         "message" => store.get::<Message>(&t.key).map(|r| assert!(r.is_some())),
@@ -124,13 +152,17 @@ fn expect_corrupt(store: &Store, t: &Target, case: &str) {
     }
 }
 
-/// Every target other than `skip` still reads. Consents are read as one
-/// history, so a broken consent hides the others only through that call.
+/// Every target other than `skip` still reads. Consents and outbox events
+/// are read as lists, so a broken one hides its siblings only in that call.
 fn others_readable(store: &Store, all: &[Target], skip: &[&Target], case: &str) {
-    let skip_consents = skip.iter().any(|s| s.kind == "consent");
+    // Consents and outbox events are read as one list each.
+    let skip_lists: Vec<&str> = skip
+        .iter()
+        .map(|s| s.kind)
+        .filter(|k| *k == "consent" || *k == "event")
+        .collect();
     for t in all {
-        if skip.iter().any(|s| s.table == t.table && s.key == t.key)
-            || (skip_consents && t.kind == "consent")
+        if skip.iter().any(|s| s.table == t.table && s.key == t.key) || skip_lists.contains(&t.kind)
         {
             continue;
         }
@@ -149,7 +181,7 @@ fn setup(dir: &tempfile::TempDir) -> (Store, Connection, Vec<Target>) {
     populate(&store);
     let side = Connection::open(&path).unwrap();
     let all = targets(&side);
-    assert_eq!(all.len(), 1 + 4 + 18);
+    assert_eq!(all.len(), 1 + 3 + 4 + 18);
     (store, side, all)
 }
 

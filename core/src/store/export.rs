@@ -22,7 +22,20 @@ pub struct Export {
     pub profile: Option<Profile>,
     pub consents: Vec<ExportConsent>,
     pub records: Vec<ExportRecord>,
+    /// Events queued for the therapist, with their delivery state.
+    pub outbox: Vec<ExportOutboxEvent>,
     pub audit_log: Vec<ExportAuditEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportOutboxEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub ref_id: String,
+    pub priority: super::outbox::Priority,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    pub data: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,6 +108,22 @@ pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) 
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let outbox = super::outbox::all(tx)?
+        .into_iter()
+        .map(|e| {
+            let data = serde_json::from_slice(&e.body)
+                .map_err(|err| Error::corrupt("outbox", json_error_reason(&err)))?;
+            Ok(ExportOutboxEvent {
+                seq: e.seq,
+                kind: e.kind,
+                ref_id: e.ref_id,
+                priority: e.priority,
+                created_at: rfc3339(e.created_at_millis),
+                sent_at: e.sent_at_millis.map(rfc3339),
+                data,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let audit_log = super::audit_entries(tx)?
         .into_iter()
         .map(|e| ExportAuditEntry {
@@ -113,6 +142,7 @@ pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) 
         profile,
         consents,
         records,
+        outbox,
         audit_log,
     })
 }
