@@ -135,9 +135,7 @@ fn read(store: &Store, t: &Target) -> Result<(), Error> {
     match t.kind {
         "profile" => store.profile().map(|p| assert!(p.is_some())),
         "consent" => store.consent_history().map(|_| ()),
-        "event" => store
-            .read(outbox::all)
-            .map(|v| assert_eq!(v.len(), 3)),
+        "event" => store.read(outbox::all).map(|v| assert_eq!(v.len(), 3)),
         "note" => store.get::<Note>(&t.key).map(|r| assert!(r.is_some())),
         "answer" => store.get::<Answer>(&t.key).map(|r| assert!(r.is_some())),
         "message" => store.get::<Message>(&t.key).map(|r| assert!(r.is_some())),
