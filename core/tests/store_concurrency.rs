@@ -81,3 +81,29 @@ fn writes_are_serialized() {
         "200"
     );
 }
+
+#[test]
+fn a_background_checkpoint_moves_the_wal_into_the_database() {
+    // Commits never checkpoint themselves; the store's own thread must,
+    // or the database file would not grow until close.
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_store_path(&dir);
+    let store = new_store(&path);
+    let before = std::fs::metadata(&path).unwrap().len();
+    let text = "x".repeat(16 * 1024);
+    for i in 0..400 {
+        store
+            .put(&format!("n{i}"), &Note { text: text.clone() })
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let grown = || std::fs::metadata(&path).unwrap().len() >= before + 4 * 1024 * 1024;
+    while !grown() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        grown(),
+        "the WAL was not checkpointed while the store stayed open"
+    );
+    assert_eq!(store.list::<Note>().unwrap().len(), 400);
+}
