@@ -77,10 +77,7 @@ impl PatientStore {
     /// Everything, decrypted, as the documented JSON export (plaintext:
     /// hand it straight to the share sheet).
     pub fn export_json(&self) -> Result<String> {
-        let export = self.store.export()?;
-        serde_json::to_string_pretty(&export).map_err(|e| crate::CollabziumError::Storage {
-            reason: format!("cannot encode export: {}", e.classify_name()),
-        })
+        Ok(self.store.export()?.to_json_pretty()?)
     }
 
     /// Crypto-shreds the store and deletes its files. The object is closed after.
@@ -113,20 +110,5 @@ impl PatientStore {
     /// `close()` and Swift's deinit free the object itself.)
     pub fn close_store(&self) {
         self.store.close()
-    }
-}
-
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax",
-            serde_json::error::Category::Data => "data",
-            serde_json::error::Category::Eof => "eof",
-        }
     }
 }

@@ -252,5 +252,18 @@ fn demo_runs_on_embedded_defaults() {
     assert_eq!(v["plaintext_leak"], false);
     assert_eq!(v["audit_ok"], true);
     assert!(out.join("export.json").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join("export.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the demo's plaintext export must be owner-only"
+        );
+    }
     assert!(!out.join("to-erase.db").exists());
 }

@@ -94,10 +94,8 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
 
     let export = store.export()?;
     let export_path = dir.join("export.json");
-    std::fs::write(
-        &export_path,
-        serde_json::to_vec_pretty(&export).map_err(|e| Error::Internal(e.to_string()))?,
-    )?;
+    // Plaintext health data, even in a demo: owner-only permissions.
+    super::write_private(&export_path, export.to_json_pretty()?.as_bytes())?;
     step(format!(
         "exported everything, decrypted, to {}",
         export_path.display()

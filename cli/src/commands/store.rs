@@ -79,8 +79,7 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
         StoreCommand::Export { out: file } => {
             let store = open_store(path)?;
             let export = store.export()?;
-            let text = serde_json::to_string_pretty(&export)
-                .map_err(|e| Error::Internal(e.to_string()))?;
+            let text = export.to_json_pretty()?;
             match file {
                 Some(f) => {
                     super::write_private(&f, text.as_bytes())?;

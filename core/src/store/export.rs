@@ -63,6 +63,15 @@ pub struct ExportAuditEntry {
     pub detail: serde_json::Value,
 }
 
+impl Export {
+    /// The export as pretty-printed JSON: the one encoding every surface writes.
+    pub fn to_json_pretty(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| {
+            Error::Internal(format!("cannot encode export: {}", json_error_reason(&e)))
+        })
+    }
+}
+
 pub fn rfc3339(millis: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(millis)
         .unwrap_or_default()
@@ -70,20 +79,7 @@ pub fn rfc3339(millis: i64) -> String {
 }
 
 pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) -> Result<Export> {
-    let profile: Option<Profile> = {
-        use rusqlite::OptionalExtension;
-        let sealed: Option<Vec<u8>> = tx
-            .connection()
-            .query_row("SELECT body FROM profile WHERE id = 1", [], |r| r.get(0))
-            .optional()?;
-        match sealed {
-            None => None,
-            Some(s) => Some(super::records::decode(
-                "profile",
-                &tx.open(super::profile_aad(), &s)?,
-            )?),
-        }
-    };
+    let profile = super::read_profile(tx)?;
     let consents = super::consent_history(tx)?
         .into_iter()
         .map(|c: ConsentRecord| ExportConsent {

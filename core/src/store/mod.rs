@@ -600,19 +600,7 @@ impl Store {
     }
 
     pub fn profile(&self) -> Result<Option<Profile>> {
-        self.read(|tx| {
-            let sealed: Option<Vec<u8>> = tx
-                .connection()
-                .query_row("SELECT body FROM profile WHERE id = 1", [], |r| r.get(0))
-                .optional()?;
-            match sealed {
-                None => Ok(None),
-                Some(s) => Ok(Some(records::decode(
-                    "profile",
-                    &tx.open(profile_aad(), &s)?,
-                )?)),
-            }
-        })
+        self.read(read_profile)
     }
 
     /// Appends a consent decision and audits it.
@@ -793,6 +781,16 @@ impl Store {
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
+}
+
+fn read_profile(tx: &ReadTx<'_>) -> Result<Option<Profile>> {
+    let sealed: Option<Vec<u8>> = tx
+        .connection()
+        .query_row("SELECT body FROM profile WHERE id = 1", [], |r| r.get(0))
+        .optional()?;
+    sealed
+        .map(|s| records::decode("profile", &tx.open(profile_aad(), &s)?))
+        .transpose()
 }
 
 fn consent_history(tx: &ReadTx<'_>) -> Result<Vec<ConsentRecord>> {
