@@ -397,7 +397,16 @@ impl PatientStore {
 
     /// Scores, stores and queues for sync in one step.
     pub fn submit_checkin(&self, checkin_id: String) -> Result<CheckinResult> {
+        let _guard = self.plan_lock.lock().unwrap_or_else(|p| p.into_inner());
         let r = self.checkins()?.submit(&checkin_id)?;
+        if r.agenda_item_completed {
+            // The completed item must leave the pending reminders now. The
+            // submission already stands; a failed re-plan is retried by the
+            // next schedule change, so it does not fail this call.
+            let at = chrono::DateTime::from_timestamp_millis(r.submitted_at_millis)
+                .unwrap_or_else(chrono::Utc::now);
+            let _ = crate::schedule::replan_store(self, at);
+        }
         Ok(CheckinResult {
             checkin_id: r.checkin_id,
             instrument: r.instrument,

@@ -10,11 +10,12 @@ mod schedule;
 mod store;
 mod types;
 
+pub use checkin::*;
 pub use error::CollabziumError;
 pub use key_provider::{
     memory_key_provider, passphrase_key_provider, KeyProvider, KeyProviderError,
 };
-pub use schedule::{NotificationScheduler, NotificationSchedulerError, PatientSchedule};
+pub use schedule::*;
 pub use store::PatientStore;
 pub use types::*;
 

@@ -2,7 +2,7 @@
 //! calls each return a whole screen, and the platform's notification
 //! scheduler as a foreign trait.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use collabzium_core::agenda as core;
@@ -297,12 +297,30 @@ impl From<core::Engagement> for EngagementView {
 /// The patient's program schedule on one store. Every change re-plans the
 /// reminders through the scheduler (if given) and returns the new agenda.
 /// `at_millis` defaults to now; tests and replays pass it explicitly.
+/// Hands the current reminder plan to the platform, if a scheduler is
+/// registered on the store. Callers hold `plan_lock`.
+pub(crate) fn replan_store(store: &PatientStore, at: DateTime<Utc>) -> Result<ReminderSync> {
+    let scheduler = store
+        .scheduler
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let Some(s) = scheduler else {
+        return Ok(ReminderSync {
+            scheduled: 0,
+            error: None,
+        });
+    };
+    let out = core::replan(&store.store, &Adapter(s), at)?;
+    Ok(ReminderSync {
+        scheduled: out.scheduled,
+        error: out.error,
+    })
+}
+
 #[derive(uniffi::Object)]
 pub struct PatientSchedule {
     store: Arc<PatientStore>,
-    scheduler: Option<Arc<dyn NotificationScheduler>>,
-    /// Keeps change-then-replan atomic, so an older plan never lands last.
-    changes: Mutex<()>,
 }
 
 impl PatientSchedule {
@@ -326,17 +344,7 @@ impl PatientSchedule {
     }
 
     fn replan_at(&self, at: DateTime<Utc>) -> Result<ReminderSync> {
-        let Some(s) = &self.scheduler else {
-            return Ok(ReminderSync {
-                scheduled: 0,
-                error: None,
-            });
-        };
-        let out = core::replan(&self.store.store, &Adapter(s.clone()), at)?;
-        Ok(ReminderSync {
-            scheduled: out.scheduled,
-            error: out.error,
-        })
+        replan_store(&self.store, at)
     }
 
     fn change<T>(
@@ -345,7 +353,11 @@ impl PatientSchedule {
         f: impl FnOnce(DateTime<Utc>) -> collabzium_core::Result<T>,
     ) -> Result<ScheduleUpdate> {
         let at = self.at(at_millis)?;
-        let _guard = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self
+            .store
+            .plan_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         f(at)?;
         self.after_change(at)
     }
@@ -358,11 +370,10 @@ impl PatientSchedule {
         store: Arc<PatientStore>,
         scheduler: Option<Arc<dyn NotificationScheduler>>,
     ) -> Arc<Self> {
-        Arc::new(PatientSchedule {
-            store,
-            scheduler,
-            changes: Mutex::new(()),
-        })
+        if let Some(s) = scheduler {
+            *store.scheduler.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+        }
+        Arc::new(PatientSchedule { store })
     }
 
     /// Enrols in a program given as its JSON definition. `start_date` is
@@ -483,7 +494,11 @@ impl PatientSchedule {
     #[uniffi::method(default(at_millis = None))]
     pub fn replan_reminders(&self, at_millis: Option<i64>) -> Result<ReminderSync> {
         let at = self.at(at_millis)?;
-        let _guard = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self
+            .store
+            .plan_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         self.replan_at(at)
     }
 

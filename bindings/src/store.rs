@@ -1,12 +1,13 @@
 //! `PatientStore`: the encrypted store as one thread-safe object.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use collabzium_core::store::Store;
 
 use crate::error::Result;
 use crate::key_provider::{Adapter, KeyProvider};
+use crate::schedule::NotificationScheduler;
 use crate::types::*;
 
 /// The patient's encrypted store. Safe to share between the UI thread and
@@ -15,6 +16,23 @@ use crate::types::*;
 pub struct PatientStore {
     pub(crate) store: Store,
     pub(crate) key_provider: Arc<dyn KeyProvider>,
+    /// The platform's notification scheduler, once a `PatientSchedule` is
+    /// made with one. Held here so a change through any object (a check-in
+    /// that completes an agenda item) re-plans reminders.
+    pub(crate) scheduler: Mutex<Option<Arc<dyn NotificationScheduler>>>,
+    /// Keeps change-then-replan atomic, so an older plan never lands last.
+    pub(crate) plan_lock: Mutex<()>,
+}
+
+impl PatientStore {
+    fn wrap(store: Store, key_provider: Arc<dyn KeyProvider>) -> Arc<Self> {
+        Arc::new(PatientStore {
+            store,
+            key_provider,
+            scheduler: Mutex::new(None),
+            plan_lock: Mutex::new(()),
+        })
+    }
 }
 
 #[uniffi::export]
@@ -24,20 +42,14 @@ impl PatientStore {
     #[uniffi::constructor]
     pub fn create(path: String, key_provider: Arc<dyn KeyProvider>) -> Result<Arc<Self>> {
         let store = Store::create(Path::new(&path), &Adapter(key_provider.clone()))?;
-        Ok(Arc::new(PatientStore {
-            store,
-            key_provider,
-        }))
+        Ok(Self::wrap(store, key_provider))
     }
 
     /// Opens an existing store. A failure never modifies or deletes the file.
     #[uniffi::constructor]
     pub fn open(path: String, key_provider: Arc<dyn KeyProvider>) -> Result<Arc<Self>> {
         let store = Store::open(Path::new(&path), &Adapter(key_provider.clone()))?;
-        Ok(Arc::new(PatientStore {
-            store,
-            key_provider,
-        }))
+        Ok(Self::wrap(store, key_provider))
     }
 
     pub fn info(&self) -> Result<StoreInfo> {
