@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod pairing;
 pub mod ratchet;
+pub mod signing;
 
 pub use channel::{Channel, Opened, Role};
 pub use code::PairingCode;
