@@ -10,6 +10,7 @@ pub mod error;
 pub mod instruments;
 pub mod platform;
 pub mod program;
+pub mod research;
 pub mod schedule;
 pub mod store;
 pub mod sync;
