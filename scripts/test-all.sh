@@ -434,6 +434,15 @@ suite_rust() {
     fi
     export COLLABZIUM_REQUIRE_FHIR_VALIDATOR=1
     # --- end issue 4 ---
+    # --- issue 6: independent numpy/scipy reference for core/tests/research_stats.rs ---
+    local stats_py
+    if stats_py="$("$REPO_ROOT/scripts/ensure-stats-venv.sh" "$CACHE" 2>>"$logfile")"; then
+        export COLLABZIUM_STATS_PYTHON="$stats_py"
+    else
+        log "could not install numpy/scipy; the research statistics test will fail (see $logfile)"
+    fi
+    export COLLABZIUM_REQUIRE_STATS_PYTHON=1
+    # --- end issue 6 ---
     if cargo nextest --version >/dev/null 2>&1; then
         log "cargo nextest run --workspace"
         run_logged "$logfile" cargo nextest run --workspace --no-tests=pass --no-fail-fast || rc=$?
