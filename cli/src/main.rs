@@ -61,6 +61,9 @@ enum Command {
     /// Export check-ins (FHIR R4).
     #[command(subcommand)]
     Export(commands::export::ExportCommand),
+    /// Research view: analyses on a de-identified research CSV.
+    #[command(subcommand)]
+    Research(commands::research::ResearchCommand),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Instrument(cmd) => commands::instrument::run(&out, cmd),
         Command::Checkin(cmd) => commands::checkin::run(&out, cli.store.as_deref(), cmd),
         Command::Export(cmd) => commands::export::run(&out, cli.store.as_deref(), cmd),
+        Command::Research(cmd) => commands::research::run(&out, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod export;
 pub mod instrument;
 pub mod profile;
+pub mod research;
 pub mod schedule;
 pub mod store;
 

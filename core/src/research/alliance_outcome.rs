@@ -128,13 +128,16 @@ impl Scale {
     }
 }
 
+/// (week, score), kept in file order.
+type WeekScore = (u32, f64);
+
 /// Runs the analysis; one result per instrument that has at least one score, sorted by id.
 /// Never fails: where r is undefined the result says why.
 pub fn alliance_outcome(rows: &[ResearchRow]) -> Vec<InstrumentResult> {
     // Early values per patient, indexed like SCALES.
     let mut early: HashMap<&str, [Vec<f64>; 4]> = HashMap::new();
     // Scores per instrument and patient, in file order.
-    let mut scores: BTreeMap<&str, BTreeMap<&str, Vec<(u32, f64)>>> = BTreeMap::new();
+    let mut scores: BTreeMap<&str, BTreeMap<&str, Vec<WeekScore>>> = BTreeMap::new();
     for row in rows {
         if row.week <= EARLY_WEEKS {
             for (i, scale) in SCALES.iter().enumerate() {
