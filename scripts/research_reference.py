@@ -76,13 +76,9 @@ def association(scale, early, pairs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = stats.pearsonr(x, -resid)
-        r = float(res.statistic)
-        if abs(r) >= 1.0:
-            lo = hi = r
-        else:
-            ci = res.confidence_interval(confidence_level=0.95)
-            lo, hi = float(ci.low), float(ci.high)
-    return {"n": n, "r": r, "ci": [lo, hi]}
+        # Fisher z interval; scipy gives [r, r] when |r| = 1.
+        ci = res.confidence_interval(confidence_level=0.95)
+    return {"n": n, "r": float(res.statistic), "ci": [float(ci.low), float(ci.high)]}
 
 
 def analyse(rows):

@@ -550,3 +550,29 @@ d,12,,,,,phq9,7
         );
     }
 }
+
+/// r = 1: early alliance is exactly the improvement. The interval collapses to [1, 1].
+#[test]
+fn perfect_correlation_matches_reference() {
+    let mut csv = String::from("patient,week,goals,tasks,bond,alliance,instrument,score\n");
+    for i in 1..=5 {
+        csv.push_str(&format!(
+            "p{i},1,,,,{i},,\np{i},0,,,,,phq9,10\np{i},12,,,,,phq9,{}\n",
+            10 - i
+        ));
+    }
+    let res = alliance_outcome(&parse_csv(&csv).unwrap());
+    let Estimate::Value { r, ci } = res[0].alliance.estimate else {
+        panic!("expected r: {:?}", res[0].alliance)
+    };
+    assert!((r - 1.0).abs() < 1e-12 && (ci[0] - 1.0).abs() < 1e-9 && ci[1] <= 1.0);
+    if let Some(python) = python_or_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("perfect.csv");
+        std::fs::write(&file, &csv).unwrap();
+        let reference = run_reference(&python, &file);
+        let rust = serde_json::to_value(&res).unwrap();
+        let mut worst = 0.0;
+        assert_eq!(compare("perfect", &rust, &reference, &mut worst), Ok(1));
+    }
+}
