@@ -30,6 +30,16 @@ pub enum CollabziumError {
     /// Disk, database or internal failure; safe to retry or report.
     #[error("storage failure: {reason}")]
     Storage { reason: String },
+    /// Pairing failed. `code` is stable: invalid_code, code_mismatch,
+    /// pairing_not_found, already_paired, wrong_role, ...
+    #[error("pairing failed: {code}")]
+    Pairing { code: String },
+    /// The relay could not be reached; everything is kept. Retry later.
+    #[error("offline")]
+    Offline,
+    /// The relay refused the request (`code` is its problem code).
+    #[error("relay refused: {status} {code}")]
+    Relay { status: u16, code: String },
 }
 
 impl From<CoreError> for CollabziumError {
@@ -45,6 +55,11 @@ impl From<CoreError> for CollabziumError {
                 Self::UnsupportedVersion { found, supported }
             }
             CoreError::Closed => Self::Closed,
+            CoreError::Pairing(p) => Self::Pairing {
+                code: p.code().to_string(),
+            },
+            CoreError::Offline(_) => Self::Offline,
+            CoreError::Relay { status, code } => Self::Relay { status, code },
             e @ (CoreError::Storage(_) | CoreError::Io(_) | CoreError::Internal(_)) => {
                 Self::Storage {
                     reason: e.to_string(),

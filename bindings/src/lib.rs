@@ -8,6 +8,7 @@ mod error;
 mod key_provider;
 mod schedule;
 mod store;
+mod sync;
 mod types;
 
 pub use checkin::*;
@@ -17,10 +18,17 @@ pub use key_provider::{
 };
 pub use schedule::*;
 pub use store::PatientStore;
+pub use sync::*;
 pub use types::*;
 
 /// Version of the core library.
 #[uniffi::export]
 pub fn core_version() -> String {
     collabzium_core::version().to_string()
+}
+
+/// Locks a mutex, recovering from poisoning (a panicked holder left no
+/// partial state that matters here: every write is a store transaction).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

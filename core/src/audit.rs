@@ -19,6 +19,10 @@ pub enum AuditEvent {
     Erase,
     Rekey,
     ConsentChanged,
+    SyncPaired,
+    SyncPairingFailed,
+    SyncRejected,
+    SyncUnpaired,
 }
 
 impl AuditEvent {
@@ -31,6 +35,10 @@ impl AuditEvent {
             AuditEvent::Erase => "erase",
             AuditEvent::Rekey => "rekey",
             AuditEvent::ConsentChanged => "consent_changed",
+            AuditEvent::SyncPaired => "sync_paired",
+            AuditEvent::SyncPairingFailed => "sync_pairing_failed",
+            AuditEvent::SyncRejected => "sync_rejected",
+            AuditEvent::SyncUnpaired => "sync_unpaired",
         }
     }
 
@@ -43,6 +51,10 @@ impl AuditEvent {
             "erase" => AuditEvent::Erase,
             "rekey" => AuditEvent::Rekey,
             "consent_changed" => AuditEvent::ConsentChanged,
+            "sync_paired" => AuditEvent::SyncPaired,
+            "sync_pairing_failed" => AuditEvent::SyncPairingFailed,
+            "sync_rejected" => AuditEvent::SyncRejected,
+            "sync_unpaired" => AuditEvent::SyncUnpaired,
             _ => return None,
         })
     }

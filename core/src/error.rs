@@ -53,6 +53,18 @@ pub enum Error {
 
     #[error("internal: {0}")]
     Internal(String),
+
+    /// Pairing failed (wrong code, expired invitation, tampered box).
+    #[error("pairing: {0}")]
+    Pairing(#[from] crate::sync::PairingError),
+
+    /// The relay could not be reached; everything is kept to resume later.
+    #[error("offline: {0}")]
+    Offline(String),
+
+    /// The relay refused a request (`code` is its stable problem code).
+    #[error("relay refused the request: {status} {code}")]
+    Relay { status: u16, code: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -86,6 +98,9 @@ impl Error {
             Error::Storage(_) => "storage",
             Error::Io(_) => "io",
             Error::Internal(_) => "internal",
+            Error::Pairing(e) => e.code(),
+            Error::Offline(_) => "offline",
+            Error::Relay { .. } => "relay_refused",
         }
     }
 }

@@ -213,13 +213,34 @@ pub fn complete(store: &Store, item_id: &str, at: DateTime<Utc>) -> Result<Item>
         tx.insert(&CompletionRecord {
             item_id: item_id.to_string(),
             at_millis: millis(at),
-        })
+        })?;
+        // Progress reaches the therapist through sync, queued in the same
+        // transaction so it cannot be lost (ADR 0005 §5).
+        let event = serde_json::json!({
+            "item_id": item_id, "kind": item.kind, "completed_at": millis(at),
+            "ref_id": item.ref_id, "title": item.title,
+        });
+        let body = serde_json::to_vec(&event).map_err(|e| Error::Internal(e.to_string()))?;
+        crate::store::outbox::enqueue(
+            tx,
+            crate::sync::events::MODULE_PROGRESS,
+            &progress_ref(item_id),
+            crate::store::outbox::Priority::Normal,
+            &body,
+        )
+        .map(|_| ())
     })?;
     st.push_completion(item_id.to_string(), at);
     items(&st, at)
         .into_iter()
         .find(|i| i.id == item_id)
         .ok_or_else(|| Error::Internal("completed item vanished".into()))
+}
+
+/// Outbox ref ids are short tokens; item ids may be longer.
+fn progress_ref(item_id: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, item_id.as_bytes());
+    crate::sync::state::hex(&d.as_ref()[..16])
 }
 
 /// Records the therapist's approval of a module (called by sync). Repeats

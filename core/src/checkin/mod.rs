@@ -551,13 +551,16 @@ impl Checkins {
             let event = serde_json::json!({
                 "type": OUTBOX_CHECKIN, "version": EVENT_VERSION, "checkin": &checkin,
             });
-            checkin.outbox_seq = outbox::enqueue(
-                tx,
-                OUTBOX_CHECKIN,
-                checkin_id,
-                Priority::Normal,
-                &encode(&event)?,
-            )?;
+            // The therapist's own ratings never leave the device (ADR 0005 §5).
+            if crate::sync::service::may_share_checkin(tx, &checkin.instrument)? {
+                checkin.outbox_seq = outbox::enqueue(
+                    tx,
+                    OUTBOX_CHECKIN,
+                    checkin_id,
+                    Priority::Normal,
+                    &encode(&event)?,
+                )?;
+            }
             tx.put(checkin_id, &checkin)?;
             tx.delete(CheckinDraft::KIND, checkin_id)?;
             let result = CheckinResult {

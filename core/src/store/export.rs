@@ -6,6 +6,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::records::ReadTx;
+
+/// Record kinds that hold key material and never appear in an export.
+const SECRET_KINDS: &[&str] = &["sync_identity", "sync_channel"];
 use crate::domain::{ConsentRecord, Profile};
 use crate::error::{json_error_reason, Error, Result};
 
@@ -92,6 +95,8 @@ pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) 
     let records = tx
         .all_raw()?
         .into_iter()
+        // Sync keys (device key, chain keys) are secrets, not the user's data.
+        .filter(|r| !SECRET_KINDS.contains(&r.kind.as_str()))
         .map(|r| {
             let data = serde_json::from_slice(&r.body)
                 .map_err(|e| Error::corrupt(r.kind.clone(), json_error_reason(&e)))?;

@@ -78,6 +78,9 @@ struct Inner {
     created_at: i64,
     clock: Arc<dyn Clock>,
     closed: AtomicBool,
+    /// Serializes sync rounds on this store (ADR 0005 §6); never held by a
+    /// write transaction, so the UI does not wait on the network.
+    sync_lock: Mutex<()>,
 }
 
 /// Copies the WAL into the database on its own thread and connection.
@@ -487,8 +490,17 @@ impl Store {
                 created_at,
                 clock,
                 closed: AtomicBool::new(false),
+                sync_lock: Mutex::new(()),
             }),
         })
+    }
+
+    /// Held for the whole of one sync round.
+    pub fn sync_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .sync_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn path(&self) -> &Path {
@@ -711,7 +723,9 @@ impl Store {
         self.checkpoint()
     }
 
-    fn checkpoint(&self) -> Result<()> {
+    /// Copies the WAL into the database now, so freed pages (old keys)
+    /// are zeroed by `secure_delete` rather than lingering in the WAL.
+    pub fn checkpoint(&self) -> Result<()> {
         let guard = lock(&self.inner.writer);
         let conn = guard.as_ref().ok_or(Error::Closed)?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

@@ -136,6 +136,15 @@ pub fn pending(tx: &ReadTx<'_>) -> Result<Vec<OutboxEntry>> {
     )
 }
 
+/// [`pending`] inside a write transaction (sync seals in the same one).
+pub fn pending_in(tx: &WriteTx<'_>) -> Result<Vec<OutboxEntry>> {
+    read_rows(
+        tx.connection(),
+        &format!("{SELECT} WHERE sent_at IS NULL ORDER BY seq"),
+        |k, id, s| tx.open(aad(k, id), s),
+    )
+}
+
 /// Every entry, sent or not, in sequence order.
 pub fn all(tx: &ReadTx<'_>) -> Result<Vec<OutboxEntry>> {
     read_rows(

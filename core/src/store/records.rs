@@ -150,6 +150,18 @@ impl<'a> WriteTx<'a> {
     pub fn audit(&self, event: crate::audit::AuditEvent, detail: &str) -> Result<()> {
         super::audit_append(&self.tx, self.keys, self.now, event, detail)
     }
+
+    /// Reads inside this transaction (sees its own uncommitted writes).
+    pub fn as_read(&self) -> ReadTx<'_> {
+        ReadTx {
+            conn: &self.tx,
+            keys: self.keys,
+        }
+    }
+
+    pub fn list<R: Record>(&self) -> Result<Vec<Stored<R>>> {
+        self.as_read().list()
+    }
 }
 
 /// A consistent read snapshot on one of the reader connections.

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// larger pages keep the overhead near the bytes actually added.
 pub const PAGE_SIZE: i64 = 8192;
 
-pub const LATEST_VERSION: i64 = 3;
+pub const LATEST_VERSION: i64 = 4;
 
 /// The whole current schema. Sensitive columns (`body`) hold only sealed
 /// envelopes; the other columns are opaque ids, kinds and timestamps.
@@ -58,6 +58,25 @@ CREATE TABLE outbox (
     UNIQUE (kind, ref_id)
 );
 CREATE INDEX outbox_unsent ON outbox (sent_at, seq);
+CREATE TABLE sync_route (
+    outbox_seq INTEGER PRIMARY KEY,
+    channel    TEXT NOT NULL
+);
+CREATE TABLE sync_sent (
+    channel      TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    outbox_seq   INTEGER,
+    event_id     TEXT NOT NULL,
+    envelope     BLOB NOT NULL,
+    sealed_at    INTEGER NOT NULL,
+    pushed_at    INTEGER,
+    delivered_at INTEGER,
+    read_at      INTEGER,
+    resend_at    INTEGER,
+    resends      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (channel, seq)
+) WITHOUT ROWID;
+CREATE INDEX sync_sent_event ON sync_sent (event_id);
 ";
 
 /// Version 1 as it shipped: kept so tests can build an old store.
@@ -114,6 +133,29 @@ pub fn upgrade_from(conn: &Connection, from: i64) -> Result<()> {
                     UNIQUE (kind, ref_id)
                 );
                 CREATE INDEX outbox_unsent ON outbox (sent_at, seq);",
+            )?,
+            // v4: end-to-end sync (ADR 0005): which channel an outbox entry
+            // goes to, and every sealed envelope until the peer confirms it.
+            3 => conn.execute_batch(
+                "CREATE TABLE sync_route (
+                    outbox_seq INTEGER PRIMARY KEY,
+                    channel    TEXT NOT NULL
+                );
+                CREATE TABLE sync_sent (
+                    channel      TEXT NOT NULL,
+                    seq          INTEGER NOT NULL,
+                    outbox_seq   INTEGER,
+                    event_id     TEXT NOT NULL,
+                    envelope     BLOB NOT NULL,
+                    sealed_at    INTEGER NOT NULL,
+                    pushed_at    INTEGER,
+                    delivered_at INTEGER,
+                    read_at      INTEGER,
+                    resend_at    INTEGER,
+                    resends      INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (channel, seq)
+                ) WITHOUT ROWID;
+                CREATE INDEX sync_sent_event ON sync_sent (event_id);",
             )?,
             other => {
                 return Err(Error::corrupt(

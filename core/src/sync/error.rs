@@ -33,6 +33,9 @@ pub enum SyncRejection {
     /// re-sent under a new seq.
     #[error("message key no longer available")]
     Unrecoverable,
+    /// An authentic event of a kind the peer's role may not write.
+    #[error("event kind not permitted from this sender")]
+    OwnershipViolation,
 }
 
 /// Why sealing an event failed. Nothing is consumed from the chain on error.
@@ -74,4 +77,47 @@ pub enum PairingError {
     /// did not: the box was tampered with after confirmation.
     #[error("pairing binding invalid")]
     BindingInvalid,
+    /// The relay knows no open invitation with this nameplate (never made,
+    /// expired after 15 minutes, or already used).
+    #[error("no open invitation with this code")]
+    NotFound,
+    /// This store already has an active channel (a patient has one therapist
+    /// in v1), or the two devices are already paired.
+    #[error("already paired")]
+    AlreadyPaired,
+}
+
+impl PairingError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PairingError::InvalidCode => "invalid_code",
+            PairingError::InvalidRelayUrl => "invalid_relay_url",
+            PairingError::Malformed => "pairing_malformed",
+            PairingError::CodeMismatch => "code_mismatch",
+            PairingError::InvitationBurned => "invitation_burned",
+            PairingError::InvalidState => "pairing_state",
+            PairingError::WrongRole => "wrong_role",
+            PairingError::BindingInvalid => "binding_invalid",
+            PairingError::NotFound => "pairing_not_found",
+            PairingError::AlreadyPaired => "already_paired",
+        }
+    }
+}
+
+impl SyncRejection {
+    /// Stable name, used in sync summaries and the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncRejection::Malformed => "malformed",
+            SyncRejection::UnsupportedVersion => "unsupported_version",
+            SyncRejection::WrongChannel => "wrong_channel",
+            SyncRejection::WrongDirection => "wrong_direction",
+            SyncRejection::Authentication => "authentication",
+            SyncRejection::Duplicate => "duplicate",
+            SyncRejection::TooFarAhead => "too_far_ahead",
+            SyncRejection::Unrecoverable => "unrecoverable",
+            SyncRejection::OwnershipViolation => "ownership_violation",
+        }
+    }
 }

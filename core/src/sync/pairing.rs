@@ -539,6 +539,32 @@ impl PendingJoin {
     }
 
     /// Complete with the therapist's finish message.
+    /// `PRK ‖ TT ‖ cid ‖ own_pub`, for sealing into the store while the
+    /// channel is pending (ADR 0005 §3). Zeroized on drop.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut b = Zeroizing::new(Vec::with_capacity(32 + 32 + CHANNEL_ID_LEN + 32));
+        b.extend_from_slice(&self.schedule.prk[..]);
+        b.extend_from_slice(&self.tt);
+        b.extend_from_slice(&self.cid);
+        b.extend_from_slice(&self.own_pub);
+        b
+    }
+
+    /// Inverse of [`PendingJoin::to_bytes`]; `None` on a wrong length.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() != 32 + 32 + CHANNEL_ID_LEN + 32 {
+            return None;
+        }
+        let mut prk = Zeroizing::new([0u8; 32]);
+        prk.copy_from_slice(&b[..32]);
+        Some(Self {
+            schedule: Schedule { prk },
+            tt: b[32..64].try_into().ok()?,
+            cid: b[64..64 + CHANNEL_ID_LEN].try_into().ok()?,
+            own_pub: b[64 + CHANNEL_ID_LEN..].try_into().ok()?,
+        })
+    }
+
     pub fn complete(self, finish: &FinishMessage) -> Result<(Channel, PeerInfo), PairingError> {
         self.schedule
             .verify_confirmation(Role::Therapist, &self.tt, &finish.conf_t)?;

@@ -1,0 +1,409 @@
+//! Sync over FFI: the platform's HTTP client as a foreign trait, pairing,
+//! one-call sync, messages and the therapist inbox. Thin conversions only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use collabzium_core::sync::service::{self, Delivery as CoreDelivery, InvitationState};
+use collabzium_core::sync::state::ChannelStatus as CoreStatus;
+use collabzium_core::sync::{self as core_sync, TherapistInvitation};
+
+use crate::error::{CollabziumError, Result};
+use crate::store::PatientStore;
+
+/// The request never produced a response.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum TransportError {
+    #[error("unreachable: {reason}")]
+    Unreachable { reason: String },
+    #[error("timed out")]
+    Timeout,
+}
+
+/// A foreign exception from the app's client counts as unreachable, so the
+/// round stops and resumes later instead of failing.
+impl From<uniffi::UnexpectedUniFFICallbackError> for TransportError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        TransportError::Unreachable { reason: e.reason }
+    }
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct HttpHeader {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<HttpHeader>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<HttpHeader>,
+    pub body: Vec<u8>,
+}
+
+/// The app's HTTP client (OkHttp, URLSession), so it keeps its own TLS
+/// settings, pinning and proxies. Called from the thread that runs sync.
+#[uniffi::export(with_foreign)]
+pub trait HttpTransport: Send + Sync {
+    fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, TransportError>;
+}
+
+struct Adapter(Arc<dyn HttpTransport>);
+
+impl core_sync::HttpTransport for Adapter {
+    fn send(
+        &self,
+        r: core_sync::HttpRequest,
+    ) -> std::result::Result<core_sync::HttpResponse, core_sync::TransportError> {
+        let req = HttpRequest {
+            method: r.method,
+            url: r.url,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(name, value)| HttpHeader { name, value })
+                .collect(),
+            body: r.body,
+        };
+        match self.0.send(req) {
+            Ok(resp) => Ok(core_sync::HttpResponse {
+                status: resp.status,
+                headers: resp
+                    .headers
+                    .into_iter()
+                    .map(|h| (h.name.to_ascii_lowercase(), h.value))
+                    .collect(),
+                body: resp.body,
+            }),
+            Err(TransportError::Timeout) => Err(core_sync::TransportError::Timeout),
+            Err(TransportError::Unreachable { reason }) => {
+                Err(core_sync::TransportError::Unreachable(reason))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ChannelStatus {
+    Pending,
+    Active,
+    Revoked,
+    Failed,
+}
+
+impl From<CoreStatus> for ChannelStatus {
+    fn from(s: CoreStatus) -> Self {
+        match s {
+            CoreStatus::Pending => Self::Pending,
+            CoreStatus::Active => Self::Active,
+            CoreStatus::Revoked => Self::Revoked,
+            CoreStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Delivery {
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    NotShared,
+}
+
+impl From<CoreDelivery> for Delivery {
+    fn from(d: CoreDelivery) -> Self {
+        match d {
+            CoreDelivery::Queued => Self::Queued,
+            CoreDelivery::Sent => Self::Sent,
+            CoreDelivery::Delivered => Self::Delivered,
+            CoreDelivery::Read => Self::Read,
+            CoreDelivery::NotShared => Self::NotShared,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncSummary {
+    pub sent: u64,
+    pub received: u64,
+    pub duplicates: u64,
+    pub rejected: HashMap<String, u64>,
+    pub resent: u64,
+    pub delivered: u64,
+    pub pending_outbound: u64,
+    pub channels_revoked: u64,
+    pub pairings_completed: u64,
+    /// Why the round stopped early (`offline`, `rate_limited`, ...).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct InvitationView {
+    pub code: String,
+    pub qr_payload: String,
+    pub nameplate: String,
+    pub expires_at_millis: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PairingResult {
+    pub channel_id: String,
+    pub status: ChannelStatus,
+    pub safety_number: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ChannelView {
+    pub channel_id: String,
+    pub role: String,
+    pub status: ChannelStatus,
+    pub label: Option<String>,
+    pub safety_number: Option<String>,
+    pub unread: u64,
+    pub pending_outbound: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct MessageView {
+    pub id: String,
+    pub channel_id: String,
+    pub from_me: bool,
+    pub text: String,
+    pub at_millis: i64,
+    pub delivery: Option<Delivery>,
+    pub read: bool,
+    pub expect_reply_by_millis: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct InboxEntry {
+    pub channel_id: String,
+    pub patient: Option<String>,
+    pub event_id: String,
+    pub kind: String,
+    pub at_millis: i64,
+    pub received_at_millis: i64,
+    pub read: bool,
+    /// The event as JSON (a check-in, alert, progress or message).
+    pub body_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct OutboundView {
+    pub event_id: String,
+    pub kind: String,
+    pub ref_id: String,
+    pub created_at_millis: i64,
+    pub delivery: Delivery,
+}
+
+/// A therapist's open invitation. Keep it while the code is on screen and
+/// call `poll` every second or two until it returns a result.
+#[derive(uniffi::Object)]
+pub struct PairingInvitation {
+    store: Arc<PatientStore>,
+    transport: Arc<dyn HttpTransport>,
+    inner: Mutex<TherapistInvitation>,
+}
+
+#[uniffi::export]
+impl PairingInvitation {
+    pub fn view(&self) -> Result<InvitationView> {
+        let v = crate::lock(&self.inner).view()?;
+        Ok(InvitationView {
+            code: v.code,
+            qr_payload: v.qr,
+            nameplate: v.nameplate,
+            expires_at_millis: v.expires_at_millis,
+        })
+    }
+
+    /// `None` while waiting; the paired channel once the patient joined.
+    pub fn poll(&self) -> Result<Option<PairingResult>> {
+        let adapter = Adapter(self.transport.clone());
+        match crate::lock(&self.inner).poll(&self.store.store, &adapter)? {
+            InvitationState::Waiting => Ok(None),
+            InvitationState::Paired {
+                channel_id,
+                safety_number,
+            } => Ok(Some(PairingResult {
+                channel_id,
+                status: ChannelStatus::Active,
+                safety_number: Some(safety_number),
+            })),
+        }
+    }
+}
+
+fn summary(s: service::SyncSummary) -> SyncSummary {
+    SyncSummary {
+        sent: s.sent,
+        received: s.received,
+        duplicates: s.duplicates,
+        rejected: s.rejected.into_iter().collect(),
+        resent: s.resent,
+        delivered: s.delivered,
+        pending_outbound: s.pending_outbound,
+        channels_revoked: s.channels_revoked,
+        pairings_completed: s.pairings_completed,
+        error: s.error,
+    }
+}
+
+#[uniffi::export]
+impl PatientStore {
+    /// Therapist: create a pairing invitation at `relay_url`.
+    pub fn therapist_invite(
+        self: Arc<Self>,
+        transport: Arc<dyn HttpTransport>,
+        relay_url: String,
+        label: Option<String>,
+    ) -> Result<Arc<PairingInvitation>> {
+        let inv = TherapistInvitation::create(
+            &self.store,
+            &Adapter(transport.clone()),
+            &relay_url,
+            label.as_deref(),
+        )?;
+        Ok(Arc::new(PairingInvitation {
+            store: self,
+            transport,
+            inner: Mutex::new(inv),
+        }))
+    }
+
+    /// Patient: redeem a code (or a scanned QR payload; then `relay_url`
+    /// may be empty). Pending until the therapist's device finishes; every
+    /// `sync` checks again.
+    pub fn patient_join(
+        &self,
+        transport: Arc<dyn HttpTransport>,
+        relay_url: Option<String>,
+        code: String,
+        share_history: bool,
+    ) -> Result<PairingResult> {
+        let o = service::join(
+            &self.store,
+            &Adapter(transport),
+            relay_url.as_deref(),
+            &code,
+            share_history,
+        )?;
+        Ok(PairingResult {
+            channel_id: o.channel_id,
+            status: o.status.into(),
+            safety_number: o.safety_number,
+        })
+    }
+
+    /// Sends and receives everything due. Safe from a background thread at
+    /// any time, alongside UI calls.
+    pub fn sync(&self, transport: Arc<dyn HttpTransport>) -> Result<SyncSummary> {
+        Ok(summary(service::sync(&self.store, &Adapter(transport))?))
+    }
+
+    pub fn channels(&self) -> Result<Vec<ChannelView>> {
+        Ok(service::channel_views(&self.store)?
+            .into_iter()
+            .map(|c| ChannelView {
+                channel_id: c.channel_id,
+                role: c.role,
+                status: c.status.into(),
+                label: c.label,
+                safety_number: c.safety_number,
+                unread: c.unread,
+                pending_outbound: c.pending_outbound,
+            })
+            .collect())
+    }
+
+    /// Queues a message (to the only channel when `channel_id` is None).
+    pub fn send_message(&self, channel_id: Option<String>, text: String) -> Result<MessageView> {
+        Ok(message(service::send_message(
+            &self.store,
+            channel_id.as_deref(),
+            &text,
+            None,
+        )?))
+    }
+
+    /// The thread, oldest first; marks received messages read.
+    pub fn message_thread(&self, channel_id: Option<String>) -> Result<Vec<MessageView>> {
+        let t = service::thread(&self.store, channel_id.as_deref())?;
+        let unread: Vec<String> = t
+            .iter()
+            .filter(|m| !m.from_me && !m.read)
+            .map(|m| m.id.clone())
+            .collect();
+        if let Some(first) = t.first() {
+            service::mark_read(&self.store, &first.channel_id, &unread)?;
+        }
+        Ok(t.into_iter().map(message).collect())
+    }
+
+    /// Received events, newest first; `kinds` empty means all.
+    pub fn inbox(&self, kinds: Vec<String>) -> Result<Vec<InboxEntry>> {
+        let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+        Ok(service::inbox(&self.store, &kinds)?
+            .into_iter()
+            .map(|i| InboxEntry {
+                channel_id: i.channel_id,
+                patient: i.patient,
+                event_id: i.event_id,
+                kind: i.kind,
+                at_millis: i.at_millis,
+                received_at_millis: i.received_at_millis,
+                read: i.read,
+                body_json: i.body.to_string(),
+            })
+            .collect())
+    }
+
+    /// Every own event with its delivery state (queued → sent → delivered → read).
+    pub fn outbound(&self) -> Result<Vec<OutboundView>> {
+        Ok(service::outbound(&self.store)?
+            .into_iter()
+            .map(|o| OutboundView {
+                event_id: o.event_id,
+                kind: o.kind,
+                ref_id: o.ref_id,
+                created_at_millis: o.created_at_millis,
+                delivery: o.delivery.into(),
+            })
+            .collect())
+    }
+
+    /// Revokes the channel on both sides and at the relay; destroys its keys.
+    pub fn unpair(&self, transport: Arc<dyn HttpTransport>, channel_id: Option<String>) -> Result<()> {
+        service::unpair(&self.store, &Adapter(transport), channel_id.as_deref())?;
+        Ok(())
+    }
+}
+
+fn message(m: service::MessageView) -> MessageView {
+    MessageView {
+        id: m.id,
+        channel_id: m.channel_id,
+        from_me: m.from_me,
+        text: m.text,
+        at_millis: m.at_millis,
+        delivery: m.delivery.map(Into::into),
+        read: m.read,
+        expect_reply_by_millis: m.expect_reply_by_millis,
+    }
+}
+
+impl From<core_sync::PairingError> for CollabziumError {
+    fn from(e: core_sync::PairingError) -> Self {
+        collabzium_core::Error::from(e).into()
+    }
+}
