@@ -1,0 +1,806 @@
+//! The HTTP API (ADR 0006 §2-§4): routing, request authentication, problem
+//! details, access logs and metrics. No SQL here; every state change is one
+//! `RelayStore` call.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::{Bytes, HttpBody};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Path, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use collabzium_core::sync::signing::{self, SignatureError};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::limits::RateLimiter;
+use crate::metrics::{ClassLabels, HttpLabels, Metrics, ReasonLabels, RouteLabels};
+use crate::store::{
+    Auth, ChannelId, DeviceId, PairingState, RelayStore, Revocation, StoreError, MAX_BOX_LEN,
+};
+
+/// Body limit for everything but a push.
+pub const SMALL_BODY: usize = 16 * 1024;
+pub const MAX_PUSH_ENVELOPES: usize = 100;
+pub const MAX_ACK_SEQS: usize = 1000;
+pub const DEFAULT_FETCH_LIMIT: usize = 200;
+pub const MAX_FETCH_LIMIT: usize = 500;
+pub const MAX_FETCH_BYTES: usize = 4 * 1024 * 1024;
+
+pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
+
+#[derive(Clone)]
+pub(crate) struct App {
+    pub store: Arc<dyn RelayStore>,
+    pub max_body: usize,
+    pub device_limiter: Arc<RateLimiter<DeviceId>>,
+    pub ip_limiter: Arc<RateLimiter<IpAddr>>,
+    pub metrics: Arc<Metrics>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn router(app: App) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/pairings", post(create_pairing))
+        .route("/v1/pairings/{np}", get(get_pairing).delete(delete_pairing))
+        .route("/v1/pairings/{np}/join", post(join_pairing))
+        .route("/v1/pairings/{np}/finish", post(finish_pairing))
+        .route("/v1/channels", get(list_channels))
+        .route("/v1/channels/{cid}", delete(revoke_channel))
+        .route("/v1/channels/{cid}/envelopes", post(push).get(fetch))
+        .route("/v1/channels/{cid}/acks", post(ack))
+        .route("/v1/devices/self", delete(revoke_device))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .with_state(app)
+}
+
+// ------------------------------------------------------------------ errors
+
+/// The error code of a response, read by the access log.
+#[derive(Clone, Copy)]
+struct ErrCode(&'static str);
+
+/// An RFC 9457 problem. Bodies depend only on the code (and the tombstone or
+/// server time), so equal refusals are byte-identical.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    extra: Option<(&'static str, Value)>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            extra: None,
+            retry_after: None,
+        }
+    }
+    fn malformed() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", "Malformed request")
+    }
+    fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+    }
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
+    }
+    fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "Request too large",
+        )
+    }
+    fn rate_limited(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+}
+
+impl From<SignatureError> for ApiError {
+    fn from(e: SignatureError) -> Self {
+        let title = match e {
+            SignatureError::Missing => "Signature missing",
+            SignatureError::Malformed => "Signature malformed",
+            SignatureError::Stale { .. } => "Signature time out of range",
+            SignatureError::BadSignature => "Signature invalid",
+            SignatureError::DigestMismatch => "Content digest mismatch",
+        };
+        let mut out = ApiError::new(StatusCode::UNAUTHORIZED, e.code(), title);
+        if let SignatureError::Stale { server_time } = e {
+            out.extra = Some(("server_time", json!(server_time)));
+        }
+        out
+    }
+}
+
+fn revocation_json(r: &Revocation) -> Value {
+    json!({
+        "revoked_at": r.revoked_at,
+        "statement": URL_SAFE_NO_PAD.encode(&r.statement),
+        "by": URL_SAFE_NO_PAD.encode(r.by),
+    })
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Replayed => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "replayed", "Nonce already used")
+            }
+            StoreError::DeviceRevoked => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "device_revoked", "Device revoked")
+            }
+            StoreError::Forbidden => ApiError::forbidden(),
+            StoreError::ChannelRevoked(r) => {
+                let mut out =
+                    ApiError::new(StatusCode::FORBIDDEN, "channel_revoked", "Channel revoked");
+                out.extra = Some(("revocation", revocation_json(&r)));
+                out
+            }
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Conflict => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "State conflict")
+            }
+            StoreError::Malformed => ApiError::malformed(),
+            StoreError::Quota => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "quota_exceeded",
+                "Channel quota exceeded",
+            ),
+            StoreError::Limited { retry_after_s } => ApiError::rate_limited(retry_after_s),
+            StoreError::Db(code) => {
+                // The code only (never driver text): it can quote key values.
+                tracing::error!(db_error = %code, "database error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                )
+            }
+            StoreError::Unavailable => {
+                let mut out = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Database unavailable",
+                );
+                out.retry_after = Some(1);
+                out
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert(
+            "type".into(),
+            Value::String(format!("urn:collabzium:relay:{}", self.code)),
+        );
+        body.insert("title".into(), Value::String(self.title.into()));
+        body.insert("status".into(), json!(self.status.as_u16()));
+        body.insert("code".into(), Value::String(self.code.into()));
+        if let Some((k, v)) = self.extra {
+            body.insert(k.into(), v);
+        }
+        let bytes = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
+        let mut resp = (self.status, bytes).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp.extensions_mut().insert(ErrCode(self.code));
+        resp
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+    )
+}
+
+// ------------------------------------------------------- access log, metrics
+
+/// Filled by the authenticator so the access log can name the device by tag.
+#[derive(Clone, Default)]
+struct LogCtx(Arc<Mutex<Option<String>>>);
+
+/// First 8 hex digits of SHA-256(device key): correlates a device's lines
+/// without putting its key in the logs.
+fn device_tag(device: &DeviceId) -> String {
+    let d = crate::store::sha256(device);
+    d[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn request_id() -> String {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut b = [0u8; 8];
+    let _ = SystemRandom::new().fill(&mut b);
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn observe(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    // The template, never the concrete path: paths carry channel ids and nameplates.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let req_bytes = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let ctx = LogCtx::default();
+    req.extensions_mut().insert(ctx.clone());
+    let rid = request_id();
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let code = resp
+        .extensions()
+        .get::<ErrCode>()
+        .map(|c| c.0)
+        .unwrap_or("");
+    let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let latency = start.elapsed();
+    app.metrics
+        .http
+        .get_or_create(&HttpLabels {
+            route: route.clone(),
+            method: method.clone(),
+            status: status.to_string(),
+        })
+        .inc();
+    app.metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(latency.as_secs_f64());
+    let tag = ctx.0.lock().map(|t| t.clone()).unwrap_or(None);
+    tracing::info!(
+        target: "collabzium_relay::access",
+        request_id = %rid,
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        req_bytes,
+        resp_bytes,
+        device_tag = tag.as_deref().unwrap_or(""),
+        code,
+        "request"
+    );
+    resp
+}
+
+// ------------------------------------------------------------ authentication
+
+/// A verified `/v1` request: the caller, its nonce, and the raw body.
+pub(crate) struct Signed {
+    auth: Auth,
+    body: Bytes,
+}
+
+impl FromRequest<App> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, ApiError> {
+        // Order per ADR 0006 §3: pre-auth limit, size, parse, time, verify, digest.
+        if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+            if let Err(retry) = app.ip_limiter.check(&addr.ip()) {
+                app.metrics
+                    .rate_limited
+                    .get_or_create(&ClassLabels { class: "ip" })
+                    .inc();
+                return Err(ApiError::rate_limited(retry));
+            }
+        }
+        let limit = if req.method() == Method::POST && req.uri().path().ends_with("/envelopes") {
+            app.max_body
+        } else {
+            SMALL_BODY
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::too_large());
+        }
+        let ctx = req.extensions().get::<LogCtx>().cloned();
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| ApiError::too_large())?;
+        let h = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                // A non-ASCII header cannot be ours; it will not parse.
+                .map(|v| v.to_str().unwrap_or("\u{0}"))
+        };
+        let verified = signing::verify_request(
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query().unwrap_or(""),
+            &body,
+            h(signing::CONTENT_DIGEST),
+            h(signing::SIGNATURE_INPUT),
+            h(signing::SIGNATURE),
+            now_ms().div_euclid(1000),
+        )
+        .inspect_err(|e| {
+            app.metrics
+                .auth_failures
+                .get_or_create(&ReasonLabels { reason: e.code() })
+                .inc();
+        })?;
+        if let Some(ctx) = ctx {
+            if let Ok(mut t) = ctx.0.lock() {
+                *t = Some(device_tag(&verified.device));
+            }
+        }
+        if let Err(retry) = app.device_limiter.check(&verified.device) {
+            app.metrics
+                .rate_limited
+                .get_or_create(&ClassLabels { class: "device" })
+                .inc();
+            return Err(ApiError::rate_limited(retry));
+        }
+        Ok(Signed {
+            auth: Auth {
+                device: verified.device,
+                nonce: verified.nonce,
+            },
+            body,
+        })
+    }
+}
+
+/// Store errors that are replay/auth refusals also count as auth failures.
+fn store_err(app: &App, e: StoreError) -> ApiError {
+    match &e {
+        StoreError::Replayed => {
+            app.metrics
+                .auth_failures
+                .get_or_create(&ReasonLabels { reason: "replayed" })
+                .inc();
+        }
+        StoreError::DeviceRevoked => {
+            app.metrics
+                .auth_failures
+                .get_or_create(&ReasonLabels {
+                    reason: "device_revoked",
+                })
+                .inc();
+        }
+        StoreError::Db(_) | StoreError::Unavailable => {
+            app.metrics.db_errors.inc();
+        }
+        _ => {}
+    }
+    e.into()
+}
+
+// --------------------------------------------------------------- parsing
+
+fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|_| ApiError::malformed())
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, ApiError> {
+    URL_SAFE_NO_PAD.decode(s).map_err(|_| ApiError::malformed())
+}
+
+fn b64_box(s: &str) -> Result<Vec<u8>, ApiError> {
+    let v = b64(s)?;
+    if v.is_empty() || v.len() > MAX_BOX_LEN {
+        return Err(ApiError::malformed());
+    }
+    Ok(v)
+}
+
+/// Nameplates are 4-5 decimal digits; anything else cannot exist.
+fn nameplate(s: &str) -> Result<u32, ApiError> {
+    if !(4..=5).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::not_found());
+    }
+    s.parse().map_err(|_| ApiError::not_found())
+}
+
+/// A channel id that cannot exist is refused exactly like a foreign one.
+fn channel_id(s: &str) -> Result<ChannelId, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(ApiError::forbidden)
+}
+
+// --------------------------------------------------------------- handlers
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+async fn ready(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    match tokio::time::timeout(std::time::Duration::from_secs(1), app.store.ready()).await {
+        Ok(Ok(())) => Ok(Json(json!({"status": "ready"}))),
+        Ok(Err(e)) => Err(store_err(&app, e)),
+        Err(_) => Err(store_err(&app, StoreError::Unavailable)),
+    }
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let mut resp = app.metrics.encode().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp
+}
+
+async fn openapi() -> Response {
+    let mut resp = OPENAPI.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+#[derive(Deserialize)]
+struct CreatePairing {
+    msg_a: String,
+}
+
+async fn create_pairing(
+    State(app): State<App>,
+    s: Signed,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: CreatePairing = parse_json(&s.body)?;
+    let msg_a = b64_box(&b.msg_a)?;
+    let r = app
+        .store
+        .create_pairing(s.auth, msg_a, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    Metrics::outcome(&app.metrics.pairings, "created", 1);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"nameplate": r.nameplate.to_string(), "expires_at": r.expires_at})),
+    ))
+}
+
+async fn get_pairing(
+    State(app): State<App>,
+    Path(np): Path<String>,
+    s: Signed,
+) -> Result<Json<Value>, ApiError> {
+    let np = nameplate(&np)?;
+    let v = app
+        .store
+        .get_pairing(s.auth, np, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    let mut out = json!({
+        "state": v.state.as_str(),
+        "msg_a": URL_SAFE_NO_PAD.encode(&v.msg_a),
+        "expires_at": v.expires_at,
+    });
+    if let Some(j) = v.join {
+        out["join"] = json!(URL_SAFE_NO_PAD.encode(j));
+    }
+    if let (Some(cid), Some(f)) = (v.channel_id, v.finish) {
+        out["channel_id"] = json!(URL_SAFE_NO_PAD.encode(cid));
+        out["finish"] = json!(URL_SAFE_NO_PAD.encode(f));
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct JoinPairing {
+    join: String,
+}
+
+async fn join_pairing(
+    State(app): State<App>,
+    Path(np): Path<String>,
+    s: Signed,
+) -> Result<Json<Value>, ApiError> {
+    let np = nameplate(&np)?;
+    let b: JoinPairing = parse_json(&s.body)?;
+    let join = b64_box(&b.join)?;
+    app.store
+        .join_pairing(s.auth, np, join, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    Metrics::outcome(&app.metrics.pairings, "joined", 1);
+    Ok(Json(json!({"state": "joined"})))
+}
+
+#[derive(Deserialize)]
+struct FinishPairing {
+    channel_id: String,
+    finish: String,
+}
+
+async fn finish_pairing(
+    State(app): State<App>,
+    Path(np): Path<String>,
+    s: Signed,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let np = nameplate(&np)?;
+    let b: FinishPairing = parse_json(&s.body)?;
+    let cid: ChannelId = b64(&b.channel_id)?
+        .try_into()
+        .map_err(|_| ApiError::malformed())?;
+    let finish = b64_box(&b.finish)?;
+    app.store
+        .finish_pairing(s.auth, np, cid, finish, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    Metrics::outcome(&app.metrics.pairings, "finished", 1);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"channel_id": URL_SAFE_NO_PAD.encode(cid)})),
+    ))
+}
+
+async fn delete_pairing(
+    State(app): State<App>,
+    Path(np): Path<String>,
+    s: Signed,
+) -> Result<Json<Value>, ApiError> {
+    let np = nameplate(&np)?;
+    let state = app
+        .store
+        .delete_pairing(s.auth, np, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    if state == PairingState::Aborted {
+        Metrics::outcome(&app.metrics.pairings, "aborted", 1);
+    }
+    Ok(Json(json!({"state": state.as_str()})))
+}
+
+async fn list_channels(State(app): State<App>, s: Signed) -> Result<Json<Value>, ApiError> {
+    let list = app
+        .store
+        .list_channels(s.auth, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    let channels: Vec<Value> = list
+        .iter()
+        .map(|c| {
+            let mut v = json!({
+                "id": URL_SAFE_NO_PAD.encode(c.id),
+                "role": c.role.as_str(),
+                "state": if c.revocation.is_some() { "revoked" } else { "active" },
+                "pending_for_me": c.pending_for_me,
+                "pending_from_me": c.pending_from_me,
+            });
+            if let Some(r) = &c.revocation {
+                v["revocation"] = revocation_json(r);
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "channels": channels })))
+}
+
+#[derive(Deserialize)]
+struct Push {
+    envelopes: Vec<String>,
+}
+
+async fn push(
+    State(app): State<App>,
+    Path(cid): Path<String>,
+    s: Signed,
+) -> Result<Json<Value>, ApiError> {
+    let cid = channel_id(&cid)?;
+    let b: Push = parse_json(&s.body)?;
+    if b.envelopes.is_empty() || b.envelopes.len() > MAX_PUSH_ENVELOPES {
+        return Err(ApiError::malformed());
+    }
+    let envs = b
+        .envelopes
+        .iter()
+        .map(|e| b64(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = app
+        .store
+        .push(s.auth, cid, envs, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    let results: Vec<Value> = results
+        .iter()
+        .map(|(seq, st)| {
+            Metrics::outcome(&app.metrics.envelopes, st.as_str(), 1);
+            json!({"seq": seq, "status": st.as_str()})
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+/// `from_seq` and `limit` from the raw query; unknown keys are ignored.
+fn fetch_query(query: Option<&str>) -> Result<(u64, usize), ApiError> {
+    let mut from_seq = 0u64;
+    let mut limit = DEFAULT_FETCH_LIMIT;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "from_seq" => from_seq = v.parse().map_err(|_| ApiError::malformed())?,
+            "limit" => limit = v.parse().map_err(|_| ApiError::malformed())?,
+            _ => {}
+        }
+    }
+    if limit == 0 {
+        return Err(ApiError::malformed());
+    }
+    Ok((from_seq, limit.min(MAX_FETCH_LIMIT)))
+}
+
+async fn fetch(
+    State(app): State<App>,
+    Path(cid): Path<String>,
+    uri: axum::http::Uri,
+    s: Signed,
+) -> Result<Json<Value>, ApiError> {
+    let cid = channel_id(&cid)?;
+    let (from_seq, limit) = fetch_query(uri.query())?;
+    let f = app
+        .store
+        .fetch(s.auth, cid, from_seq, limit, MAX_FETCH_BYTES, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    let envelopes: Vec<Value> = f
+        .envelopes
+        .iter()
+        .map(|(seq, env)| json!({"seq": seq, "env": URL_SAFE_NO_PAD.encode(env)}))
+        .collect();
+    Ok(Json(json!({"envelopes": envelopes, "more": f.more})))
+}
+
+#[derive(Deserialize)]
+struct Ack {
+    #[serde(default)]
+    through: u64,
+    #[serde(default)]
+    seqs: Vec<u64>,
+}
+
+async fn ack(
+    State(app): State<App>,
+    Path(cid): Path<String>,
+    s: Signed,
+) -> Result<Json<Value>, ApiError> {
+    let cid = channel_id(&cid)?;
+    let b: Ack = parse_json(&s.body)?;
+    if b.seqs.len() > MAX_ACK_SEQS {
+        return Err(ApiError::malformed());
+    }
+    let deleted = app
+        .store
+        .ack(s.auth, cid, b.through, b.seqs, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    Metrics::outcome(&app.metrics.envelopes, "acked", deleted);
+    Ok(Json(json!({ "deleted": deleted })))
+}
+
+#[derive(Deserialize)]
+struct Revoke {
+    revoked_at: i64,
+    statement: String,
+}
+
+async fn revoke_channel(
+    State(app): State<App>,
+    Path(cid): Path<String>,
+    s: Signed,
+) -> Result<Json<Value>, ApiError> {
+    let cid = channel_id(&cid)?;
+    let b: Revoke = parse_json(&s.body)?;
+    let statement = b64(&b.statement)?;
+    let revoked_at = app
+        .store
+        .revoke_channel(s.auth, cid, b.revoked_at, statement, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    Ok(Json(json!({ "revoked_at": revoked_at })))
+}
+
+async fn revoke_device(State(app): State<App>, s: Signed) -> Result<Json<Value>, ApiError> {
+    let revoked_at = app
+        .store
+        .revoke_device(s.auth, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    Ok(Json(json!({ "revoked_at": revoked_at })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_path_and_query_parameters_strictly() {
+        assert_eq!(nameplate("4821").ok(), Some(4821));
+        assert_eq!(nameplate("48210").ok(), Some(48210));
+        for bad in ["482", "482100", "48a1", "-482", "+4821", ""] {
+            assert!(nameplate(bad).is_err(), "{bad}");
+        }
+        assert!(channel_id(&URL_SAFE_NO_PAD.encode([7u8; 16])).is_ok());
+        assert!(channel_id(&URL_SAFE_NO_PAD.encode([7u8; 15])).is_err());
+        assert!(channel_id("!!").is_err());
+        assert_eq!(fetch_query(None).ok(), Some((0, DEFAULT_FETCH_LIMIT)));
+        assert_eq!(fetch_query(Some("from_seq=42&limit=9")).ok(), Some((42, 9)));
+        assert_eq!(
+            fetch_query(Some("limit=9999")).ok(),
+            Some((0, MAX_FETCH_LIMIT))
+        );
+        assert!(fetch_query(Some("from_seq=-1")).is_err());
+        assert!(fetch_query(Some("limit=0")).is_err());
+    }
+
+    #[test]
+    fn problem_bodies_are_fixed_per_code() {
+        let a = ApiError::forbidden().into_response();
+        assert_eq!(a.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            a.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+    }
+}
