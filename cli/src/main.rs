@@ -61,6 +61,27 @@ enum Command {
     /// Export check-ins (FHIR R4).
     #[command(subcommand)]
     Export(commands::export::ExportCommand),
+    /// Run the sync relay server.
+    #[command(subcommand)]
+    Relay(commands::relay::RelayCommand),
+    /// Therapist side of sync: invite, inbox, approvals, availability.
+    #[command(subcommand)]
+    Therapist(commands::sync::TherapistCommand),
+    /// Patient side of sync: join with a code, delivery status.
+    #[command(subcommand)]
+    Patient(commands::sync::PatientCommand),
+    /// Send and receive everything due with the relay.
+    Sync,
+    /// Send or list messages.
+    #[command(subcommand)]
+    Message(commands::sync::MessageCommand),
+    /// Revoke a channel on both sides and at the relay.
+    Unpair {
+        #[arg(long)]
+        channel: Option<String>,
+    },
+    /// List this store's sync channels.
+    Channels,
     /// Research view: analyses on a de-identified research CSV.
     #[command(subcommand)]
     Research(commands::research::ResearchCommand),
@@ -81,6 +102,15 @@ fn main() -> ExitCode {
         Command::Checkin(cmd) => commands::checkin::run(&out, cli.store.as_deref(), cmd),
         Command::Export(cmd) => commands::export::run(&out, cli.store.as_deref(), cmd),
         Command::Research(cmd) => commands::research::run(&out, cmd),
+        Command::Relay(cmd) => commands::relay::run(cmd),
+        Command::Therapist(cmd) => commands::sync::run_therapist(&out, cli.store.as_deref(), cmd),
+        Command::Patient(cmd) => commands::sync::run_patient(&out, cli.store.as_deref(), cmd),
+        Command::Sync => commands::sync::run_sync(&out, cli.store.as_deref()),
+        Command::Message(cmd) => commands::sync::run_message(&out, cli.store.as_deref(), cmd),
+        Command::Unpair { channel } => {
+            commands::sync::run_unpair(&out, cli.store.as_deref(), channel.as_deref())
+        }
+        Command::Channels => commands::sync::run_channels(&out, cli.store.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,9 +5,11 @@ pub mod demo;
 pub mod export;
 pub mod instrument;
 pub mod profile;
+pub mod relay;
 pub mod research;
 pub mod schedule;
 pub mod store;
+pub mod sync;
 
 use std::path::Path;
 

@@ -797,7 +797,7 @@ impl Store {
     }
 }
 
-fn read_profile(tx: &ReadTx<'_>) -> Result<Option<Profile>> {
+pub(crate) fn read_profile(tx: &ReadTx<'_>) -> Result<Option<Profile>> {
     let sealed: Option<Vec<u8>> = tx
         .connection()
         .query_row("SELECT body FROM profile WHERE id = 1", [], |r| r.get(0))

@@ -114,7 +114,11 @@ impl SyncIdentity {
             role: role_name(role).into(),
             device_pkcs8: STANDARD.encode(key.pkcs8()),
             pseudonym: hex(&pseudonym),
-            settings: (role == Role::Therapist).then(Availability::default),
+            // Hours default to the therapist's own zone.
+            settings: (role == Role::Therapist).then(|| Availability {
+                tz: profile_tz(tx).unwrap_or_else(|| "UTC".into()),
+                ..Availability::default()
+            }),
         };
         tx.put(IDENTITY_ID, &id)?;
         // Events queued before a therapist store knew its role (its own
@@ -128,6 +132,13 @@ impl SyncIdentity {
         }
         Ok(id)
     }
+}
+
+fn profile_tz(tx: &WriteTx<'_>) -> Option<String> {
+    crate::store::read_profile(&tx.as_read())
+        .ok()
+        .flatten()
+        .map(|p| p.time_zone)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
