@@ -383,7 +383,11 @@ impl PatientStore {
     }
 
     /// Revokes the channel on both sides and at the relay; destroys its keys.
-    pub fn unpair(&self, transport: Arc<dyn HttpTransport>, channel_id: Option<String>) -> Result<()> {
+    pub fn unpair(
+        &self,
+        transport: Arc<dyn HttpTransport>,
+        channel_id: Option<String>,
+    ) -> Result<()> {
         service::unpair(&self.store, &Adapter(transport), channel_id.as_deref())?;
         Ok(())
     }

@@ -35,13 +35,18 @@ fn into_response(resp: ureq::Response) -> Result<HttpResponse, TransportError> {
     let headers = resp
         .headers_names()
         .into_iter()
-        .filter_map(|n| resp.header(&n).map(|v| (n.to_ascii_lowercase(), v.to_string())))
+        .filter_map(|n| {
+            resp.header(&n)
+                .map(|v| (n.to_ascii_lowercase(), v.to_string()))
+        })
         .collect();
     let mut body = Vec::new();
     resp.into_reader()
         .take(MAX_RESPONSE)
         .read_to_end(&mut body)
-        .map_err(|e| TransportError::Unreachable(format!("reading the response: {:?}", e.kind())))?;
+        .map_err(|e| {
+            TransportError::Unreachable(format!("reading the response: {:?}", e.kind()))
+        })?;
     Ok(HttpResponse {
         status,
         headers,
@@ -64,7 +69,9 @@ impl HttpTransport for UreqTransport {
             Ok(resp) => into_response(resp),
             Err(ureq::Error::Status(_, resp)) => into_response(resp),
             Err(ureq::Error::Transport(t)) => Err(match t.kind() {
-                ureq::ErrorKind::Io if t.to_string().contains("timed out") => TransportError::Timeout,
+                ureq::ErrorKind::Io if t.to_string().contains("timed out") => {
+                    TransportError::Timeout
+                }
                 kind => TransportError::Unreachable(kind.to_string()),
             }),
         }

@@ -106,7 +106,10 @@ impl Availability {
                 time(&format!("hours[{i}].end"), &h.end)?,
             );
             if e <= s {
-                return Err(Error::invalid(format!("hours[{i}].end"), "must be after start"));
+                return Err(Error::invalid(
+                    format!("hours[{i}].end"),
+                    "must be after start",
+                ));
             }
         }
         if self.reply_within_hours == 0 || self.reply_within_hours > 24 * 30 {
@@ -207,7 +210,7 @@ mod tests {
         // Wed 2026-11-25 10:00 Berlin (UTC+1) = 09:00 UTC.
         assert!(a.is_available(utc(2026, 11, 25, 9, 0)).unwrap());
         assert!(!a.is_available(utc(2026, 11, 25, 16, 0)).unwrap()); // 17:00 local
-        // Friday 18:00 local → Monday 09:00 local = 08:00 UTC.
+                                                                     // Friday 18:00 local → Monday 09:00 local = 08:00 UTC.
         assert_eq!(
             a.next_available(utc(2026, 11, 27, 17, 0)).unwrap(),
             Some(utc(2026, 11, 30, 8, 0))

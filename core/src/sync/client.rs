@@ -21,12 +21,10 @@ pub fn b64(bytes: &[u8]) -> String {
 }
 
 pub fn unb64(s: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| Error::Relay {
-            status: 0,
-            code: "malformed_response".into(),
-        })
+    URL_SAFE_NO_PAD.decode(s).map_err(|_| Error::Relay {
+        status: 0,
+        code: "malformed_response".into(),
+    })
 }
 
 /// A relay's refusal, decoded from its problem+json body.
@@ -118,7 +116,13 @@ impl<'a> RelayClient<'a> {
         }
     }
 
-    fn send_once(&self, method: &str, path: &str, query: &str, body: &[u8]) -> Result<HttpResponse> {
+    fn send_once(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Result<HttpResponse> {
         let created = (self.now_s)() + self.offset_s.load(Ordering::Relaxed);
         let h = signing::sign_request(self.device, method, path, query, body, created);
         let mut headers: Vec<(String, String)> = h
@@ -162,13 +166,18 @@ impl<'a> RelayClient<'a> {
             let r = refusal(&resp);
             if r.code == "stale_signature" {
                 if let Some(server) = r.body.get("server_time").and_then(Value::as_i64) {
-                    self.offset_s.store(server - (self.now_s)(), Ordering::Relaxed);
+                    self.offset_s
+                        .store(server - (self.now_s)(), Ordering::Relaxed);
                     resp = self.send_once(method, path, query, &bytes)?;
                 }
             }
         }
         if (200..300).contains(&resp.status) {
-            let body: &[u8] = if resp.body.is_empty() { b"null" } else { &resp.body };
+            let body: &[u8] = if resp.body.is_empty() {
+                b"null"
+            } else {
+                &resp.body
+            };
             let v = serde_json::from_slice(body).map_err(|_| Error::Relay {
                 status: resp.status,
                 code: "malformed_response".into(),
@@ -180,7 +189,12 @@ impl<'a> RelayClient<'a> {
     }
 
     pub fn create_pairing(&self, msg_a: &[u8]) -> Call<Value> {
-        self.call("POST", "/v1/pairings", "", Some(&json!({ "msg_a": b64(msg_a) })))
+        self.call(
+            "POST",
+            "/v1/pairings",
+            "",
+            Some(&json!({ "msg_a": b64(msg_a) })),
+        )
     }
 
     pub fn get_pairing(&self, nameplate: &str) -> Call<PairingView> {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::availability::{AlertsOutsideHours, Availability};
 use super::channel::{Channel, Role};
-use super::client::{b64, unb64, RelayClient, Refusal};
+use super::client::{b64, unb64, Refusal, RelayClient};
 use super::code::PairingCode;
 use super::device::{self, DeviceKey};
 use super::envelope::Header;
@@ -153,7 +153,11 @@ impl TherapistInvitation {
     /// Checks once whether the patient has joined; if so, verifies the
     /// patient's confirmation and finishes. Any verification failure burns
     /// the invitation at the relay (one guess per code).
-    pub fn poll(&mut self, store: &Store, transport: &dyn HttpTransport) -> Result<InvitationState> {
+    pub fn poll(
+        &mut self,
+        store: &Store,
+        transport: &dyn HttpTransport,
+    ) -> Result<InvitationState> {
         if self.inv.is_burned() {
             return Err(PairingError::InvitationBurned.into());
         }
@@ -181,13 +185,7 @@ impl TherapistInvitation {
                     .transpose()
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 self.inv
-                    .accept(
-                        &join,
-                        &key,
-                        id.pseudonym_bytes(),
-                        None,
-                        settings.as_deref(),
-                    )
+                    .accept(&join, &key, id.pseudonym_bytes(), None, settings.as_deref())
                     .map_err(Error::from)
             });
         let accepted = match accepted {
@@ -205,7 +203,8 @@ impl TherapistInvitation {
         let peer_pub = b64(&accepted.peer.device_pub);
         let duplicate = store.read(|tx| {
             Ok(tx.list::<ChannelState>()?.into_iter().any(|c| {
-                c.value.status == ChannelStatus::Active && c.value.peer_device.as_deref() == Some(&peer_pub)
+                c.value.status == ChannelStatus::Active
+                    && c.value.peer_device.as_deref() == Some(&peer_pub)
             }))
         })?;
         if duplicate {
@@ -290,13 +289,17 @@ pub fn join(
     let (relay_url, code) = if code.trim_start().starts_with(super::code::QR_PREFIX) {
         PairingCode::parse_qr(code.trim())?
     } else {
-        let url = relay_url.ok_or_else(|| Error::invalid("relay", "is required with a typed code"))?;
+        let url =
+            relay_url.ok_or_else(|| Error::invalid("relay", "is required with a typed code"))?;
         (url.to_string(), PairingCode::parse(code)?)
     };
     let id = store.write(|tx| SyncIdentity::ensure(tx, Role::Patient))?;
     let busy = store.read(|tx| {
         Ok(tx.list::<ChannelState>()?.into_iter().any(|c| {
-            matches!(c.value.status, ChannelStatus::Active | ChannelStatus::Pending)
+            matches!(
+                c.value.status,
+                ChannelStatus::Active | ChannelStatus::Pending
+            )
         }))
     })?;
     if busy {
@@ -362,7 +365,11 @@ fn base64_std(b: &[u8]) -> String {
 
 /// Patient side: finish a pending channel if the therapist has. Returns
 /// whether it became active.
-fn complete_pending(store: &Store, client: &RelayClient<'_>, state: &mut ChannelState) -> Result<bool> {
+fn complete_pending(
+    store: &Store,
+    client: &RelayClient<'_>,
+    state: &mut ChannelState,
+) -> Result<bool> {
     let Some(np) = state.nameplate.clone() else {
         return Ok(false);
     };
@@ -418,7 +425,11 @@ fn complete_pending(store: &Store, client: &RelayClient<'_>, state: &mut Channel
         state.store_chains(&channel);
         tx.put(&state.id.clone(), &*state)?;
         // Events made before pairing are shared only if the patient chose so.
-        let route = if state.share_history { state.id.clone() } else { "-".into() };
+        let route = if state.share_history {
+            state.id.clone()
+        } else {
+            "-".into()
+        };
         tx.connection().execute(
             "INSERT OR IGNORE INTO sync_route (outbox_seq, channel)
              SELECT seq, ?1 FROM outbox WHERE sent_at IS NULL",
@@ -474,14 +485,20 @@ fn active_channel(tx: &ReadTx<'_>, channel: Option<&str>) -> Result<ChannelState
         .filter(|c| c.status == ChannelStatus::Active)
         .collect();
     match channel {
-        Some(id) => chans.into_iter().find(|c| c.id == id).ok_or_else(|| Error::NotFound {
-            what: "active channel".into(),
-        }),
+        Some(id) => chans
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Error::NotFound {
+                what: "active channel".into(),
+            }),
         None if chans.len() == 1 => Ok(chans.into_iter().next().expect("one")),
         None if chans.is_empty() => Err(Error::NotFound {
             what: "active channel (pair first)".into(),
         }),
-        None => Err(Error::invalid("channel", "is required: this store has several channels")),
+        None => Err(Error::invalid(
+            "channel",
+            "is required: this store has several channels",
+        )),
     }
 }
 
@@ -527,8 +544,15 @@ pub fn send_unlock_approval(store: &Store, channel: &str, module_id: &str) -> Re
     let ch = store.read(|tx| active_channel(tx, Some(channel)))?;
     store.write(|tx| {
         let body = json!({"module_id": module_id, "approved_at": tx.now_millis()});
-        enqueue_for_channel(tx, &ch.id, events::UNLOCK_APPROVAL, module_id, Priority::Normal, &body)
-            .map(|_| ())
+        enqueue_for_channel(
+            tx,
+            &ch.id,
+            events::UNLOCK_APPROVAL,
+            module_id,
+            Priority::Normal,
+            &body,
+        )
+        .map(|_| ())
     })
 }
 
@@ -546,14 +570,25 @@ pub fn send_alert_ack(store: &Store, channel: &str, alert_id: &str) -> Result<()
             tx.put(&iid, &item.value)?;
         }
         let body = json!({"alert_id": alert_id, "acknowledged_at": tx.now_millis()});
-        enqueue_for_channel(tx, &ch.id, events::ALERT_ACK, alert_id, Priority::High, &body)
-            .map(|_| ())
+        enqueue_for_channel(
+            tx,
+            &ch.id,
+            events::ALERT_ACK,
+            alert_id,
+            Priority::High,
+            &body,
+        )
+        .map(|_| ())
     })
 }
 
 /// Therapist: set availability hours as the default for new channels and
 /// for every active channel (or only `channel`); patients get them at sync.
-pub fn set_availability(store: &Store, settings: &Availability, channel: Option<&str>) -> Result<()> {
+pub fn set_availability(
+    store: &Store,
+    settings: &Availability,
+    channel: Option<&str>,
+) -> Result<()> {
     settings.validate()?;
     store.write(|tx| {
         let mut id = SyncIdentity::ensure(tx, Role::Therapist)?;
@@ -570,7 +605,14 @@ pub fn set_availability(store: &Store, settings: &Availability, channel: Option<
             }
             c.settings = Some(settings.clone());
             tx.put(&c.id.clone(), &c)?;
-            enqueue_for_channel(tx, &c.id, events::CHANNEL_SETTINGS, &format!("s{version}"), Priority::Normal, &body)?;
+            enqueue_for_channel(
+                tx,
+                &c.id,
+                events::CHANNEL_SETTINGS,
+                &format!("s{version}"),
+                Priority::Normal,
+                &body,
+            )?;
         }
         Ok(())
     })
@@ -614,7 +656,8 @@ pub fn sync(store: &Store, transport: &dyn HttpTransport) -> Result<SyncSummary>
     if role == Role::Patient {
         produce_engagement_summary(store)?;
     }
-    let channels: Vec<ChannelState> = store.read(|tx| Ok(tx.list::<ChannelState>()?))?
+    let channels: Vec<ChannelState> = store
+        .read(|tx| Ok(tx.list::<ChannelState>()?))?
         .into_iter()
         .map(|c| c.value)
         .collect();
@@ -635,7 +678,9 @@ pub fn sync(store: &Store, transport: &dyn HttpTransport) -> Result<SyncSummary>
                 }
             }
             ChannelStatus::Active => sync_channel(store, &client, &mut ch, &mut summary),
-            ChannelStatus::Revoked if !ch.relay_revoked && ch.revoked_by.as_deref() == Some("me") => {
+            ChannelStatus::Revoked
+                if !ch.relay_revoked && ch.revoked_by.as_deref() == Some("me") =>
+            {
                 send_revocation(store, &client, &mut ch)
             }
             _ => Ok(()),
@@ -674,7 +719,12 @@ fn revocation_from(r: &Refusal) -> Option<(i64, Vec<u8>)> {
 
 /// The relay says the channel is revoked: shred only if the peer really
 /// signed it (a relay cannot forge an unpairing).
-fn handle_revoked(store: &Store, ch: &mut ChannelState, r: &Refusal, summary: &mut SyncSummary) -> Result<()> {
+fn handle_revoked(
+    store: &Store,
+    ch: &mut ChannelState,
+    r: &Refusal,
+    summary: &mut SyncSummary,
+) -> Result<()> {
     let Some((at, statement)) = revocation_from(r) else {
         return Ok(());
     };
@@ -691,7 +741,12 @@ fn handle_revoked(store: &Store, ch: &mut ChannelState, r: &Refusal, summary: &m
 }
 
 /// Turns a refusal into the round's error, handling revocation on the way.
-fn check(store: &Store, ch: &mut ChannelState, r: Refusal, summary: &mut SyncSummary) -> Result<()> {
+fn check(
+    store: &Store,
+    ch: &mut ChannelState,
+    r: Refusal,
+    summary: &mut SyncSummary,
+) -> Result<()> {
     if r.status == 403 && r.code == "channel_revoked" {
         handle_revoked(store, ch, &r, summary)?;
         return Ok(());
@@ -722,7 +777,12 @@ fn sync_channel(
     Ok(())
 }
 
-fn pull(store: &Store, client: &RelayClient<'_>, ch: &mut ChannelState, summary: &mut SyncSummary) -> Result<()> {
+fn pull(
+    store: &Store,
+    client: &RelayClient<'_>,
+    ch: &mut ChannelState,
+    summary: &mut SyncSummary,
+) -> Result<()> {
     let cid = ch.cid()?;
     loop {
         let from = ch.channel()?.receive_chain().watermark() + 1;
@@ -740,7 +800,9 @@ fn pull(store: &Store, client: &RelayClient<'_>, ch: &mut ChannelState, summary:
             fresh = tx
                 .get::<ChannelState>(&ch.id)?
                 .map(|s| s.value)
-                .ok_or_else(|| Error::NotFound { what: "channel".into() })?;
+                .ok_or_else(|| Error::NotFound {
+                    what: "channel".into(),
+                })?;
             let mut channel = fresh.channel()?;
             let now = tx.now_millis();
             for f in &page.envelopes {
@@ -752,7 +814,9 @@ fn pull(store: &Store, client: &RelayClient<'_>, ch: &mut ChannelState, summary:
                         continue;
                     }
                 };
-                let claimed_ok = Header::parse(&bytes).map(|h| h.seq == f.seq).unwrap_or(false);
+                let claimed_ok = Header::parse(&bytes)
+                    .map(|h| h.seq == f.seq)
+                    .unwrap_or(false);
                 let opened = if claimed_ok {
                     channel.open(&bytes, now)
                 } else {
@@ -894,7 +958,12 @@ fn apply_event(
 
 /// The peer's receipt about our envelopes: mark delivered and read, and
 /// schedule re-pushes for what it refused or evidently missed.
-fn merge_receipt(tx: &WriteTx<'_>, ch: &mut ChannelState, r: &Receipt, summary: &mut SyncSummary) -> Result<()> {
+fn merge_receipt(
+    tx: &WriteTx<'_>,
+    ch: &mut ChannelState,
+    r: &Receipt,
+    summary: &mut SyncSummary,
+) -> Result<()> {
     let c = tx.connection();
     let now = tx.now_millis();
     let mut delivered = c
@@ -935,7 +1004,10 @@ fn merge_receipt(tx: &WriteTx<'_>, ch: &mut ChannelState, r: &Receipt, summary: 
             )
             .optional()?;
         if let Some(Some(ob)) = ob {
-            c.execute("UPDATE outbox SET sent_at = NULL WHERE seq = ?1", params![ob])?;
+            c.execute(
+                "UPDATE outbox SET sent_at = NULL WHERE seq = ?1",
+                params![ob],
+            )?;
             c.execute(
                 "UPDATE sync_sent SET delivered_at = ?3, envelope = x'' WHERE channel = ?1 AND seq = ?2",
                 params![ch.id, *s as i64, now],
@@ -972,14 +1044,20 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
         fresh = tx
             .get::<ChannelState>(&ch.id)?
             .map(|s| s.value)
-            .ok_or_else(|| Error::NotFound { what: "channel".into() })?;
+            .ok_or_else(|| Error::NotFound {
+                what: "channel".into(),
+            })?;
         let mut channel = fresh.channel()?;
         let mut entries: Vec<_> = outbox::pending_in(tx)?
             .into_iter()
             .filter_map(|e| {
                 let route: Option<String> = tx
                     .connection()
-                    .query_row("SELECT channel FROM sync_route WHERE outbox_seq = ?1", [e.seq], |r| r.get(0))
+                    .query_row(
+                        "SELECT channel FROM sync_route WHERE outbox_seq = ?1",
+                        [e.seq],
+                        |r| r.get(0),
+                    )
                     .optional()
                     .ok()?;
                 let mine = match (role, route.as_deref()) {
@@ -1014,8 +1092,10 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
                 body,
             };
             seal_one(tx, &mut channel, &fresh.id, Some(e.seq), &payload)?;
-            tx.connection()
-                .execute("UPDATE outbox SET sent_at = ?2 WHERE seq = ?1", params![e.seq, now])?;
+            tx.connection().execute(
+                "UPDATE outbox SET sent_at = ?2 WHERE seq = ?1",
+                params![e.seq, now],
+            )?;
             sealed_any = true;
         }
         if fresh.receipt_due && !sealed_any {
@@ -1040,7 +1120,13 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
     Ok(())
 }
 
-fn seal_one(tx: &WriteTx<'_>, channel: &mut Channel, cid: &str, outbox_seq: Option<i64>, p: &Payload) -> Result<()> {
+fn seal_one(
+    tx: &WriteTx<'_>,
+    channel: &mut Channel,
+    cid: &str,
+    outbox_seq: Option<i64>,
+    p: &Payload,
+) -> Result<()> {
     let json = serde_json::to_vec(p).map_err(|e| Error::Internal(e.to_string()))?;
     let seq = channel.send_chain().next_seq();
     let env = channel
@@ -1051,11 +1137,23 @@ fn seal_one(tx: &WriteTx<'_>, channel: &mut Channel, cid: &str, outbox_seq: Opti
             "INSERT INTO sync_sent (channel, seq, outbox_seq, event_id, envelope, sealed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![cid, seq as i64, outbox_seq, p.id, env, tx.now_millis()])?;
+        .execute(params![
+            cid,
+            seq as i64,
+            outbox_seq,
+            p.id,
+            env,
+            tx.now_millis()
+        ])?;
     Ok(())
 }
 
-fn push(store: &Store, client: &RelayClient<'_>, ch: &mut ChannelState, summary: &mut SyncSummary) -> Result<()> {
+fn push(
+    store: &Store,
+    client: &RelayClient<'_>,
+    ch: &mut ChannelState,
+    summary: &mut SyncSummary,
+) -> Result<()> {
     let cid = ch.cid()?;
     let now = store.now_millis();
     let rows: Vec<(i64, Vec<u8>, bool, i64)> = store.read(|tx| {
@@ -1065,7 +1163,9 @@ fn push(store: &Store, client: &RelayClient<'_>, ch: &mut ChannelState, summary:
                AND (pushed_at IS NULL OR resend_at <= ?2) ORDER BY seq",
         )?;
         let rows = st
-            .query_map(params![ch.id, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .query_map(params![ch.id, now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(rows)
     })?;
@@ -1073,7 +1173,10 @@ fn push(store: &Store, client: &RelayClient<'_>, ch: &mut ChannelState, summary:
     while i < rows.len() {
         let mut j = i;
         let mut bytes = 0;
-        while j < rows.len() && j - i < PUSH_BATCH && (j == i || bytes + rows[j].1.len() <= PUSH_BYTES) {
+        while j < rows.len()
+            && j - i < PUSH_BATCH
+            && (j == i || bytes + rows[j].1.len() <= PUSH_BYTES)
+        {
             bytes += rows[j].1.len();
             j += 1;
         }
@@ -1129,7 +1232,8 @@ fn send_revocation(store: &Store, client: &RelayClient<'_>, ch: &mut ChannelStat
 /// Runs side effects of received events (approvals, alert acks) outside the
 /// apply transaction; retried at every sync until done.
 fn apply_pending_effects(store: &Store) -> Result<()> {
-    let todo: Vec<_> = store.read(|tx| Ok(tx.list::<InboxItem>()?))?
+    let todo: Vec<_> = store
+        .read(|tx| Ok(tx.list::<InboxItem>()?))?
         .into_iter()
         .filter(|i| !i.value.applied)
         .collect();
@@ -1180,7 +1284,14 @@ fn produce_engagement_summary(store: &Store) -> Result<()> {
     let body = serde_json::to_vec(&json!({"date": day, "engagement": body}))
         .map_err(|e| Error::Internal(e.to_string()))?;
     store.write(|tx| {
-        outbox::enqueue(tx, events::ENGAGEMENT_SUMMARY, &day, Priority::Normal, &body).map(|_| ())
+        outbox::enqueue(
+            tx,
+            events::ENGAGEMENT_SUMMARY,
+            &day,
+            Priority::Normal,
+            &body,
+        )
+        .map(|_| ())
     })
 }
 
@@ -1188,10 +1299,18 @@ fn produce_engagement_summary(store: &Store) -> Result<()> {
 
 /// Revokes a channel: signs the statement, crypto-shreds keys and queued
 /// envelopes locally at once, then tells the relay (retried at each sync).
-pub fn unpair(store: &Store, transport: &dyn HttpTransport, channel: Option<&str>) -> Result<ChannelView> {
+pub fn unpair(
+    store: &Store,
+    transport: &dyn HttpTransport,
+    channel: Option<&str>,
+) -> Result<ChannelView> {
     let (_, key) = require_identity(store)?;
     let mut ch = store.read(|tx| {
-        let all: Vec<ChannelState> = tx.list::<ChannelState>()?.into_iter().map(|c| c.value).collect();
+        let all: Vec<ChannelState> = tx
+            .list::<ChannelState>()?
+            .into_iter()
+            .map(|c| c.value)
+            .collect();
         let live: Vec<ChannelState> = all
             .into_iter()
             .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Pending))
@@ -1199,8 +1318,13 @@ pub fn unpair(store: &Store, transport: &dyn HttpTransport, channel: Option<&str
             .collect();
         match live.len() {
             1 => Ok(live.into_iter().next().expect("one")),
-            0 => Err(Error::NotFound { what: "active channel".into() }),
-            _ => Err(Error::invalid("channel", "is required: this store has several channels")),
+            0 => Err(Error::NotFound {
+                what: "active channel".into(),
+            }),
+            _ => Err(Error::invalid(
+                "channel",
+                "is required: this store has several channels",
+            )),
         }
     })?;
     let at = store.now_millis();
@@ -1284,7 +1408,10 @@ pub fn channel_views(store: &Store) -> Result<Vec<ChannelView>> {
 }
 
 fn user_visible(kind: &str) -> bool {
-    matches!(kind, events::MESSAGE | events::CHECKIN | events::SAFETY_ALERT)
+    matches!(
+        kind,
+        events::MESSAGE | events::CHECKIN | events::SAFETY_ALERT
+    )
 }
 
 /// Delivery state of one own event, as the patient sees it.
@@ -1402,7 +1529,12 @@ pub fn inbox(store: &Store, kinds: &[&str]) -> Result<Vec<InboxEntry>> {
                 body: i.body,
             })
             .collect();
-        out.sort_by_key(|e| (std::cmp::Reverse(e.received_at_millis), std::cmp::Reverse(e.at_millis)));
+        out.sort_by_key(|e| {
+            (
+                std::cmp::Reverse(e.received_at_millis),
+                std::cmp::Reverse(e.at_millis),
+            )
+        });
         Ok(out)
     })
 }
@@ -1427,11 +1559,18 @@ pub struct MessageView {
 /// The message thread of a channel, oldest first.
 pub fn thread(store: &Store, channel: Option<&str>) -> Result<Vec<MessageView>> {
     let ch = store.read(|tx| {
-        let all: Vec<ChannelState> = tx.list::<ChannelState>()?.into_iter().map(|c| c.value).collect();
+        let all: Vec<ChannelState> = tx
+            .list::<ChannelState>()?
+            .into_iter()
+            .map(|c| c.value)
+            .collect();
         match channel {
-            Some(id) => all.into_iter().find(|c| c.id == id).ok_or_else(|| Error::NotFound {
-                what: "channel".into(),
-            }),
+            Some(id) => all
+                .into_iter()
+                .find(|c| c.id == id)
+                .ok_or_else(|| Error::NotFound {
+                    what: "channel".into(),
+                }),
             None => active_channel(tx, None),
         }
     })?;
@@ -1474,8 +1613,17 @@ pub fn thread(store: &Store, channel: Option<&str>) -> Result<Vec<MessageView>> 
                 id: i.event_id,
                 channel_id: ch.id.clone(),
                 from_me: false,
-                text: i.body.get("text").and_then(Value::as_str).unwrap_or_default().to_string(),
-                reply_to: i.body.get("reply_to").and_then(Value::as_str).map(str::to_string),
+                text: i
+                    .body
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                reply_to: i
+                    .body
+                    .get("reply_to")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 at_millis: i.at,
                 delivery: None,
                 read: i.read_at.is_some(),
@@ -1494,7 +1642,9 @@ pub fn mark_read(store: &Store, channel: &str, event_ids: &[String]) -> Result<u
         let mut ch = tx
             .get::<ChannelState>(channel)?
             .map(|c| c.value)
-            .ok_or_else(|| Error::NotFound { what: "channel".into() })?;
+            .ok_or_else(|| Error::NotFound {
+                what: "channel".into(),
+            })?;
         let mut n = 0;
         for eid in event_ids {
             let iid = inbox_id(channel, eid);
@@ -1571,7 +1721,10 @@ pub fn pending_notifications(store: &Store) -> Result<Vec<NotificationBatch>> {
             _ => {}
         }
     }
-    Ok(by.into_values().filter(|b| b.messages + b.checkins + b.alerts > 0).collect())
+    Ok(by
+        .into_values()
+        .filter(|b| b.messages + b.checkins + b.alerts > 0)
+        .collect())
 }
 
 /// Whether a check-in with this instrument may be queued for the therapist:

@@ -319,7 +319,11 @@ mod tests {
             &URL_SAFE_NO_PAD.encode(other.public_key()),
         );
         assert_eq!(
-            v(Some(&h.content_digest), Some(&forged_input), Some(&h.signature)),
+            v(
+                Some(&h.content_digest),
+                Some(&forged_input),
+                Some(&h.signature)
+            ),
             Err(SignatureError::BadSignature)
         );
         // Dropping a covered component or adding a parameter is malformed.
