@@ -1,0 +1,319 @@
+//! End-to-end sync through a real relay over HTTP (issue 5): pairing,
+//! check-ins, alerts, messages, receipts, ownership, unpairing.
+
+mod common;
+
+use collabzium_core::checkin::Checkins;
+use collabzium_core::sync::availability::Availability;
+use collabzium_core::sync::service::{self, Delivery};
+use collabzium_core::sync::state::ChannelStatus;
+use collabzium_core::sync::TherapistInvitation;
+use collabzium_core::Error;
+use collabzium_relay::{spawn_background, RelayConfig};
+use common::*;
+
+fn relay(dir: &std::path::Path) -> collabzium_relay::RelayHandle {
+    spawn_background(RelayConfig {
+        database: format!("sqlite:{}", dir.join("relay.db").display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..RelayConfig::default()
+    })
+    .expect("relay")
+}
+
+#[test]
+fn checkin_alert_and_messages_flow_with_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
+    let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
+    let chans = service::channel_views(&th.store).unwrap();
+    let pchans = service::channel_views(&pt.store).unwrap();
+    assert_eq!(chans[0].status, ChannelStatus::Active);
+    assert_eq!(pchans[0].status, ChannelStatus::Active);
+    assert_eq!(chans[0].safety_number, pchans[0].safety_number);
+
+    let checkin = alliance_checkin(&pt.store, "homework felt useful");
+    let risky = phq9(&pt.store, [2, 2, 1, 1, 1, 1, 0, 0, 1]);
+    service::send_message(&pt.store, None, "Hello from the patient", None).unwrap();
+    let s = service::sync(&pt.store, &t).unwrap();
+    assert!(
+        s.sent >= 4,
+        "check-in, PHQ-9, alert and message go out: {s:?}"
+    );
+    let out = service::outbound(&pt.store).unwrap();
+    assert!(out.iter().all(|o| o.delivery == Delivery::Sent), "{out:?}");
+
+    let s = service::sync(&th.store, &t).unwrap();
+    assert_eq!(s.received, 4, "{s:?}");
+    let inbox = service::inbox(&th.store, &[]).unwrap();
+    let kinds: Vec<&str> = inbox.iter().map(|i| i.kind.as_str()).collect();
+    for k in ["checkin", "safety_alert", "message"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+    assert!(inbox.iter().all(|i| i.patient.as_deref() == Some("Sam")));
+    let item = inbox
+        .iter()
+        .find(|i| i.event_id == format!("checkin:{checkin}"))
+        .expect("check-in in inbox");
+    assert_eq!(item.body["checkin"]["instrument"], "alliance");
+    assert_eq!(
+        item.body["checkin"]["answers"]["comment"],
+        "homework felt useful"
+    );
+
+    // The therapist's receipt reaches the patient: delivered.
+    service::sync(&pt.store, &t).unwrap();
+    let out = service::outbound(&pt.store).unwrap();
+    let ck = out.iter().find(|o| o.ref_id == checkin).unwrap();
+    assert_eq!(ck.delivery, Delivery::Delivered);
+
+    // The therapist reads the thread and acknowledges the alert.
+    let thread = service::thread(&th.store, Some(&cid)).unwrap();
+    assert_eq!(thread.len(), 1);
+    service::mark_read(&th.store, &cid, &[thread[0].id.clone()]).unwrap();
+    service::send_alert_ack(&th.store, &cid, &risky).unwrap();
+    service::send_message(&th.store, Some(&cid), "Thanks, I will call you today", None).unwrap();
+    sync_until_quiet(&[&th, &pt], &t);
+    let out = service::outbound(&pt.store).unwrap();
+    let msg = out.iter().find(|o| o.kind == "message").unwrap();
+    assert_eq!(msg.delivery, Delivery::Read);
+    let alerts = Checkins::new(pt.store.clone()).unwrap().alerts().unwrap();
+    assert!(
+        alerts[0].alert.acknowledged_at_millis.is_some(),
+        "alert ack applied"
+    );
+    let pthread = service::thread(&pt.store, None).unwrap();
+    assert!(pthread
+        .iter()
+        .any(|m| !m.from_me && m.text.contains("call you")));
+    // Exactly once: nothing was applied twice.
+    assert_eq!(service::inbox(&th.store, &[]).unwrap().len(), 4);
+}
+
+#[test]
+fn therapist_ratings_never_leave_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
+    let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
+    let canary = "CANARY-therapist-rating-7f3a";
+    let c = Checkins::new(th.store.clone()).unwrap();
+    let d = c.start("alliance_therapist", None).unwrap();
+    let mut answers = serde_json::Map::new();
+    for item in &c.registry().require("alliance_therapist").unwrap().items {
+        if item.item_type == collabzium_core::instruments::ItemType::Choice {
+            answers.insert(item.link_id.clone(), 4.into());
+        } else {
+            answers.insert(item.link_id.clone(), canary.into());
+        }
+    }
+    c.answer_json(&d.checkin_id, &serde_json::Value::Object(answers))
+        .unwrap();
+    c.submit(&d.checkin_id).unwrap();
+    service::send_message(&th.store, Some(&cid), "hello", None).unwrap();
+    sync_until_quiet(&[&th, &pt], &t);
+    let inbox = service::inbox(&pt.store, &[]).unwrap();
+    assert!(inbox.iter().all(|i| i.kind != "checkin"));
+    assert!(!serde_json::to_string(&inbox).unwrap().contains(canary));
+    assert!(service::thread(&pt.store, None)
+        .unwrap()
+        .iter()
+        .any(|m| m.text == "hello"));
+    drop(r);
+    // The relay's file never saw it (it is end-to-end encrypted anyway, and
+    // the patient store is checked above).
+    let db = std::fs::read(dir.path().join("relay.db")).unwrap();
+    assert!(!db.windows(canary.len()).any(|w| w == canary.as_bytes()));
+}
+
+#[test]
+fn wrong_code_burns_the_invitation_and_typos_are_caught_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
+    let mut inv = TherapistInvitation::create(&th.store, &t, &r.url(), Some("Sam")).unwrap();
+    let code = inv.view().unwrap().code;
+    // A typo in the check character is caught before any network call.
+    let mut typo: Vec<char> = code.chars().collect();
+    let last = typo.len() - 1;
+    typo[last] = if typo[last] == 'A' { 'B' } else { 'A' };
+    let typo: String = typo.into_iter().collect();
+    let e = service::join(&pt.store, &t, Some(&r.url()), &typo, false).unwrap_err();
+    assert_eq!(e.code(), "invalid_code", "{e}");
+    // Same nameplate, wrong secret with a valid check character.
+    let np = code.split('-').next().unwrap();
+    let wrong = collabzium_core::sync::PairingCode::new(np, "ABCDEFGH").unwrap();
+    let joined = service::join(&pt.store, &t, Some(&r.url()), &wrong.display(), false).unwrap();
+    assert_eq!(joined.status, ChannelStatus::Pending);
+    let e = inv.poll(&th.store, &t).unwrap_err();
+    assert_eq!(e.code(), "code_mismatch");
+    assert!(matches!(inv.poll(&th.store, &t), Err(Error::Pairing(_))));
+    // The patient learns the invitation is gone; its pending channel fails.
+    service::sync(&pt.store, &t).unwrap();
+    let v = service::channel_views(&pt.store).unwrap();
+    assert_eq!(v[0].status, ChannelStatus::Failed);
+    assert!(service::channel_views(&th.store).unwrap().is_empty());
+}
+
+#[test]
+fn unpair_revokes_both_sides_and_forged_revocations_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
+    let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
+    // A relay (or anyone on the path) claiming revocation without the
+    // peer's signature changes nothing.
+    let forger = Forger(transport());
+    let s = service::sync(&th.store, &forger).unwrap();
+    assert_eq!(s.channels_revoked, 0);
+    assert_eq!(
+        service::channel_views(&th.store).unwrap()[0].status,
+        ChannelStatus::Active
+    );
+    service::send_message(&pt.store, None, "queued but never sent", None).unwrap();
+    service::sync(&pt.store, &t).unwrap();
+    // The patient unpairs; its queued envelope and keys are gone at once.
+    let v = service::unpair(&pt.store, &t, None).unwrap();
+    assert_eq!(v.status, ChannelStatus::Revoked);
+    let left: i64 = pt
+        .store
+        .read(|tx| {
+            Ok(tx
+                .connection()
+                .query_row("SELECT COUNT(*) FROM sync_sent", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(left, 0);
+    // The therapist learns at its next sync, from the signed statement.
+    let s = service::sync(&th.store, &t).unwrap();
+    assert_eq!(s.channels_revoked, 1, "{s:?}");
+    assert_eq!(s.received, 0, "the relay deleted the queued envelope");
+    let tv = service::channel_views(&th.store).unwrap();
+    assert_eq!(tv[0].status, ChannelStatus::Revoked);
+    assert_eq!(tv[0].revoked_by.as_deref(), Some("peer"));
+    // Sending on a revoked channel is refused locally.
+    assert!(service::send_message(&th.store, Some(&cid), "x", None).is_err());
+    // Keys are shredded: no chain key material remains in the records.
+    th.store
+        .read(|tx| {
+            let c = tx
+                .get::<collabzium_core::sync::state::ChannelState>(&cid)?
+                .unwrap()
+                .value;
+            assert!(c.send_chain.is_none() && c.recv_chain.is_none());
+            Ok(())
+        })
+        .unwrap();
+    // Both can pair again afterwards.
+    let cid2 = pair(&r.url(), &t, &th.store, &pt.store, "Sam again");
+    assert_ne!(cid, cid2);
+}
+
+#[test]
+fn availability_defers_notifications_and_gives_a_reply_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
+    let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
+    // Hours that are never now: one hour a week, 3 days from now.
+    let later = chrono::Utc::now() + chrono::Duration::days(3);
+    let day = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+        [chrono::Datelike::weekday(&later).num_days_from_monday() as usize];
+    let settings = Availability {
+        tz: "UTC".into(),
+        hours: vec![collabzium_core::sync::availability::Hours {
+            days: vec![day.into()],
+            start: "10:00".into(),
+            end: "11:00".into(),
+        }],
+        reply_within_hours: 2,
+        ..Availability::default()
+    };
+    service::set_availability(&th.store, &settings, None).unwrap();
+    sync_until_quiet(&[&th, &pt], &t);
+    let reply = service::reply_expectation(&pt.store, None)
+        .unwrap()
+        .unwrap();
+    assert!(!reply.available_now);
+    let next = reply.next_available_at_millis.unwrap();
+    let by = reply.expect_reply_by_millis.unwrap();
+    // One hour of availability per week: two hours takes a week more.
+    assert_eq!(by - next, 7 * 86_400_000 + 3_600_000);
+    service::send_message(&pt.store, None, "are you there?", None).unwrap();
+    sync_until_quiet(&[&pt, &th], &t);
+    // Delivered at once, but the therapist is notified at the window start.
+    let n = service::pending_notifications(&th.store).unwrap();
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0].messages, 1);
+    assert_eq!(n[0].fire_at_millis, next);
+    let _ = cid;
+}
+
+#[test]
+fn sync_runs_alongside_ui_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
+    pair(&r.url(), &t, &th.store, &pt.store, "Sam");
+    let store = pt.store.clone();
+    let writer = std::thread::spawn(move || {
+        for i in 0..60 {
+            service::send_message(&store, None, &format!("m{i}"), None).unwrap();
+        }
+    });
+    let syncers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = pt.store.clone();
+            let url = r.url();
+            std::thread::spawn(move || {
+                let t = transport();
+                for _ in 0..10 {
+                    let s = service::sync(&store, &t).unwrap();
+                    assert!(s.error.is_none(), "{url}: {s:?}");
+                }
+            })
+        })
+        .collect();
+    writer.join().unwrap();
+    for s in syncers {
+        s.join().unwrap();
+    }
+    sync_until_quiet(&[&pt, &th], &t);
+    let thread = service::thread(&th.store, None).unwrap();
+    assert_eq!(thread.len(), 60);
+    let mut texts: Vec<String> = thread.iter().map(|m| m.text.clone()).collect();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), 60);
+}
+
+/// Answers every fetch with a revocation that the peer never signed.
+struct Forger(collabzium_http::UreqTransport);
+
+impl collabzium_core::sync::HttpTransport for Forger {
+    fn send(
+        &self,
+        req: collabzium_core::sync::HttpRequest,
+    ) -> Result<collabzium_core::sync::HttpResponse, collabzium_core::sync::TransportError> {
+        if req.method == "GET" && req.url.contains("/envelopes") {
+            let body = serde_json::json!({
+                "type": "urn:collabzium:relay:channel_revoked", "status": 403,
+                "code": "channel_revoked",
+                "revocation": {"revoked_at": 1, "statement": "A".repeat(86), "by": "x"},
+            });
+            return Ok(collabzium_core::sync::HttpResponse {
+                status: 403,
+                headers: vec![],
+                body: body.to_string().into_bytes(),
+            });
+        }
+        self.0.send(req)
+    }
+}
