@@ -32,6 +32,8 @@ pub const MAX_ACK_SEQS: usize = 1000;
 pub const DEFAULT_FETCH_LIMIT: usize = 200;
 pub const MAX_FETCH_LIMIT: usize = 500;
 pub const MAX_FETCH_BYTES: usize = 4 * 1024 * 1024;
+/// Oversized bodies up to this size are drained before the 413.
+const DRAIN_CAP: usize = 8 * 1024 * 1024;
 
 pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -354,6 +356,11 @@ impl FromRequest<App> for Signed {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
+            // Read (and drop) a moderately oversized body so the client sees
+            // the 413 instead of a reset mid-upload; beyond the cap, just close.
+            if declared.is_some_and(|n| n <= DRAIN_CAP as u64) {
+                let _ = axum::body::to_bytes(req.into_body(), DRAIN_CAP).await;
+            }
             return Err(ApiError::too_large());
         }
         let ctx = req.extensions().get::<LogCtx>().cloned();
