@@ -76,6 +76,7 @@ log() { printf '\n==> [%4ss] %s\n' "$((SECONDS - SCRIPT_START))" "$*" >&2; }
 die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 
 CHILD=""          # pid of the background job we are waiting for
+PG_DIR=""         # throwaway PostgreSQL cluster of the rust suite (scripts/ensure-postgres.sh)
 MOUNTS=()         # mount points we mounted, in order
 CHROOTS=()        # chroot dirs we ran processes in
 TEMP_PATHS=()     # removed on exit (partial downloads etc.)
@@ -198,6 +199,7 @@ cleanup() {
     trap '' INT TERM HUP # finish cleaning up even if interrupted again
     trap - EXIT
     if [[ -n "$CHILD" ]]; then kill_tree "$CHILD"; wait "$CHILD" 2>/dev/null || true; fi
+    if [[ -n "$PG_DIR" ]]; then "$REPO_ROOT/scripts/ensure-postgres.sh" stop "$PG_DIR" >/dev/null 2>&1; fi
     local r p
     for r in "${CHROOTS[@]}"; do kill_chroot_procs "$r"; done
     unmount_ours
@@ -443,6 +445,16 @@ suite_rust() {
     fi
     export COLLABZIUM_REQUIRE_STATS_PYTHON=1
     # --- end issue 6 ---
+    # --- issue 5: a throwaway PostgreSQL for the relay suite (relay/tests) ---
+    PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/collabzium-pg.XXXXXX")"
+    local pg_url
+    if pg_url="$("$REPO_ROOT/scripts/ensure-postgres.sh" start "$PG_DIR" 2>>"$logfile")"; then
+        export COLLABZIUM_TEST_PG_URL="$pg_url"
+    else
+        log "could not start PostgreSQL; the relay's PostgreSQL tests will fail (see $logfile)"
+    fi
+    export COLLABZIUM_REQUIRE_PG=1
+    # --- end issue 5 ---
     if cargo nextest --version >/dev/null 2>&1; then
         log "cargo nextest run --workspace"
         run_logged "$logfile" cargo nextest run --workspace --no-tests=pass --no-fail-fast || rc=$?
@@ -461,6 +473,7 @@ suite_rust() {
     : >"$doclog"
     run_logged "$doclog" cargo test --workspace --doc --no-fail-fast || rc=$?
     cat "$doclog" >>"$logfile"
+    "$REPO_ROOT/scripts/ensure-postgres.sh" stop "$PG_DIR" >/dev/null 2>&1 || true; PG_DIR="" # issue 5
     # libtest: "test result: ok. 3 passed; 0 failed; 0 ignored; ..."
     local src="$doclog"
     cargo nextest --version >/dev/null 2>&1 || src="$logfile"
