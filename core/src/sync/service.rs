@@ -1194,7 +1194,11 @@ fn push(
         store.write(|tx| {
             let now = tx.now_millis();
             let mut st = tx.connection().prepare_cached(
-                "UPDATE sync_sent SET pushed_at = COALESCE(pushed_at, ?3), resend_at = ?4, resends = ?5
+                // Receipts are cumulative: they are re-pushed only to fill a
+                // gap the peer reports, never on a timer, or two idle devices
+                // would trade receipts about receipts forever.
+                "UPDATE sync_sent SET pushed_at = COALESCE(pushed_at, ?3), resends = ?5,
+                        resend_at = CASE WHEN event_id LIKE 'receipt:%' THEN NULL ELSE ?4 END
                  WHERE channel = ?1 AND seq = ?2",
             )?;
             for (seq, _, was_pushed, resends) in batch {
