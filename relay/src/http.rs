@@ -53,6 +53,26 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Every (method, route) served; a test holds the OpenAPI document to it.
+#[cfg(test)]
+pub(crate) const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("POST", "/v1/pairings"),
+    ("GET", "/v1/pairings/{np}"),
+    ("DELETE", "/v1/pairings/{np}"),
+    ("POST", "/v1/pairings/{np}/join"),
+    ("POST", "/v1/pairings/{np}/finish"),
+    ("GET", "/v1/channels"),
+    ("DELETE", "/v1/channels/{cid}"),
+    ("POST", "/v1/channels/{cid}/envelopes"),
+    ("GET", "/v1/channels/{cid}/envelopes"),
+    ("POST", "/v1/channels/{cid}/acks"),
+    ("DELETE", "/v1/devices/self"),
+];
+
 pub(crate) fn router(app: App) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -799,6 +819,59 @@ mod tests {
         );
         assert!(fetch_query(Some("from_seq=-1")).is_err());
         assert!(fetch_query(Some("limit=0")).is_err());
+    }
+
+    #[test]
+    fn openapi_documents_exactly_the_routes() {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json parses");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut documented = vec![];
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for method in ops.as_object().unwrap().keys() {
+                documented.push((method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+        let mut served: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+
+    #[tokio::test]
+    async fn router_serves_exactly_the_routes() {
+        use tower::ServiceExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite:{}", dir.path().join("r.sqlite3").display());
+        let app = App {
+            store: crate::store::open_store(&db, Default::default())
+                .await
+                .unwrap(),
+            max_body: 1 << 20,
+            device_limiter: Arc::new(RateLimiter::new(0, 0)),
+            ip_limiter: Arc::new(RateLimiter::new(0, 0)),
+            metrics: Arc::new(Metrics::new()),
+        };
+        let router = router(app);
+        for (method, path) in ROUTES {
+            let concrete = path
+                .replace("{np}", "1234")
+                .replace("{cid}", "AAAAAAAAAAAAAAAAAAAAAA");
+            let req = Request::builder()
+                .method(*method)
+                .uri(&concrete)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            assert!(
+                resp.status() != StatusCode::NOT_FOUND
+                    && resp.status() != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {}",
+                resp.status()
+            );
+        }
     }
 
     #[test]

@@ -269,7 +269,7 @@ async fn authorization_matrix(db: TestDb) {
         ]
     };
     let mut channel_targets = targets(&cid, &c);
-    let pairing_targets = vec![
+    let pairing_targets = [
         Target {
             name: "pairing finish",
             method: "POST",

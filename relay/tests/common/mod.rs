@@ -40,7 +40,9 @@ impl TestDb {
     /// where a missing server must fail the run rather than skip half of it.
     pub async fn postgres() -> Option<TestDb> {
         let Ok(admin) = std::env::var(PG_ENV) else {
-            if std::env::var_os("CI").is_some() || std::env::var_os("COLLABZIUM_REQUIRE_PG").is_some() {
+            if std::env::var_os("CI").is_some()
+                || std::env::var_os("COLLABZIUM_REQUIRE_PG").is_some()
+            {
                 panic!("{PG_ENV} is unset in CI: the PostgreSQL half of the relay suite must run (scripts/ensure-postgres.sh)");
             }
             eprintln!("note: {PG_ENV} unset, skipping the PostgreSQL backend");
