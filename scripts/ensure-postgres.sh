@@ -5,6 +5,7 @@
 #   scripts/ensure-postgres.sh start DIR   initdb a cluster in DIR, start it on 127.0.0.1 and a
 #                                          free port, print its URL (postgres://postgres@127.0.0.1:PORT/postgres)
 #   scripts/ensure-postgres.sh stop DIR    stop the cluster (fast) and remove DIR
+#   scripts/ensure-postgres.sh restart DIR crash-restart the cluster (immediate), for fault tests
 #
 # `start` installs first when needed. The cluster trusts connections from 127.0.0.1 only,
 # keeps fsync on, and runs as the owner of DIR (the `postgres` user when started as root,
@@ -88,9 +89,17 @@ stop() {
     rm -rf "$dir"
 }
 
+restart() {
+    local dir="$1" bin
+    bin="$(find_bindir)"
+    # -m immediate is a crash: no shutdown checkpoint, recovery from WAL.
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 restart >/dev/null
+}
+
 case "${1:-}" in
     install) install_pg ;;
     start) [[ $# -eq 2 ]] || { echo "usage: $0 start DIR" >&2; exit 2; }; start "$2" ;;
     stop) [[ $# -eq 2 ]] || { echo "usage: $0 stop DIR" >&2; exit 2; }; stop "$2" ;;
+    restart) [[ $# -eq 2 ]] || { echo "usage: $0 restart DIR" >&2; exit 2; }; restart "$2" ;;
     *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2 ;;
 esac

@@ -449,7 +449,7 @@ suite_rust() {
     PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/collabzium-pg.XXXXXX")"
     local pg_url
     if pg_url="$("$REPO_ROOT/scripts/ensure-postgres.sh" start "$PG_DIR" 2>>"$logfile")"; then
-        export COLLABZIUM_TEST_PG_URL="$pg_url"
+        export COLLABZIUM_TEST_PG_URL="$pg_url" COLLABZIUM_TEST_PG_DIR="$PG_DIR"
     else
         log "could not start PostgreSQL; the relay's PostgreSQL tests will fail (see $logfile)"
     fi

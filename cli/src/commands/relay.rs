@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Requests per device, e.g. 50/s (burst 4x), or 50/s:200.
     #[arg(long, env = "COLLABZIUM_RELAY_RATE_LIMIT", default_value = "50/s")]
     rate_limit: String,
+    /// Requests per second per client IP before authentication; 0 disables.
+    #[arg(long, env = "COLLABZIUM_RELAY_IP_RATE_LIMIT", default_value_t = 100)]
+    ip_rate_limit: u32,
     /// Queued envelopes per channel and direction.
     #[arg(long, env = "COLLABZIUM_RELAY_CHANNEL_QUOTA", default_value_t = 10_000)]
     channel_quota: u64,
@@ -60,6 +63,7 @@ pub fn run(cmd: RelayCommand) -> Result<()> {
         rate_limit_per_s: rate,
         rate_burst: burst,
         channel_quota: a.channel_quota,
+        ip_rate_limit_per_s: a.ip_rate_limit,
         log_format: a.log_format.parse().map_err(config_error)?,
         ..RelayConfig::default()
     };
