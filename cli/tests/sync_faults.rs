@@ -111,7 +111,7 @@ fn events_arrive_exactly_once_through_relay_and_postgres_crashes() {
                 *r = RelayProcess::start_with(&url, &addr, log.clone());
                 let k = kills.fetch_add(1, Ordering::SeqCst) + 1;
                 if (k == 7 || k == 14) && pg_restarts < 2 {
-                    if let Some(d) = std::env::var("COLLABZIUM_TEST_PG_DIR").ok() {
+                    if let Ok(d) = std::env::var("COLLABZIUM_TEST_PG_DIR") {
                         let ok = std::process::Command::new(concat!(
                             env!("CARGO_MANIFEST_DIR"),
                             "/../scripts/ensure-postgres.sh"
@@ -137,7 +137,7 @@ fn events_arrive_exactly_once_through_relay_and_postgres_crashes() {
             for b in 0..PER_SIDE / BATCH {
                 for k in 0..BATCH {
                     let n = b * BATCH + k;
-                    if tag == "p" && n % 10 == 0 {
+                    if tag == "p" && n.is_multiple_of(10) {
                         alliance_checkin(&me.store, &format!("{tag}{n}"));
                     } else {
                         service::send_message(&me.store, to.as_deref(), &format!("{tag}{n}"), None)

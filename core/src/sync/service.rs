@@ -657,7 +657,7 @@ pub fn sync(store: &Store, transport: &dyn HttpTransport) -> Result<SyncSummary>
         produce_engagement_summary(store)?;
     }
     let channels: Vec<ChannelState> = store
-        .read(|tx| Ok(tx.list::<ChannelState>()?))?
+        .read(|tx| tx.list::<ChannelState>())?
         .into_iter()
         .map(|c| c.value)
         .collect();
@@ -1237,7 +1237,7 @@ fn send_revocation(store: &Store, client: &RelayClient<'_>, ch: &mut ChannelStat
 /// apply transaction; retried at every sync until done.
 fn apply_pending_effects(store: &Store) -> Result<()> {
     let todo: Vec<_> = store
-        .read(|tx| Ok(tx.list::<InboxItem>()?))?
+        .read(|tx| tx.list::<InboxItem>())?
         .into_iter()
         .filter(|i| !i.value.applied)
         .collect();
