@@ -317,3 +317,58 @@ impl collabzium_core::sync::HttpTransport for Forger {
         self.0.send(req)
     }
 }
+
+#[test]
+fn program_assignment_progress_engagement_and_approval_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
+    let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
+    let program = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../programs/low-mood-8w.json"
+    ))
+    .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    // A broken program is refused before anything is queued.
+    assert!(service::send_program_assignment(&th.store, &cid, "{}", today).is_err());
+    service::send_program_assignment(&th.store, &cid, &program, today).unwrap();
+    sync_until_quiet(&[&th, &pt], &t);
+    let st = collabzium_core::agenda::load_state(&pt.store).expect("patient enrolled");
+    assert_eq!(st.program.metadata.id, "low-mood-8w");
+    // The patient completes the welcome module: progress reaches the
+    // therapist, with the day's engagement summary.
+    let now = chrono::Utc::now();
+    let welcome = collabzium_core::agenda::items(&st, now)
+        .into_iter()
+        .find(|i| i.ref_id == "welcome")
+        .unwrap();
+    collabzium_core::agenda::complete(&pt.store, &welcome.id, now).unwrap();
+    // The therapist approves the gated module.
+    service::send_unlock_approval(&th.store, &cid, "problem-solving").unwrap();
+    sync_until_quiet(&[&pt, &th], &t);
+    let inbox = service::inbox(&th.store, &[]).unwrap();
+    let progress = inbox
+        .iter()
+        .find(|i| i.kind == "module_progress")
+        .expect("progress");
+    assert_eq!(progress.body["ref_id"], "welcome");
+    assert!(inbox.iter().any(|i| i.kind == "engagement_summary"));
+    let st = collabzium_core::agenda::load_state(&pt.store).unwrap();
+    assert!(
+        st.approvals.contains_key("problem-solving"),
+        "approval applied"
+    );
+    // A second assignment does not replace an enrolment.
+    service::send_program_assignment(&th.store, &cid, &program, today).unwrap();
+    sync_until_quiet(&[&th, &pt], &t);
+    assert_eq!(
+        collabzium_core::agenda::load_state(&pt.store)
+            .unwrap()
+            .program
+            .metadata
+            .id,
+        "low-mood-8w"
+    );
+}

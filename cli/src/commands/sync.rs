@@ -24,6 +24,16 @@ pub enum TherapistCommand {
         #[arg(long = "kind")]
         kinds: Vec<String>,
     },
+    /// Assign a program to one patient (they enrol at their next sync).
+    Assign {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        program: PathBuf,
+        /// First day (YYYY-MM-DD); today when omitted.
+        #[arg(long)]
+        start: Option<chrono::NaiveDate>,
+    },
     /// Approve a therapist-gated module for one patient.
     Approve {
         #[arg(long)]
@@ -187,6 +197,20 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
                 }
                 s.trim_end().to_string()
             });
+            Ok(())
+        }
+        TherapistCommand::Assign {
+            channel,
+            program,
+            start,
+        } => {
+            let json = std::fs::read_to_string(&program)?;
+            let start = start.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            service::send_program_assignment(&store, &channel, &json, start)?;
+            out.emit(
+                &json!({"queued": true, "start_date": start.to_string()}),
+                || format!("Program queued; the patient enrols from {start} at their next sync."),
+            );
             Ok(())
         }
         TherapistCommand::Approve { channel, module } => {

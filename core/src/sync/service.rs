@@ -556,6 +556,47 @@ pub fn send_unlock_approval(store: &Store, channel: &str, module_id: &str) -> Re
     })
 }
 
+/// Therapist: assign a program (the whole definition travels, so the
+/// patient's device needs nothing else). The patient enrols from `start`
+/// in their own zone unless already enrolled.
+pub fn send_program_assignment(
+    store: &Store,
+    channel: &str,
+    program_json: &str,
+    start: chrono::NaiveDate,
+) -> Result<()> {
+    let program = crate::program::load(program_json).map_err(|issues| {
+        Error::invalid(
+            "program",
+            format!("{} problem(s), first: {}", issues.len(), issues[0]),
+        )
+    })?;
+    let ch = store.read(|tx| active_channel(tx, Some(channel)))?;
+    let value: Value =
+        serde_json::from_str(program_json).map_err(|e| Error::invalid("program", e.to_string()))?;
+    let ref_id = format!(
+        "{}-{}",
+        program.metadata.id,
+        program
+            .metadata
+            .version
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
+    .to_ascii_lowercase();
+    store.write(|tx| {
+        let body = json!({"program": value, "start_date": start.to_string()});
+        enqueue_for_channel(
+            tx,
+            &ch.id,
+            events::PROGRAM_ASSIGNMENT,
+            &ref_id,
+            Priority::Normal,
+            &body,
+        )
+        .map(|_| ())
+    })
+}
+
 /// Therapist: acknowledge a patient's safety alert (the patient sees it).
 pub fn send_alert_ack(store: &Store, channel: &str, alert_id: &str) -> Result<()> {
     crate::domain::check_token("alert_id", alert_id, 64)?;
@@ -935,7 +976,10 @@ fn apply_event(
     } else {
         None
     };
-    let needs_effect = matches!(p.kind.as_str(), events::UNLOCK_APPROVAL | events::ALERT_ACK);
+    let needs_effect = matches!(
+        p.kind.as_str(),
+        events::UNLOCK_APPROVAL | events::ALERT_ACK | events::PROGRAM_ASSIGNMENT
+    );
     tx.put(
         &iid,
         &InboxItem {
@@ -1254,13 +1298,16 @@ fn apply_pending_effects(store: &Store) -> Result<()> {
                     .and_then(|c| c.acknowledge_alert(a).map(|_| ())),
                 None => Ok(()),
             },
+            events::PROGRAM_ASSIGNMENT => enrol_assigned(store, &v.body),
             _ => Ok(()),
         };
         // Invalid input (an approval for a module not in this program) will
         // never succeed; record it and move on. Storage errors retry.
         let done = match outcome {
             Ok(()) => true,
-            Err(Error::InvalidInput { .. } | Error::NotFound { .. }) => true,
+            Err(
+                Error::InvalidInput { .. } | Error::NotFound { .. } | Error::AlreadyExists { .. },
+            ) => true,
             Err(e) => return Err(e),
         };
         if done {
@@ -1274,6 +1321,27 @@ fn apply_pending_effects(store: &Store) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Patient side of a program assignment: validate, then enrol in the
+/// patient's own zone. An existing enrolment is kept (`AlreadyExists`).
+fn enrol_assigned(store: &Store, body: &Value) -> Result<()> {
+    let json = body
+        .get("program")
+        .map(Value::to_string)
+        .ok_or_else(|| Error::invalid("program", "missing"))?;
+    let program = crate::program::load(&json)
+        .map_err(|i| Error::invalid("program", format!("{} problem(s)", i.len())))?;
+    let start = body
+        .get("start_date")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<chrono::NaiveDate>().ok())
+        .ok_or_else(|| Error::invalid("start_date", "missing or not a date"))?;
+    let tz = store
+        .profile()?
+        .map(|p| p.time_zone)
+        .unwrap_or_else(|| "UTC".into());
+    crate::agenda::enrol(store, &program, start, &tz, None).map(|_| ())
 }
 
 /// Patient: at most one engagement summary per local day, queued at sync.
