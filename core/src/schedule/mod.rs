@@ -18,6 +18,7 @@ pub use expand::{
     expand, expand_with_zone_history, replan_after_zone_change, ZoneSpan, MAX_OCCURRENCES,
 };
 /// Rules are validated on parse, so a stored rule is always expandable.
+pub(crate) use rrule::parse_weekday;
 pub use rrule::{Frequency, RRule, Until, WeekdayNum, MAX_COUNT, MAX_INTERVAL};
 /// Gap and fold handling lives in one place so all callers resolve alike.
 pub use zone::{parse_zone, resolve_local, Occurrence};

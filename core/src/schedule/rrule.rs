@@ -371,7 +371,7 @@ fn parse_weekday_num(v: &str) -> Result<WeekdayNum, ScheduleError> {
     Ok(WeekdayNum { ordinal, weekday })
 }
 
-fn parse_weekday(part: &str, v: &str) -> Result<Weekday, ScheduleError> {
+pub(crate) fn parse_weekday(part: &str, v: &str) -> Result<Weekday, ScheduleError> {
     Ok(match v {
         "MO" => Weekday::Mon,
         "TU" => Weekday::Tue,

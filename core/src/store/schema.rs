@@ -58,6 +58,12 @@ CREATE TABLE outbox (
     UNIQUE (kind, ref_id)
 );
 CREATE INDEX outbox_unsent ON outbox (sent_at, seq);
+";
+
+/// v4: end-to-end sync (ADR 0005): which channel an outbox entry goes to,
+/// and every sealed envelope until the peer confirms it. New stores and
+/// upgrades run the same text.
+const V4_SYNC: &str = "
 CREATE TABLE sync_route (
     outbox_seq INTEGER PRIMARY KEY,
     channel    TEXT NOT NULL
@@ -136,27 +142,7 @@ pub fn upgrade_from(conn: &Connection, from: i64) -> Result<()> {
             )?,
             // v4: end-to-end sync (ADR 0005): which channel an outbox entry
             // goes to, and every sealed envelope until the peer confirms it.
-            3 => conn.execute_batch(
-                "CREATE TABLE sync_route (
-                    outbox_seq INTEGER PRIMARY KEY,
-                    channel    TEXT NOT NULL
-                );
-                CREATE TABLE sync_sent (
-                    channel      TEXT NOT NULL,
-                    seq          INTEGER NOT NULL,
-                    outbox_seq   INTEGER,
-                    event_id     TEXT NOT NULL,
-                    envelope     BLOB NOT NULL,
-                    sealed_at    INTEGER NOT NULL,
-                    pushed_at    INTEGER,
-                    delivered_at INTEGER,
-                    read_at      INTEGER,
-                    resend_at    INTEGER,
-                    resends      INTEGER NOT NULL DEFAULT 0,
-                    PRIMARY KEY (channel, seq)
-                ) WITHOUT ROWID;
-                CREATE INDEX sync_sent_event ON sync_sent (event_id);",
-            )?,
+            3 => conn.execute_batch(V4_SYNC)?,
             other => {
                 return Err(Error::corrupt(
                     "database",
@@ -172,6 +158,7 @@ pub fn upgrade_from(conn: &Connection, from: i64) -> Result<()> {
 
 pub fn create_latest(conn: &Connection) -> Result<()> {
     conn.execute_batch(CREATE_LATEST)?;
+    conn.execute_batch(V4_SYNC)?;
     conn.pragma_update(None, "user_version", LATEST_VERSION)?;
     Ok(())
 }

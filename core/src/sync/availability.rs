@@ -70,16 +70,7 @@ impl Default for Availability {
 const HORIZON_DAYS: i64 = 400;
 
 fn weekday(code: &str) -> Option<Weekday> {
-    Some(match code {
-        "MO" => Weekday::Mon,
-        "TU" => Weekday::Tue,
-        "WE" => Weekday::Wed,
-        "TH" => Weekday::Thu,
-        "FR" => Weekday::Fri,
-        "SA" => Weekday::Sat,
-        "SU" => Weekday::Sun,
-        _ => return None,
-    })
+    crate::schedule::parse_weekday("days", code).ok()
 }
 
 fn time(field: &str, s: &str) -> Result<NaiveTime> {

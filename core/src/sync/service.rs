@@ -838,12 +838,7 @@ fn pull(
         let mut progressed = false;
         let mut fresh = ch.clone();
         store.write(|tx| {
-            fresh = tx
-                .get::<ChannelState>(&ch.id)?
-                .map(|s| s.value)
-                .ok_or_else(|| Error::NotFound {
-                    what: "channel".into(),
-                })?;
+            fresh = load_channel(tx, &ch.id)?;
             let mut channel = fresh.channel()?;
             let now = tx.now_millis();
             for f in &page.envelopes {
@@ -925,6 +920,16 @@ fn pull(
             return Ok(());
         }
     }
+}
+
+/// The channel as committed: a round re-reads it inside its transaction so
+/// a concurrent change (a read receipt marked by the UI) is not lost.
+fn load_channel(tx: &WriteTx<'_>, id: &str) -> Result<ChannelState> {
+    tx.get::<ChannelState>(id)?
+        .map(|s| s.value)
+        .ok_or_else(|| Error::NotFound {
+            what: "channel".into(),
+        })
 }
 
 fn reject(tx: &WriteTx<'_>, summary: &mut SyncSummary, why: SyncRejection) -> Result<()> {
@@ -1085,12 +1090,7 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
     let role = ch.role()?;
     let mut fresh = ch.clone();
     store.write(|tx| {
-        fresh = tx
-            .get::<ChannelState>(&ch.id)?
-            .map(|s| s.value)
-            .ok_or_else(|| Error::NotFound {
-                what: "channel".into(),
-            })?;
+        fresh = load_channel(tx, &ch.id)?;
         let mut channel = fresh.channel()?;
         let mut entries: Vec<_> = outbox::pending_in(tx)?
             .into_iter()
