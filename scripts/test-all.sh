@@ -417,6 +417,18 @@ build_bindings() {
     log "build ok ($((SECONDS - t0))s)"
 }
 
+# The CLI, whose `relay serve` the Kotlin and Swift sync tests start (COLLABZIUM_BIN); same
+# profile as the library. Built once per run, by the first suite that needs it.
+CLI_BIN="$CARGO_TARGET/debug/collabzium"
+CLI_BUILT=0
+build_cli() {
+    [[ $CLI_BUILT == 0 ]] || return 0
+    log "cargo build -p collabzium-cli (the relay for the sync tests)"
+    run_logged "$LOG_DIR/build.log" cargo build -p collabzium-cli || return 1
+    [[ -x "$CLI_BIN" ]] || { echo "cargo build -p collabzium-cli did not produce $CLI_BIN" >&2; return 1; }
+    CLI_BUILT=1
+}
+
 # ---------------------------------------------------------------- suites
 sha256() { if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi; }
 
@@ -534,9 +546,13 @@ suite_kotlin() {
         fi
         echo "$hash" >"$out/tests.jar.sha256"
     fi
+    if ! build_cli; then
+        record kotlin FAIL 0 1 "$((SECONDS - t0))" "cargo build -p collabzium-cli failed, see build.log"
+        return
+    fi
     log "running Kotlin tests"
     local rc=0
-    LD_LIBRARY_PATH="$FFI_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    COLLABZIUM_BIN="$CLI_BIN" LD_LIBRARY_PATH="$FFI_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         run_logged "$logfile" java -Djna.library.path="$FFI_LIB_DIR" -Djava.io.tmpdir="${TMPDIR:-/tmp}" \
         -cp "$runtime_cp" org.collabzium.tests.TestRunnerKt || rc=$?
     local line passed failed
@@ -594,19 +610,27 @@ suite_swift() {
     : >"$logfile"
     local filter=()
     if [[ -n "${COLLABZIUM_TEST_FILTER:-}" ]]; then filter=(--filter "$COLLABZIUM_TEST_FILTER"); fi
+    if ! build_cli; then
+        record swift FAIL 0 1 "$((SECONDS - t0))" "cargo build -p collabzium-cli failed, see build.log"
+        return
+    fi
     if [[ "$OS" == Darwin ]]; then
         local pkg="$BUILD_DIR/swift-package"
         stage_swift_package "$pkg"
         log "swift test (native)"
-        (cd "$pkg" && run_logged "$logfile" swift test -Xlinker -L"$FFI_LIB_DIR" \
+        (cd "$pkg" && COLLABZIUM_BIN="$CLI_BIN" run_logged "$logfile" swift test -Xlinker -L"$FFI_LIB_DIR" \
             -Xlinker -rpath -Xlinker "$FFI_LIB_DIR" "${filter[@]}") || rc=$?
     else
         local root="$SWIFT_ROOT"
         swift_lock
         stage_swift_package "$root/work/collabzium/package" "$root/work/collabzium/lib"
+        # The relay binary runs inside the chroot (it needs glibc <= trixie's, i.e. a host no
+        # newer than Debian trixie; loopback is shared with the host anyway).
+        mkdir -p "$root/work/collabzium/bin"
+        cmp -s "$CLI_BIN" "$root/work/collabzium/bin/collabzium" || cp "$CLI_BIN" "$root/work/collabzium/bin/collabzium"
         mount_chroot_fs "$root"
         log "swift test (in the trixie chroot $root)"
-        run_logged "$logfile" chroot_run "$root" sh -c 'cd /work/collabzium/package && exec swift test \
+        run_logged "$logfile" chroot_run "$root" env COLLABZIUM_BIN=/work/collabzium/bin/collabzium sh -c 'cd /work/collabzium/package && exec swift test \
             -Xlinker -L/work/collabzium/lib -Xlinker -rpath -Xlinker /work/collabzium/lib "$@"' \
             swift-test "${filter[@]}" || rc=$?
         unmount_chroot_fs "$root"

@@ -79,7 +79,7 @@ object StoreTest : TestSuite() {
                 assertEquals(3, store.consentHistory().size)
                 val info = store.info()
                 assertTrue(info.hasProfile)
-                assertEquals(3L, info.schemaVersion)
+                assertEquals(4L, info.schemaVersion) // v4: sync tables
                 assertTrue(store.verifyAudit().ok)
             }
         }
