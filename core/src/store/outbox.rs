@@ -104,8 +104,17 @@ fn read_rows(
     sql: &str,
     open: impl Fn(&str, &str, &[u8]) -> Result<Vec<u8>>,
 ) -> Result<Vec<OutboxEntry>> {
+    read_rows_with(conn, sql, [], open)
+}
+
+fn read_rows_with(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    open: impl Fn(&str, &str, &[u8]) -> Result<Vec<u8>>,
+) -> Result<Vec<OutboxEntry>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query(params)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let kind: String = row.get(1)?;
@@ -136,11 +145,22 @@ pub fn pending(tx: &ReadTx<'_>) -> Result<Vec<OutboxEntry>> {
     )
 }
 
-/// [`pending`] inside a write transaction (sync seals in the same one).
-pub fn pending_in(tx: &WriteTx<'_>) -> Result<Vec<OutboxEntry>> {
-    read_rows(
+/// Unsent entries routed to `channel` (sync's `sync_route` table), plus,
+/// when `unrouted` is set (a patient's one channel), entries without a
+/// route. Filtered before opening, so events that never leave the device
+/// are not decrypted at every sync.
+pub fn pending_for_channel(
+    tx: &WriteTx<'_>,
+    channel: &str,
+    unrouted: bool,
+) -> Result<Vec<OutboxEntry>> {
+    read_rows_with(
         tx.connection(),
-        &format!("{SELECT} WHERE sent_at IS NULL ORDER BY seq"),
+        "SELECT o.seq, o.kind, o.ref_id, o.priority, o.created_at, o.body, o.sent_at
+         FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
+         WHERE o.sent_at IS NULL AND (r.channel = ?1 OR (?2 AND r.channel IS NULL))
+         ORDER BY o.seq",
+        params![channel, unrouted],
         |k, id, s| tx.open(aad(k, id), s),
     )
 }

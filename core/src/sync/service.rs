@@ -1092,26 +1092,8 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
     store.write(|tx| {
         fresh = load_channel(tx, &ch.id)?;
         let mut channel = fresh.channel()?;
-        let mut entries: Vec<_> = outbox::pending_in(tx)?
-            .into_iter()
-            .filter_map(|e| {
-                let route: Option<String> = tx
-                    .connection()
-                    .query_row(
-                        "SELECT channel FROM sync_route WHERE outbox_seq = ?1",
-                        [e.seq],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .ok()?;
-                let mine = match (role, route.as_deref()) {
-                    (_, Some(c)) => c == fresh.id,
-                    (Role::Patient, None) => true,
-                    (Role::Therapist, None) => false,
-                };
-                mine.then_some(e)
-            })
-            .collect();
+        let mut entries =
+            outbox::pending_for_channel(tx, &fresh.id, role == Role::Patient)?;
         entries.sort_by_key(|e| (std::cmp::Reverse(e.priority), e.seq));
         let now = tx.now_millis();
         let mut sealed_any = false;
