@@ -393,6 +393,151 @@ impl PatientStore {
     }
 }
 
+/// One weekly availability window, in the therapist's zone.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AvailabilityWindow {
+    /// MO TU WE TH FR SA SU
+    pub days: Vec<String>,
+    /// HH:MM
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AvailabilitySettings {
+    /// IANA zone, e.g. Europe/Berlin.
+    pub tz: String,
+    pub windows: Vec<AvailabilityWindow>,
+    pub reply_within_hours: u32,
+    /// Notify safety alerts at once even outside hours.
+    pub alerts_notify_outside_hours: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReplyExpectation {
+    pub available_now: bool,
+    pub next_available_at_millis: Option<i64>,
+    pub expect_reply_by_millis: Option<i64>,
+    pub reply_within_hours: u32,
+    pub tz: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct NotificationBatch {
+    pub fire_at_millis: i64,
+    pub messages: u32,
+    pub checkins: u32,
+    pub alerts: u32,
+}
+
+#[uniffi::export]
+impl PatientStore {
+    /// Therapist: availability hours for every channel (or one); patients
+    /// get them at the next sync.
+    pub fn set_availability(
+        &self,
+        settings: AvailabilitySettings,
+        channel_id: Option<String>,
+    ) -> Result<()> {
+        use collabzium_core::sync::availability as av;
+        let s = av::Availability {
+            tz: settings.tz,
+            hours: settings
+                .windows
+                .into_iter()
+                .map(|w| av::Hours {
+                    days: w.days,
+                    start: w.start,
+                    end: w.end,
+                })
+                .collect(),
+            reply_within_hours: settings.reply_within_hours,
+            away: Vec::new(),
+            alerts_outside_hours: if settings.alerts_notify_outside_hours {
+                av::AlertsOutsideHours::Notify
+            } else {
+                av::AlertsOutsideHours::Defer
+            },
+        };
+        Ok(service::set_availability(
+            &self.store,
+            &s,
+            channel_id.as_deref(),
+        )?)
+    }
+
+    /// Patient: is the therapist available, and by when to expect a reply.
+    pub fn reply_expectation(
+        &self,
+        channel_id: Option<String>,
+    ) -> Result<Option<ReplyExpectation>> {
+        Ok(
+            service::reply_expectation(&self.store, channel_id.as_deref())?.map(|r| {
+                ReplyExpectation {
+                    available_now: r.available_now,
+                    next_available_at_millis: r.next_available_at_millis,
+                    expect_reply_by_millis: r.expect_reply_by_millis,
+                    reply_within_hours: r.reply_within_hours,
+                    tz: r.tz,
+                }
+            }),
+        )
+    }
+
+    /// Therapist: notifications due from received events, batched by fire
+    /// time within availability hours, for the platform scheduler.
+    pub fn pending_notifications(&self) -> Result<Vec<NotificationBatch>> {
+        Ok(service::pending_notifications(&self.store)?
+            .into_iter()
+            .map(|b| NotificationBatch {
+                fire_at_millis: b.fire_at_millis,
+                messages: b.messages,
+                checkins: b.checkins,
+                alerts: b.alerts,
+            })
+            .collect())
+    }
+
+    /// Therapist: acknowledge a patient's safety alert.
+    pub fn acknowledge_patient_alert(&self, channel_id: String, alert_id: String) -> Result<()> {
+        Ok(service::send_alert_ack(
+            &self.store,
+            &channel_id,
+            &alert_id,
+        )?)
+    }
+
+    /// Therapist: approve a therapist-gated module for one patient.
+    pub fn approve_module(&self, channel_id: String, module_id: String) -> Result<()> {
+        Ok(service::send_unlock_approval(
+            &self.store,
+            &channel_id,
+            &module_id,
+        )?)
+    }
+
+    /// Therapist: assign a program (JSON) from `start_date` (YYYY-MM-DD).
+    pub fn assign_program(
+        &self,
+        channel_id: String,
+        program_json: String,
+        start_date: String,
+    ) -> Result<()> {
+        let start = start_date
+            .parse()
+            .map_err(|_| CollabziumError::InvalidInput {
+                field: "start_date".into(),
+                reason: "must be YYYY-MM-DD".into(),
+            })?;
+        Ok(service::send_program_assignment(
+            &self.store,
+            &channel_id,
+            &program_json,
+            start,
+        )?)
+    }
+}
+
 fn message(m: service::MessageView) -> MessageView {
     MessageView {
         id: m.id,
