@@ -1092,8 +1092,7 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
     store.write(|tx| {
         fresh = load_channel(tx, &ch.id)?;
         let mut channel = fresh.channel()?;
-        let mut entries =
-            outbox::pending_for_channel(tx, &fresh.id, role == Role::Patient)?;
+        let mut entries = outbox::pending_for_channel(tx, &fresh.id, role == Role::Patient)?;
         entries.sort_by_key(|e| (std::cmp::Reverse(e.priority), e.seq));
         let now = tx.now_millis();
         let mut sealed_any = false;
