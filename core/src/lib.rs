@@ -7,6 +7,7 @@ pub mod checkin;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod insights;
 pub mod instruments;
 pub mod platform;
 pub mod program;

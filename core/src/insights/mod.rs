@@ -1,0 +1,118 @@
+//! Therapist insights (issue 6 §1–§3): each patient's timeline, the flags that
+//! say whom to contact and why, the caseload ordered by priority, the
+//! notification digest, and the research rows (§4) built from synced data.
+//!
+//! Loading ([`load_patients`]) reads the therapist's store once; everything
+//! else is a pure function of [`PatientRecord`]s and `now`, so screens, tests
+//! and benchmarks share one code path. Rules and thresholds: `docs/insights.md`.
+
+mod caseload;
+mod flags;
+mod load;
+mod research;
+mod timeline;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use caseload::{
+    caseload, caseload_for_store, digest_plan, CaseloadEntry, DigestBatch, Priority,
+};
+pub use flags::{flags, Evidence, Flag, FlagConfig, FlagKind};
+pub use load::{load_patients, rate_alliance, TherapistRating, RATING_KIND};
+pub use research::research_rows;
+pub use timeline::{timeline, AlliancePoint, BandView, SymptomPoint, SymptomSeries, Timeline};
+
+/// Everything known about one patient on the therapist's device: synced
+/// events (corrections applied) plus the therapist's own alliance ratings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientRecord {
+    pub channel_id: String,
+    /// The therapist's name for the patient.
+    pub label: Option<String>,
+    /// `guided` or `unguided` when known (from the alliance variant the
+    /// patient answers; the enrolment itself is not synced).
+    pub mode: Option<String>,
+    /// The program's start date (UTC midnight) when assigned, else pairing.
+    pub start: DateTime<Utc>,
+    /// Patient-reported scores (symptoms and alliance), corrections applied,
+    /// oldest first.
+    pub checkins: Vec<ScoredPoint>,
+    /// The therapist's `alliance_therapist` ratings of this patient, oldest first.
+    pub therapist_ratings: Vec<ScoredPoint>,
+    pub alerts: Vec<AlertRecord>,
+    pub progress: Vec<ProgressPoint>,
+    /// The latest engagement summary the patient's device sent.
+    pub engagement: Option<EngagementSnapshot>,
+    /// The latest patient activity known: a received event or the activity
+    /// time inside the engagement summary.
+    pub last_activity: Option<DateTime<Utc>>,
+    /// The week by which the program expects reliable improvement.
+    pub review_week: Option<u32>,
+    pub program_weeks: Option<u32>,
+}
+
+/// One scored measurement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredPoint {
+    pub at: DateTime<Utc>,
+    pub instrument: String,
+    pub total: Option<f64>,
+    /// Scorable subscales only.
+    pub subscales: BTreeMap<String, f64>,
+    pub severity: Option<String>,
+    pub severity_label: Option<String>,
+}
+
+/// A safety alert the patient's device raised.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRecord {
+    pub alert_id: String,
+    pub at: DateTime<Utc>,
+    pub instrument: String,
+    /// The therapist acknowledged it (`send_alert_ack`).
+    pub acknowledged: bool,
+}
+
+/// A completed agenda item (module, exercise or check-in) as synced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProgressPoint {
+    pub at: DateTime<Utc>,
+    /// The module (or other item) id: the event's `ref_id`.
+    pub module_id: String,
+    pub title: String,
+}
+
+/// The latest engagement summary, as computed on the patient's device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngagementSnapshot {
+    /// When the summary was made (the event time).
+    pub at: DateTime<Utc>,
+    pub days_since_last_activity: u32,
+    pub current_missed_run: u32,
+    pub longest_missed_run: u32,
+    pub stalled_modules: u32,
+    pub completed_items: u32,
+    pub missed_items: u32,
+    /// The patient's last completion or opened reminder, when the summary said.
+    pub last_activity_at: Option<DateTime<Utc>>,
+    pub completion_rate: Option<f64>,
+}
+
+/// Whether an instrument is one of the alliance check-ins (goals, tasks,
+/// bond subscales) rather than a symptom measure.
+pub fn is_alliance_instrument(id: &str) -> bool {
+    matches!(id, "alliance" | "alliance_unguided" | "alliance_therapist")
+}
+
+/// Whole weeks from `start` to `at`, 0 before the start.
+pub fn weeks_since(start: DateTime<Utc>, at: DateTime<Utc>) -> u32 {
+    let days = (at - start).num_days();
+    if days <= 0 {
+        0
+    } else {
+        u32::try_from(days / 7).unwrap_or(u32::MAX)
+    }
+}
