@@ -1,9 +1,16 @@
-//! Flags: why a therapist should look at a patient (issue 6 §2).
+//! Flags: why a therapist should look at a patient (issue 6 §2). Each rule,
+//! its threshold and the reason for it: `docs/insights.md`.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::PatientRecord;
+use super::{is_alliance_instrument, weeks_since, PatientRecord, ScoredPoint};
+use crate::instruments::{
+    reliable_change, reliable_threshold, ChangeCategory, Instrument, Registry,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,7 +29,8 @@ pub struct Flag {
     pub kind: FlagKind,
     pub reason: String,
     pub evidence: Vec<Evidence>,
-    /// 0–100, higher is more urgent; comparable across the caseload.
+    /// 0–100, higher is more urgent, comparable across the caseload. Ranges
+    /// per kind do not overlap across priorities (see `docs/insights.md`).
     pub severity: u8,
 }
 
@@ -39,18 +47,22 @@ pub struct Evidence {
 pub struct FlagConfig {
     /// Rupture: how many previous ratings make the patient's own level.
     pub rupture_window: usize,
-    /// Rupture of the total and bond: z of the reliable change index.
+    /// Rupture of the total and bond: z of the reliable change index (1.96).
     pub rupture_z: f64,
-    /// Rupture of goals and tasks: lower z (they predict outcome more).
+    /// Rupture of goals and tasks: the lower, one-sided z (1.645), because
+    /// they predict outcome more than bond (r = .19 and .24 vs .12).
     pub rupture_z_goals_tasks: f64,
     /// A repair stays on the caseload this many days.
     pub repair_visible_days: i64,
-    /// Discrepancy: therapist minus patient, in scale points.
+    /// Discrepancy: therapist vs patient, in scale points (1–7 scale).
     pub discrepancy_points: f64,
     /// Discrepancy: the patient's rating must be this close in time.
     pub discrepancy_max_days: i64,
+    /// Disengagement: days without patient activity.
     pub inactive_days: u32,
+    /// Disengagement: check-in windows missed in a row.
     pub missed_run: u32,
+    /// Disengagement: modules open a week or more without completion.
     pub stalled_modules: u32,
 }
 
@@ -70,7 +82,415 @@ impl Default for FlagConfig {
     }
 }
 
+/// The shipped instrument definitions (bands, direction, reliable change),
+/// parsed once.
+pub(crate) fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::shipped)
+}
+
+pub(crate) fn instrument(id: &str) -> Option<&'static Instrument> {
+    registry().get(id).map(|a| a.as_ref())
+}
+
+fn ev(label: impl Into<String>, at: Option<DateTime<Utc>>, value: Option<f64>) -> Evidence {
+    Evidence {
+        label: label.into(),
+        at,
+        value,
+    }
+}
+
+fn clamp_u8(x: f64) -> u8 {
+    x.clamp(0.0, 100.0) as u8
+}
+
+/// Shows a score without float noise: `4.33`, `17`.
+pub(crate) fn num(x: f64) -> String {
+    let r = (x * 100.0).round() / 100.0;
+    format!("{r}")
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// Every flag the patient raises at `now`, most severe first.
 pub fn flags(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig) -> Vec<Flag> {
-    let _ = (p, now, cfg);
-    todo!()
+    let mut out = Vec::new();
+    safety(p, &mut out);
+    symptoms(p, now, &mut out);
+    alliance(p, now, cfg, &mut out);
+    discrepancy(p, cfg, &mut out);
+    disengagement(p, now, cfg, &mut out);
+    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+    out
+}
+
+fn safety(p: &PatientRecord, out: &mut Vec<Flag>) {
+    let open: Vec<_> = p.alerts.iter().filter(|a| !a.acknowledged).collect();
+    let Some(latest) = open.iter().max_by_key(|a| a.at) else {
+        return;
+    };
+    out.push(Flag {
+        kind: FlagKind::Safety,
+        reason: format!(
+            "{} unacknowledged safety alert(s), latest from {} on {}",
+            open.len(),
+            latest.instrument,
+            day(latest.at)
+        ),
+        evidence: open
+            .iter()
+            .map(|a| ev(format!("safety alert ({})", a.instrument), Some(a.at), None))
+            .collect(),
+        severity: 100,
+    });
+}
+
+/// Scorable symptom scores per instrument, oldest first.
+fn symptom_series(p: &PatientRecord) -> BTreeMap<&str, Vec<(&ScoredPoint, f64)>> {
+    let mut by: BTreeMap<&str, Vec<(&ScoredPoint, f64)>> = BTreeMap::new();
+    for c in &p.checkins {
+        if let (false, Some(t)) = (is_alliance_instrument(&c.instrument), c.total) {
+            by.entry(&c.instrument).or_default().push((c, t));
+        }
+    }
+    by
+}
+
+/// Deterioration and no reliable improvement, per symptom instrument, with
+/// the instrument's own Jacobson–Truax rule (`reliable_change`).
+fn symptoms(p: &PatientRecord, now: DateTime<Utc>, out: &mut Vec<Flag>) {
+    let week = weeks_since(p.start, now);
+    let review_due = p.review_week.filter(|w| week >= *w);
+    for (id, series) in symptom_series(p) {
+        let Some(inst) = instrument(id) else { continue };
+        let Some(rc) = &inst.scoring.reliable_change else {
+            continue;
+        };
+        let (Some(&(b, base)), Some(&(l, last))) = (series.first(), series.last()) else {
+            continue;
+        };
+        let Some(change) = reliable_change(rc, inst.scoring.total.direction, base, last) else {
+            continue;
+        };
+        let evidence = vec![
+            ev(format!("{id} baseline"), Some(b.at), Some(base)),
+            ev(format!("{id} latest"), Some(l.at), Some(last)),
+            ev("reliable change threshold", None, Some(change.threshold)),
+        ];
+        match change.category {
+            ChangeCategory::ReliablyDeteriorated if series.len() > 1 => {
+                let excess = change.difference.abs() / change.threshold.max(f64::EPSILON) - 1.0;
+                out.push(Flag {
+                    kind: FlagKind::Deterioration,
+                    reason: format!(
+                        "{id} worsened reliably: {} at baseline ({}), {} on {} (threshold {})",
+                        num(base),
+                        day(b.at),
+                        num(last),
+                        day(l.at),
+                        num(change.threshold)
+                    ),
+                    evidence,
+                    severity: clamp_u8(80.0 + (excess * 10.0).min(15.0)),
+                });
+            }
+            ChangeCategory::ReliablyImproved | ChangeCategory::ReliablyDeteriorated => {}
+            ChangeCategory::NoReliableChange => {
+                if let Some(w) = review_due {
+                    let mut evidence = evidence;
+                    evidence.push(ev("review week", None, Some(f64::from(w))));
+                    out.push(Flag {
+                        kind: FlagKind::NoReliableImprovement,
+                        reason: format!(
+                            "week {week}: {id} has not improved reliably since baseline ({} → {}, needs {}); the program expects it by week {w}",
+                            num(base),
+                            num(last),
+                            num(change.threshold)
+                        ),
+                        evidence,
+                        severity: clamp_u8(20.0 + f64::from((week - w).min(5))),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The alliance scales checked for ruptures, most predictive first.
+const SCALES: [&str; 4] = ["tasks", "goals", "total", "bond"];
+
+fn scale_value(p: &ScoredPoint, scale: &str) -> Option<f64> {
+    if scale == "total" {
+        p.total
+    } else {
+        p.subscales.get(scale).copied()
+    }
+}
+
+/// Base severity of a rupture on each scale: goals and tasks rank above the
+/// total and bond (seed: r = .24 tasks, .19 goals, .12 bond).
+fn rupture_base(scale: &str) -> f64 {
+    match scale {
+        "tasks" => 70.0,
+        "goals" => 68.0,
+        "total" => 62.0,
+        _ => 52.0,
+    }
+}
+
+struct ScaleDrop {
+    scale: &'static str,
+    /// The patient's own level before: mean of the previous ratings.
+    before: f64,
+    before_at: DateTime<Utc>,
+    after: f64,
+    threshold: f64,
+}
+
+struct Episode {
+    at: usize,
+    drops: Vec<ScaleDrop>,
+    repaired_at: Option<usize>,
+}
+
+fn thresholds(p: &ScoredPoint, cfg: &FlagConfig) -> Option<(f64, f64)> {
+    let rc = instrument(&p.instrument)
+        .or_else(|| instrument("alliance"))?
+        .scoring
+        .reliable_change
+        .as_ref()?;
+    Some((
+        reliable_threshold(rc, cfg.rupture_z)?,
+        reliable_threshold(rc, cfg.rupture_z_goals_tasks)?,
+    ))
+}
+
+/// Rupture and repair over the patient's own alliance ratings. A rating
+/// opens a rupture when a scale falls below the mean of the previous
+/// `rupture_window` ratings by more than the reliable-change threshold; it
+/// is repaired at the first later rating where every ruptured scale is back
+/// within that threshold of its pre-rupture level.
+fn episodes(ratings: &[&ScoredPoint], cfg: &FlagConfig) -> Vec<Episode> {
+    let window = cfg.rupture_window.max(1);
+    let mut out: Vec<Episode> = Vec::new();
+    for (i, r) in ratings.iter().enumerate() {
+        let Some((t_main, t_gt)) = thresholds(r, cfg) else {
+            continue;
+        };
+        let threshold = |s: &str| {
+            if s == "goals" || s == "tasks" {
+                t_gt
+            } else {
+                t_main
+            }
+        };
+        if let Some(open) = out.last_mut().filter(|e| e.repaired_at.is_none()) {
+            let back = open
+                .drops
+                .iter()
+                .all(|d| scale_value(r, d.scale).is_some_and(|v| v >= d.before - d.threshold));
+            if back {
+                open.repaired_at = Some(i);
+            }
+            continue;
+        }
+        let start = i.saturating_sub(window);
+        let mut drops = Vec::new();
+        for scale in SCALES {
+            let Some(v) = scale_value(r, scale) else {
+                continue;
+            };
+            let prev: Vec<(f64, DateTime<Utc>)> = ratings[start..i]
+                .iter()
+                .filter_map(|q| Some((scale_value(q, scale)?, q.at)))
+                .collect();
+            let Some(&(_, before_at)) = prev.last() else {
+                continue;
+            };
+            let before = prev.iter().map(|x| x.0).sum::<f64>() / prev.len() as f64;
+            let t = threshold(scale);
+            if before - v > t {
+                drops.push(ScaleDrop {
+                    scale,
+                    before,
+                    before_at,
+                    after: v,
+                    threshold: t,
+                });
+            }
+        }
+        if !drops.is_empty() {
+            out.push(Episode {
+                at: i,
+                drops,
+                repaired_at: None,
+            });
+        }
+    }
+    out
+}
+
+fn alliance(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig, out: &mut Vec<Flag>) {
+    let ratings: Vec<&ScoredPoint> = p
+        .checkins
+        .iter()
+        .filter(|c| is_alliance_instrument(&c.instrument))
+        .collect();
+    let Some(last) = episodes(&ratings, cfg).pop() else {
+        return;
+    };
+    let at = ratings[last.at].at;
+    let mut evidence = Vec::new();
+    for d in &last.drops {
+        evidence.push(ev(
+            format!("{} before (mean of previous ratings)", d.scale),
+            Some(d.before_at),
+            Some(d.before),
+        ));
+        evidence.push(ev(
+            format!("{} at rupture", d.scale),
+            Some(at),
+            Some(d.after),
+        ));
+    }
+    let names: Vec<String> = last
+        .drops
+        .iter()
+        .map(|d| format!("{} {} → {}", d.scale, num(d.before), num(d.after)))
+        .collect();
+    match last.repaired_at {
+        None => {
+            let latest = ratings.last().filter(|_| last.at + 1 < ratings.len());
+            if let Some(l) = latest {
+                for d in &last.drops {
+                    evidence.push(ev(
+                        format!("{} latest", d.scale),
+                        Some(l.at),
+                        scale_value(l, d.scale),
+                    ));
+                }
+            }
+            let top = &last.drops[0];
+            let depth = (top.before - top.after) / top.threshold - 1.0;
+            out.push(Flag {
+                kind: FlagKind::AllianceRupture,
+                reason: format!(
+                    "alliance rupture on {}: {} (beyond the patient's reliable variation)",
+                    day(at),
+                    names.join(", ")
+                ),
+                evidence,
+                severity: clamp_u8(rupture_base(top.scale) + (depth * 5.0).clamp(0.0, 8.0)),
+            });
+        }
+        Some(j) => {
+            let r = ratings[j];
+            if now - r.at > Duration::days(cfg.repair_visible_days) {
+                return;
+            }
+            for d in &last.drops {
+                evidence.push(ev(
+                    format!("{} at repair", d.scale),
+                    Some(r.at),
+                    scale_value(r, d.scale),
+                ));
+            }
+            out.push(Flag {
+                kind: FlagKind::Repair,
+                reason: format!(
+                    "alliance repaired on {} after a rupture on {} ({})",
+                    day(r.at),
+                    day(at),
+                    names.join(", ")
+                ),
+                evidence,
+                severity: 10,
+            });
+        }
+    }
+}
+
+/// The therapist's latest rating against the patient's nearest one.
+fn discrepancy(p: &PatientRecord, cfg: &FlagConfig, out: &mut Vec<Flag>) {
+    let Some(t) = p.therapist_ratings.last() else {
+        return;
+    };
+    let max = Duration::days(cfg.discrepancy_max_days);
+    let nearest = p
+        .checkins
+        .iter()
+        .filter(|c| is_alliance_instrument(&c.instrument))
+        .filter(|c| (c.at - t.at).abs() <= max)
+        .min_by_key(|c| (c.at - t.at).abs());
+    let Some(pt) = nearest else { return };
+    let mut evidence = Vec::new();
+    let mut parts = Vec::new();
+    let mut worst: f64 = 0.0;
+    for scale in SCALES {
+        let (Some(tv), Some(pv)) = (scale_value(t, scale), scale_value(pt, scale)) else {
+            continue;
+        };
+        let diff = tv - pv;
+        if diff.abs() >= cfg.discrepancy_points {
+            worst = worst.max(diff.abs());
+            evidence.push(ev(format!("{scale} (therapist)"), Some(t.at), Some(tv)));
+            evidence.push(ev(format!("{scale} (patient)"), Some(pt.at), Some(pv)));
+            parts.push(format!("{scale} you {} vs patient {}", num(tv), num(pv)));
+        }
+    }
+    if parts.is_empty() {
+        return;
+    }
+    out.push(Flag {
+        kind: FlagKind::Discrepancy,
+        reason: format!(
+            "your alliance rating ({}) differs from the patient's ({}) by {} points or more: {}",
+            day(t.at),
+            day(pt.at),
+            num(cfg.discrepancy_points),
+            parts.join("; ")
+        ),
+        evidence,
+        severity: clamp_u8(48.0 + (worst - cfg.discrepancy_points).clamp(0.0, 3.0)),
+    });
+}
+
+fn disengagement(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig, out: &mut Vec<Flag>) {
+    let since = p.last_activity.unwrap_or(p.start);
+    let inactive = u32::try_from((now - since).num_days().max(0)).unwrap_or(u32::MAX);
+    let (missed, stalled) = p
+        .engagement
+        .as_ref()
+        .map_or((0, 0), |e| (e.current_missed_run, e.stalled_modules));
+    let mut evidence = Vec::new();
+    let mut parts = Vec::new();
+    let mut score = 30.0;
+    if inactive >= cfg.inactive_days {
+        evidence.push(ev("days inactive", Some(since), Some(f64::from(inactive))));
+        parts.push(format!("no activity for {inactive} days"));
+        score += f64::from(inactive - cfg.inactive_days).min(14.0) / 2.0 + 4.0;
+    }
+    let at = p.engagement.as_ref().map(|e| e.at);
+    if missed >= cfg.missed_run {
+        evidence.push(ev("check-ins missed in a row", at, Some(f64::from(missed))));
+        parts.push(format!("{missed} check-ins missed in a row"));
+        score += 2.0 * f64::from(missed - cfg.missed_run) + 3.0;
+    }
+    if stalled >= cfg.stalled_modules && stalled > 0 {
+        evidence.push(ev("stalled modules", at, Some(f64::from(stalled))));
+        parts.push(format!("{stalled} module(s) stalled a week or more"));
+        score += 2.0;
+    }
+    if parts.is_empty() {
+        return;
+    }
+    out.push(Flag {
+        kind: FlagKind::Disengagement,
+        reason: format!("dropout risk: {}", parts.join(", ")),
+        evidence,
+        severity: clamp_u8(score.min(44.0)),
+    });
 }

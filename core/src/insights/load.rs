@@ -1,13 +1,34 @@
-//! Builds [`PatientRecord`]s from the therapist's store.
+//! Builds [`PatientRecord`]s from the therapist's store: one read
+//! transaction over channels, received events, the program assignments this
+//! store sent, and the therapist's own alliance ratings.
+//!
+//! Synced bodies come from another device: anything malformed is skipped,
+//! never trusted to panic.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::PatientRecord;
-use crate::error::Result;
-use crate::store::{Record, Store};
+use super::{
+    is_alliance_instrument, AlertRecord, EngagementSnapshot, PatientRecord, ProgressPoint,
+    ScoredPoint,
+};
+use crate::checkin::{Checkin, Checkins};
+use crate::crypto::Aad;
+use crate::error::{Error, Result};
+use crate::store::outbox::OUTBOX_TABLE;
+use crate::store::{ReadTx, Record, Store};
+use crate::sync::events;
+use crate::sync::state::{ChannelState, ChannelStatus, InboxItem};
 
 /// Record kind linking a therapist's alliance rating to a patient.
 pub const RATING_KIND: &str = "insights_rating";
+
+/// The therapist's own alliance instrument (never synced, ADR 0005 §5).
+const THERAPIST_ALLIANCE: &str = "alliance_therapist";
 
 /// Links a local `alliance_therapist` check-in to the patient's channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,21 +41,436 @@ impl Record for TherapistRating {
     const KIND: &'static str = RATING_KIND;
 }
 
-/// One record per channel (active or revoked), in the order of
-/// `channel_views` (newest pairing first).
+/// The parts of a synced check-in the insights use. Deliberately lenient:
+/// a newer sender may add fields.
+#[derive(Deserialize)]
+struct WireCheckin {
+    id: String,
+    instrument: String,
+    #[serde(default)]
+    corrects: Option<String>,
+    submitted_at_millis: i64,
+    score: WireScore,
+}
+
+#[derive(Deserialize)]
+struct WireScore {
+    #[serde(default)]
+    total: Option<f64>,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    severity_label: Option<String>,
+    #[serde(default)]
+    subscales: BTreeMap<String, Option<f64>>,
+}
+
+fn utc(millis: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(millis)
+}
+
+fn point(instrument: &str, at: DateTime<Utc>, s: WireScore) -> ScoredPoint {
+    ScoredPoint {
+        at,
+        instrument: instrument.to_string(),
+        total: s.total.filter(|t| t.is_finite()),
+        subscales: s
+            .subscales
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.filter(|x| x.is_finite())?)))
+            .collect(),
+        severity: s.severity,
+        severity_label: s.severity_label,
+    }
+}
+
+/// Applies corrections: a check-in named by another's `corrects` is
+/// superseded. The correction keeps the time of the check-in it corrects
+/// (it is the same measurement, fixed), when that one is known.
+fn current_points(list: Vec<WireCheckin>) -> Vec<ScoredPoint> {
+    let superseded: BTreeSet<String> = list.iter().filter_map(|c| c.corrects.clone()).collect();
+    let times: BTreeMap<String, (i64, Option<String>)> = list
+        .iter()
+        .map(|c| (c.id.clone(), (c.submitted_at_millis, c.corrects.clone())))
+        .collect();
+    let mut out: Vec<ScoredPoint> = list
+        .into_iter()
+        .filter(|c| !superseded.contains(&c.id))
+        .filter_map(|c| {
+            // Follow the chain back to the original; bounded against cycles.
+            let mut at = c.submitted_at_millis;
+            let mut next = c.corrects.clone();
+            for _ in 0..64 {
+                let Some((t, prev)) = next.as_ref().and_then(|id| times.get(id)) else {
+                    break;
+                };
+                at = *t;
+                next = prev.clone();
+            }
+            Some(point(&c.instrument, utc(at)?, c.score))
+        })
+        .collect();
+    out.sort_by_key(|p| p.at);
+    out
+}
+
+#[derive(Default)]
+struct Acc {
+    checkins: Vec<WireCheckin>,
+    alerts: Vec<AlertRecord>,
+    progress: Vec<ProgressPoint>,
+    engagement: Option<EngagementSnapshot>,
+    last_activity: Option<DateTime<Utc>>,
+    /// (sent at, start date, weeks, review week, program modes)
+    program: Option<(i64, NaiveDate, Option<u32>, Option<u32>, Vec<String>)>,
+}
+
+impl Acc {
+    fn touch(&mut self, at: Option<DateTime<Utc>>) {
+        if at > self.last_activity {
+            self.last_activity = at;
+        }
+    }
+
+    fn add(&mut self, item: &InboxItem) {
+        let at = utc(item.at);
+        let b = &item.body;
+        match item.kind.as_str() {
+            events::CHECKIN => {
+                let wire = b
+                    .get("checkin")
+                    .and_then(|c| WireCheckin::deserialize(c).ok());
+                if let Some(c) = wire {
+                    self.touch(utc(c.submitted_at_millis));
+                    self.checkins.push(c);
+                }
+            }
+            events::SAFETY_ALERT => {
+                let alert = b.get("alert");
+                let id = b.get("alert_id").and_then(Value::as_str);
+                let created = alert
+                    .and_then(|a| a.get("created_at_millis"))
+                    .and_then(Value::as_i64)
+                    .and_then(utc)
+                    .or(at);
+                let instrument = alert
+                    .and_then(|a| a.get("instrument"))
+                    .and_then(Value::as_str);
+                if let (Some(id), Some(created), Some(instrument)) = (id, created, instrument) {
+                    self.touch(Some(created));
+                    self.alerts.push(AlertRecord {
+                        alert_id: id.to_string(),
+                        at: created,
+                        instrument: instrument.to_string(),
+                        acknowledged: item.read_at.is_some(),
+                    });
+                }
+            }
+            events::MODULE_PROGRESS => {
+                let kind = b.get("kind").and_then(Value::as_str).unwrap_or("module");
+                let done = b
+                    .get("completed_at")
+                    .and_then(Value::as_i64)
+                    .and_then(utc)
+                    .or(at);
+                let module = b
+                    .get("ref_id")
+                    .and_then(Value::as_str)
+                    .or_else(|| b.get("item_id").and_then(Value::as_str));
+                if let (Some(done), Some(module)) = (done, module) {
+                    self.touch(Some(done));
+                    // Completed check-ins are already on the timeline as scores.
+                    if kind != "checkin" {
+                        self.progress.push(ProgressPoint {
+                            at: done,
+                            module_id: module.to_string(),
+                            title: b
+                                .get("title")
+                                .and_then(Value::as_str)
+                                .unwrap_or(module)
+                                .to_string(),
+                            kind: kind.to_string(),
+                        });
+                    }
+                }
+            }
+            events::ENGAGEMENT_SUMMARY => {
+                let parsed = at.and_then(|at| b.get("engagement").and_then(engagement(at)));
+                if let Some(e) = parsed {
+                    let at = e.at;
+                    // The latest summary replaces earlier ones.
+                    if self.engagement.as_ref().is_none_or(|old| old.at <= at) {
+                        // Its activity time is the patient's, not the sync's.
+                        let active = e.last_activity_at.or_else(|| {
+                            at.checked_sub_signed(chrono::Duration::days(i64::from(
+                                e.days_since_last_activity,
+                            )))
+                        });
+                        self.touch(active);
+                        self.engagement = Some(e);
+                    }
+                }
+            }
+            events::MESSAGE => self.touch(at),
+            events::PROGRAM_ASSIGNMENT => self.assignment(item.at, b),
+            _ => {}
+        }
+    }
+
+    /// The latest assignment wins; the program is read only for its
+    /// length, review week and modes (the patient's device validated it).
+    fn assignment(&mut self, sent_at: i64, b: &Value) {
+        let Some(start) = b
+            .get("start_date")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<NaiveDate>().ok())
+        else {
+            return;
+        };
+        if self.program.as_ref().is_some_and(|p| p.0 > sent_at) {
+            return;
+        }
+        let meta = b.get("program").and_then(|p| p.get("metadata"));
+        let num = |k: &str| {
+            meta.and_then(|m| m.get(k))
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+        };
+        let modes = meta
+            .and_then(|m| m.get("modes"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.program = Some((sent_at, start, num("weeks"), num("review_week"), modes));
+    }
+}
+
+fn engagement(at: DateTime<Utc>) -> impl Fn(&Value) -> Option<EngagementSnapshot> {
+    move |e| {
+        let n = |k: &str| {
+            e.get(k)
+                .and_then(Value::as_u64)
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+        };
+        Some(EngagementSnapshot {
+            at,
+            days_since_last_activity: n("days_since_last_activity")?,
+            current_missed_run: n("current_missed_run").unwrap_or(0),
+            longest_missed_run: n("longest_missed_run").unwrap_or(0),
+            stalled_modules: e
+                .get("stalled_modules")
+                .and_then(Value::as_array)
+                .map_or(0, |a| u32::try_from(a.len()).unwrap_or(u32::MAX)),
+            completed_items: n("completed_items").unwrap_or(0),
+            missed_items: n("missed_items").unwrap_or(0),
+            last_activity_at: e
+                .get("last_activity_at")
+                .and_then(|v| DateTime::<Utc>::deserialize(v).ok()),
+            completion_rate: e
+                .get("completion_rate")
+                .and_then(Value::as_f64)
+                .filter(|r| r.is_finite()),
+        })
+    }
+}
+
+/// Program assignments this store sent, per channel, opened from the
+/// outbox (the therapist's own copy of what the patient received).
+fn sent_assignments(tx: &ReadTx<'_>) -> Result<Vec<(String, i64, Value)>> {
+    let mut st = tx.connection().prepare(
+        "SELECT r.channel, o.ref_id, o.created_at, o.body FROM outbox o
+         JOIN sync_route r ON r.outbox_seq = o.seq WHERE o.kind = ?1 ORDER BY o.seq",
+    )?;
+    let rows = st
+        .query_map(params![events::PROGRAM_ASSIGNMENT], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (channel, ref_id, at, sealed) in rows {
+        let aad = Aad {
+            table: OUTBOX_TABLE,
+            kind: events::PROGRAM_ASSIGNMENT,
+            id: &ref_id,
+        };
+        let plain = tx.open(aad, &sealed)?;
+        if let Ok(v) = serde_json::from_slice::<Value>(&plain) {
+            out.push((channel, at, v));
+        }
+    }
+    Ok(out)
+}
+
+fn mode_of(checkins: &[ScoredPoint], program_modes: &[String]) -> Option<String> {
+    if let [only] = program_modes {
+        return Some(only.clone());
+    }
+    let alliance = checkins
+        .iter()
+        .rev()
+        .find(|c| is_alliance_instrument(&c.instrument))?;
+    Some(match alliance.instrument.as_str() {
+        "alliance_unguided" => "unguided".into(),
+        // `alliance` is asked in every mode with a therapist.
+        _ => program_modes
+            .iter()
+            .find(|m| m.as_str() != "unguided")
+            .cloned()
+            .unwrap_or_else(|| "guided".into()),
+    })
+}
+
+/// One record per channel this store holds as the therapist (active or
+/// revoked), newest pairing first, like `channel_views`.
 pub fn load_patients(store: &Store) -> Result<Vec<PatientRecord>> {
-    let _ = store;
-    todo!()
+    let (channels, inbox, sent, mut ratings) = store.read(|tx| {
+        let channels: Vec<ChannelState> = tx
+            .list::<ChannelState>()?
+            .into_iter()
+            .map(|c| c.value)
+            .filter(|c| c.role == "therapist")
+            .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Revoked))
+            .collect();
+        let inbox = tx.list::<InboxItem>()?;
+        let sent = sent_assignments(tx)?;
+        let mut ratings: BTreeMap<String, Vec<Checkin>> = BTreeMap::new();
+        for link in tx.list::<TherapistRating>()? {
+            // A link whose check-in was never submitted is ignored.
+            if let Some(c) = tx.get::<Checkin>(&link.value.checkin_id)? {
+                ratings
+                    .entry(link.value.channel_id)
+                    .or_default()
+                    .push(c.value);
+            }
+        }
+        Ok((channels, inbox, sent, ratings))
+    })?;
+    let mut acc: BTreeMap<&str, Acc> = channels
+        .iter()
+        .map(|c| (c.id.as_str(), Acc::default()))
+        .collect();
+    for item in &inbox {
+        if let Some(a) = acc.get_mut(item.value.channel.as_str()) {
+            a.add(&item.value);
+        }
+    }
+    for (channel, at, body) in &sent {
+        if let Some(a) = acc.get_mut(channel.as_str()) {
+            a.assignment(*at, body);
+        }
+    }
+    let mut out = Vec::with_capacity(channels.len());
+    for c in &channels {
+        let Some(a) = acc.remove(c.id.as_str()) else {
+            continue;
+        };
+        let paired = c
+            .paired_at_millis
+            .or(Some(c.created_at_millis))
+            .and_then(utc)
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let start = a
+            .program
+            .as_ref()
+            .and_then(|p| p.1.and_hms_opt(0, 0, 0))
+            .map_or(paired, |d| d.and_utc());
+        let checkins: Vec<ScoredPoint> = current_points(a.checkins)
+            .into_iter()
+            .filter(|p| p.instrument != THERAPIST_ALLIANCE)
+            .collect();
+        let therapist_ratings = current_points(
+            ratings
+                .remove(&c.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| WireCheckin {
+                    id: c.id,
+                    instrument: c.instrument,
+                    corrects: c.corrects,
+                    submitted_at_millis: c.submitted_at_millis,
+                    score: WireScore {
+                        total: c.score.total,
+                        severity: c.score.severity,
+                        severity_label: c.score.severity_label,
+                        subscales: c.score.subscales,
+                    },
+                })
+                .collect(),
+        );
+        let (weeks, review_week, modes) =
+            a.program
+                .map(|p| (p.2, p.3, p.4))
+                .unwrap_or((None, None, Vec::new()));
+        let mut alerts = a.alerts;
+        alerts.sort_by_key(|x| x.at);
+        let mut progress = a.progress;
+        progress.sort_by_key(|x| x.at);
+        out.push(PatientRecord {
+            channel_id: c.id.clone(),
+            label: c.label.clone(),
+            mode: mode_of(&checkins, &modes),
+            start,
+            checkins,
+            therapist_ratings,
+            alerts,
+            progress,
+            engagement: a.engagement,
+            last_activity: a.last_activity,
+            review_week: review_week.filter(|w| weeks.is_none_or(|n| *w <= n)),
+            program_weeks: weeks,
+        });
+    }
+    out.sort_by_key(|p| {
+        let c = channels.iter().find(|c| c.id == p.channel_id);
+        std::cmp::Reverse(c.and_then(|c| c.paired_at_millis))
+    });
+    Ok(out)
 }
 
 /// The therapist rates the alliance with a patient: starts, answers and
-/// submits an `alliance_therapist` check-in (never synced) and links it to
-/// the channel. Returns the check-in id.
-pub fn rate_alliance(
-    store: &Store,
-    channel_id: &str,
-    answers: &serde_json::Value,
-) -> Result<String> {
-    let _ = (store, channel_id, answers);
-    todo!()
+/// submits an `alliance_therapist` check-in (it never leaves the device)
+/// and links it to the channel. Returns the check-in id.
+pub fn rate_alliance(store: &Store, channel_id: &str, answers: &Value) -> Result<String> {
+    let known = store.read(|tx| {
+        Ok(tx
+            .list::<ChannelState>()?
+            .into_iter()
+            .any(|c| c.value.id == channel_id && c.value.role == "therapist"))
+    })?;
+    if !known {
+        return Err(Error::NotFound {
+            what: "patient channel".into(),
+        });
+    }
+    let checkins = Checkins::new(store.clone())?;
+    let draft = checkins.start(THERAPIST_ALLIANCE, None)?;
+    let id = draft.checkin_id;
+    // Linked before submitting: a crash leaves a link to a draft (ignored
+    // by the loader), never a rating without its patient.
+    store.put(
+        &id,
+        &TherapistRating {
+            channel_id: channel_id.to_string(),
+            checkin_id: id.clone(),
+        },
+    )?;
+    let submitted = checkins
+        .answer_json(&id, answers)
+        .and_then(|_| checkins.submit(&id));
+    if let Err(e) = submitted {
+        // Best effort: the error to report is the one above.
+        let _ = checkins.discard(&id);
+        let _ = store.write(|tx| tx.delete(TherapistRating::KIND, &id));
+        return Err(e);
+    }
+    Ok(id)
 }

@@ -83,6 +83,8 @@ pub struct ProgressPoint {
     /// The module (or other item) id: the event's `ref_id`.
     pub module_id: String,
     pub title: String,
+    /// The agenda item kind (`module`); completed check-ins are scores instead.
+    pub kind: String,
 }
 
 /// The latest engagement summary, as computed on the patient's device.

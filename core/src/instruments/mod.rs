@@ -16,8 +16,9 @@ pub use definition::{
 };
 pub(crate) use score::item_field;
 pub use score::{
-    discrepancy, parse_json_answer, parse_json_answers, reliable_change, risk_hits, score,
-    validate_answer, AnswerValue, Answers, ChangeCategory, ReliableChangeResult, RiskHit, Score,
+    discrepancy, parse_json_answer, parse_json_answers, reliable_change, reliable_threshold,
+    risk_hits, score, validate_answer, AnswerValue, Answers, ChangeCategory, ReliableChangeResult,
+    RiskHit, Score,
 };
 pub use validate::{check, load_instrument, InstrumentIssue};
 

@@ -299,6 +299,24 @@ pub struct ReliableChangeResult {
     pub category: ChangeCategory,
 }
 
+/// S_diff = sqrt(2) * SD * sqrt(1 - r), the standard error of a difference;
+/// `None` without SD and reliability (or when it is not positive).
+fn s_diff(rc: &ReliableChange) -> Option<f64> {
+    let s = (2.0f64).sqrt() * rc.sd? * (1.0 - rc.reliability?).sqrt();
+    (s > 0.0).then_some(s)
+}
+
+/// The smallest difference that is reliable at `z` (1.96: the usual
+/// two-sided 95%): `z * S_diff`, or a published threshold scaled by
+/// `z / 1.96`. Unrounded, for callers that need a criterion other than 1.96.
+pub fn reliable_threshold(rc: &ReliableChange, z: f64) -> Option<f64> {
+    match (s_diff(rc), rc.threshold) {
+        (Some(s), _) => Some(z * s),
+        (None, Some(t)) if rc.sd.is_none() || rc.reliability.is_none() => Some(t * z / 1.96),
+        _ => None,
+    }
+}
+
 /// S_diff = sqrt(2) * SD * sqrt(1 - r); reliable when |RCI| > 1.96. A
 /// published threshold is used as is (reliable when |difference| >= it).
 pub fn reliable_change(
@@ -309,11 +327,8 @@ pub fn reliable_change(
 ) -> Option<ReliableChangeResult> {
     let difference = latest - baseline;
     let (rci, threshold, reliable) = match (rc.sd, rc.reliability, rc.threshold) {
-        (Some(sd), Some(r), _) => {
-            let s_diff = (2.0f64).sqrt() * sd * (1.0 - r).sqrt();
-            if s_diff <= 0.0 {
-                return None;
-            }
+        (Some(_), Some(_), _) => {
+            let s_diff = s_diff(rc)?;
             let rci = difference / s_diff;
             (Some(rci), 1.96 * s_diff, rci.abs() > 1.96)
         }

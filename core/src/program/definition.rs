@@ -41,6 +41,10 @@ pub struct Metadata {
     pub locale: String,
     /// Length in weeks, 5 to 36.
     pub weeks: u32,
+    /// The week (1 to `weeks`) by which reliable improvement is expected;
+    /// the therapist's caseload flags patients without it from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_week: Option<u32>,
     pub modes: Vec<Mode>,
     /// IANA zone suggested at enrolment when the device gives none.
     #[serde(default, skip_serializing_if = "Option::is_none")]

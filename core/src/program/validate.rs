@@ -500,6 +500,17 @@ impl Validator<'_> {
                 ),
             );
         }
+        if let Some(w) = m.review_week {
+            if w < 1 || w > m.weeks {
+                self.issue(
+                    "metadata.review_week",
+                    format!(
+                        "week {w} is outside the program; use 1 to {} (metadata.weeks)",
+                        m.weeks
+                    ),
+                );
+            }
+        }
         if m.modes.is_empty() {
             self.issue("metadata.modes", "at least one mode is required");
         }
