@@ -5,6 +5,7 @@ uniffi::setup_scaffolding!();
 
 mod checkin;
 mod error;
+mod insights;
 mod key_provider;
 mod schedule;
 mod store;
@@ -13,6 +14,7 @@ mod types;
 
 pub use checkin::*;
 pub use error::CollabziumError;
+pub use insights::*;
 pub use key_provider::{
     memory_key_provider, passphrase_key_provider, KeyProvider, KeyProviderError,
 };

@@ -233,6 +233,24 @@ object SyncTest : TestSuite() {
             val delivery = checkinDelivery()
             assertTrue(delivery == Delivery.DELIVERED || delivery == Delivery.READ, "check-in delivery: $delivery; ${patient.outbound()}")
 
+            // Insights after the sync: the caseload and this patient's timeline, one call each.
+            val rating = "{" + listOf("goals_1", "goals_2", "tasks_1", "tasks_2", "bond_1", "bond_2")
+                .joinToString(",") { "\"$it\": 6" } + ", \"goals_3\": 2, \"tasks_3\": 2}"
+            therapist.rateAlliance(channelId, rating)
+            val caseload = therapist.caseload()
+            assertEquals(1, caseload.size, "$caseload")
+            assertEquals("Sam", caseload[0].label)
+            assertEquals(channelId, caseload[0].channelId)
+            assertEquals(8.0, caseload[0].latestSymptom?.total)
+            val timeline = therapist.patientTimeline(channelId)
+            val phq = timeline.symptoms.single { it.instrument == "phq9" }
+            assertEquals(listOf(8.0), phq.points.map { it.score })
+            assertEquals(6.0, phq.reliableChangeThreshold)
+            assertTrue(phq.higherIsWorse)
+            val ratedByTherapist = timeline.alliance.single { it.source == "therapist" }
+            assertEquals(6.0, ratedByTherapist.goals)
+            assertFailsWith<CollabziumException.NotFound> { therapist.patientTimeline("00".repeat(16)) }
+
             // Unpairing goes out as DELETE with a body; the therapist learns it at its next sync.
             patient.unpair(transport, null)
             assertTrue(transport.requests.any { it.startsWith("DELETE ") }, "${transport.requests}")

@@ -284,6 +284,24 @@ final class SyncTests: XCTestCase {
             let delivery = try checkinDelivery()
             XCTAssertTrue(delivery == .delivered || delivery == .read, "check-in delivery: \(String(describing: delivery))")
 
+            // Insights after the sync: the caseload and this patient's timeline, one call each.
+            let rating = #"{"goals_1": 6, "goals_2": 6, "goals_3": 2, "tasks_1": 6, "tasks_2": 6, "tasks_3": 2, "bond_1": 6, "bond_2": 6}"#
+            _ = try therapist.rateAlliance(channelId: channelId, answersJson: rating)
+            let caseload = try therapist.caseload()
+            XCTAssertEqual(caseload.count, 1, "\(caseload)")
+            XCTAssertEqual(caseload.first?.label, "Sam")
+            XCTAssertEqual(caseload.first?.channelId, channelId)
+            XCTAssertEqual(caseload.first?.latestSymptom?.total, 16.0)
+            let timeline = try therapist.patientTimeline(channelId: channelId)
+            let phq = try XCTUnwrap(timeline.symptoms.first { $0.instrument == "phq9" })
+            XCTAssertEqual(phq.points.map(\.score), [16.0])
+            XCTAssertEqual(phq.reliableChangeThreshold, 6.0)
+            XCTAssertTrue(phq.higherIsWorse)
+            let ratedByTherapist = timeline.alliance.filter { $0.source == "therapist" }
+            XCTAssertEqual(ratedByTherapist.count, 1)
+            XCTAssertEqual(ratedByTherapist.first?.goals, 6.0)
+            XCTAssertThrowsError(try therapist.patientTimeline(channelId: String(repeating: "00", count: 16)))
+
             // Unpairing goes out as DELETE with a JSON body; the therapist learns it at its next sync.
             try patient.unpair(transport: transport, channelId: nil)
             XCTAssertTrue(transport.requests.contains { $0.hasPrefix("DELETE ") }, "\(transport.requests)")

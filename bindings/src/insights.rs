@@ -1,0 +1,259 @@
+//! Therapist insights over FFI: the caseload and one patient's timeline,
+//! each one call per screen. Thin conversions only; rules live in core.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use collabzium_core::insights::{self, FlagKind as CoreKind, Priority as CorePriority};
+
+use crate::error::{CollabziumError, Result};
+use crate::store::PatientStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CaseloadPriority {
+    Safety,
+    Deterioration,
+    Rupture,
+    Disengagement,
+    Routine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FlagKind {
+    Safety,
+    Deterioration,
+    AllianceRupture,
+    Repair,
+    Discrepancy,
+    Disengagement,
+    NoReliableImprovement,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct FlagEvidence {
+    pub label: String,
+    pub at_millis: Option<i64>,
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PatientFlag {
+    pub kind: FlagKind,
+    pub reason: String,
+    pub evidence: Vec<FlagEvidence>,
+    pub severity: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ScorePoint {
+    pub at_millis: i64,
+    pub instrument: String,
+    pub total: Option<f64>,
+    pub subscales: HashMap<String, f64>,
+    pub severity_label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CaseloadEntry {
+    pub channel_id: String,
+    pub label: Option<String>,
+    pub priority: CaseloadPriority,
+    /// Top reasons, most important first, each with its evidence.
+    pub reasons: Vec<PatientFlag>,
+    pub last_activity_millis: Option<i64>,
+    pub latest_symptom: Option<ScorePoint>,
+    pub latest_alliance: Option<ScorePoint>,
+    pub week: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AlliancePoint {
+    pub at_millis: i64,
+    pub week: u32,
+    /// "patient" or "therapist"
+    pub source: String,
+    pub goals: Option<f64>,
+    pub tasks: Option<f64>,
+    pub bond: Option<f64>,
+    pub total: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SymptomPoint {
+    pub at_millis: i64,
+    pub week: u32,
+    pub score: f64,
+    pub band_label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SymptomSeries {
+    pub instrument: String,
+    pub points: Vec<SymptomPoint>,
+    pub reliable_change_threshold: f64,
+    pub higher_is_worse: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ModuleProgress {
+    pub at_millis: i64,
+    pub module_id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PatientTimeline {
+    pub channel_id: String,
+    pub label: Option<String>,
+    pub week_now: u32,
+    pub alliance: Vec<AlliancePoint>,
+    pub symptoms: Vec<SymptomSeries>,
+    pub progress: Vec<ModuleProgress>,
+    pub days_since_last_activity: Option<u32>,
+    pub flags: Vec<PatientFlag>,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn kind(k: CoreKind) -> FlagKind {
+    match k {
+        CoreKind::Safety => FlagKind::Safety,
+        CoreKind::Deterioration => FlagKind::Deterioration,
+        CoreKind::AllianceRupture => FlagKind::AllianceRupture,
+        CoreKind::Repair => FlagKind::Repair,
+        CoreKind::Discrepancy => FlagKind::Discrepancy,
+        CoreKind::Disengagement => FlagKind::Disengagement,
+        CoreKind::NoReliableImprovement => FlagKind::NoReliableImprovement,
+    }
+}
+
+fn flag(f: insights::Flag) -> PatientFlag {
+    PatientFlag {
+        kind: kind(f.kind),
+        reason: f.reason,
+        evidence: f
+            .evidence
+            .into_iter()
+            .map(|e| FlagEvidence {
+                label: e.label,
+                at_millis: e.at.map(ms),
+                value: e.value,
+            })
+            .collect(),
+        severity: f.severity,
+    }
+}
+
+fn point(p: insights::ScoredPoint) -> ScorePoint {
+    ScorePoint {
+        at_millis: ms(p.at),
+        instrument: p.instrument,
+        total: p.total,
+        subscales: p.subscales.into_iter().collect(),
+        severity_label: p.severity_label,
+    }
+}
+
+fn now(store: &PatientStore) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(store.store.now_millis()).unwrap_or_default()
+}
+
+#[uniffi::export]
+impl PatientStore {
+    /// Therapist: every patient, most urgent first (safety > deterioration >
+    /// rupture > disengagement > routine), with the top reasons.
+    pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
+        Ok(insights::caseload_for_store(&self.store, now(self))?
+            .into_iter()
+            .map(|e| CaseloadEntry {
+                channel_id: e.channel_id,
+                label: e.label,
+                priority: match e.priority {
+                    CorePriority::Safety => CaseloadPriority::Safety,
+                    CorePriority::Deterioration => CaseloadPriority::Deterioration,
+                    CorePriority::Rupture => CaseloadPriority::Rupture,
+                    CorePriority::Disengagement => CaseloadPriority::Disengagement,
+                    CorePriority::Routine => CaseloadPriority::Routine,
+                },
+                reasons: e.reasons.into_iter().map(flag).collect(),
+                last_activity_millis: e.last_activity.map(ms),
+                latest_symptom: e.latest_symptom.map(point),
+                latest_alliance: e.latest_alliance.map(point),
+                week: e.week,
+            })
+            .collect())
+    }
+
+    /// Therapist: one patient's alliance, symptoms, progress and flags.
+    pub fn patient_timeline(&self, channel_id: String) -> Result<PatientTimeline> {
+        let patients = insights::load_patients(&self.store)?;
+        let p = patients
+            .iter()
+            .find(|p| p.channel_id == channel_id)
+            .ok_or_else(|| CollabziumError::NotFound {
+                what: "patient channel".into(),
+            })?;
+        let t = insights::timeline(p, now(self));
+        Ok(PatientTimeline {
+            channel_id: t.channel_id,
+            label: t.label,
+            week_now: t.week_now,
+            alliance: t
+                .alliance
+                .into_iter()
+                .map(|a| AlliancePoint {
+                    at_millis: ms(a.at),
+                    week: a.week,
+                    source: a.source,
+                    goals: a.goals,
+                    tasks: a.tasks,
+                    bond: a.bond,
+                    total: a.total,
+                })
+                .collect(),
+            symptoms: t
+                .symptoms
+                .into_iter()
+                .map(|s| SymptomSeries {
+                    instrument: s.instrument,
+                    points: s
+                        .points
+                        .into_iter()
+                        .map(|p| SymptomPoint {
+                            at_millis: ms(p.at),
+                            week: p.week,
+                            score: p.score,
+                            band_label: p.band_label,
+                        })
+                        .collect(),
+                    reliable_change_threshold: s.reliable_change_threshold,
+                    higher_is_worse: s.higher_is_worse,
+                })
+                .collect(),
+            progress: t
+                .progress
+                .into_iter()
+                .map(|p| ModuleProgress {
+                    at_millis: ms(p.at),
+                    module_id: p.module_id,
+                    title: p.title,
+                })
+                .collect(),
+            days_since_last_activity: t.engagement.map(|e| e.days_since_last_activity),
+            flags: t.flags.into_iter().map(flag).collect(),
+        })
+    }
+
+    /// Therapist: rate the alliance with one patient (stays on this device).
+    /// `answers_json` maps the `alliance_therapist` items to values.
+    pub fn rate_alliance(&self, channel_id: String, answers_json: String) -> Result<String> {
+        let answers: serde_json::Value =
+            serde_json::from_str(&answers_json).map_err(|_| CollabziumError::InvalidInput {
+                field: "answers_json".into(),
+                reason: "is not JSON".into(),
+            })?;
+        Ok(insights::rate_alliance(&self.store, &channel_id, &answers)?)
+    }
+}
