@@ -3,6 +3,7 @@
 //! Every command prints one clear line on error and exits non-zero; with
 //! `--json` it prints `{"error":{"code":..,"message":..}}` with a stable code.
 
+mod charts;
 mod commands;
 mod output;
 mod passphrase;
@@ -82,7 +83,7 @@ enum Command {
     },
     /// List this store's sync channels.
     Channels,
-    /// Research view: analyses on a de-identified research CSV.
+    /// Research view: export the de-identified research CSV and analyse it.
     #[command(subcommand)]
     Research(commands::research::ResearchCommand),
 }
@@ -101,7 +102,7 @@ fn main() -> ExitCode {
         Command::Instrument(cmd) => commands::instrument::run(&out, cmd),
         Command::Checkin(cmd) => commands::checkin::run(&out, cli.store.as_deref(), cmd),
         Command::Export(cmd) => commands::export::run(&out, cli.store.as_deref(), cmd),
-        Command::Research(cmd) => commands::research::run(&out, cmd),
+        Command::Research(cmd) => commands::research::run(&out, cli.store.as_deref(), cmd),
         Command::Relay(cmd) => commands::relay::run(cmd),
         Command::Therapist(cmd) => commands::sync::run_therapist(&out, cli.store.as_deref(), cmd),
         Command::Patient(cmd) => commands::sync::run_patient(&out, cli.store.as_deref(), cmd),

@@ -1,5 +1,7 @@
 //! `collabzium research alliance-outcome --input FILE.csv`: the clinic's research analysis on
-//! a de-identified CSV (docs/research.md). No store needed.
+//! a de-identified CSV (docs/research.md), no store needed; and
+//! `collabzium --store T research export --out FILE.csv`, which writes that CSV from a
+//! therapist's store.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,12 +23,45 @@ pub enum ResearchCommand {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Write the de-identified research CSV of this therapist store (new random patient ids each time).
+    Export {
+        /// Where to write the CSV (owner-only permissions).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
-pub fn run(out: &Output, cmd: ResearchCommand) -> Result<()> {
+pub fn run(out: &Output, store: Option<&Path>, cmd: ResearchCommand) -> Result<()> {
     match cmd {
         ResearchCommand::AllianceOutcome { input } => run_alliance_outcome(out, &input),
+        ResearchCommand::Export { out: file } => run_export(out, store, &file),
     }
+}
+
+/// `--store T research export --out FILE.csv`: every patient on the therapist's
+/// device, as de-identified long-format rows (`docs/research.md`).
+pub fn run_export(out: &Output, store: Option<&Path>, file: &Path) -> Result<()> {
+    let store = super::open_store(store)?;
+    let patients = collabzium_core::insights::load_patients(&store)?;
+    let rows = collabzium_core::insights::research_rows(&patients, None);
+    let csv = research::rows_to_csv(&rows).map_err(|e| Error::Internal(e.to_string()))?;
+    super::write_private(file, csv.as_bytes())?;
+    let n_patients = rows
+        .iter()
+        .map(|r| r.patient.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    out.emit(
+        &serde_json::json!({"out": file, "rows": rows.len(), "patients": n_patients}),
+        || {
+            format!(
+                "wrote {} rows for {n_patients} patients to {}",
+                rows.len(),
+                file.display()
+            )
+        },
+    );
+    Ok(())
 }
 
 /// Reads the CSV, runs the analysis, prints the JSON array (`--json`) or a table.
