@@ -1,0 +1,130 @@
+//! Insights over a real therapist store fed by a real sync (issue 6): the
+//! patients' check-ins (one corrected), a safety alert and a program
+//! assignment travel through an in-process relay; the therapist's own
+//! alliance rating stays local; `load_patients` and `caseload_for_store`
+//! read it all back.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use collabzium_core::checkin::Checkins;
+use collabzium_core::insights::{
+    caseload_for_store, load_patients, rate_alliance, timeline, FlagKind, Priority,
+};
+use collabzium_core::sync::service;
+use collabzium_relay::{spawn_background, RelayConfig};
+use common::*;
+use serde_json::json;
+
+fn phq9_answers(items: [i64; 9]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (i, v) in items.iter().enumerate() {
+        m.insert(format!("phq9_{}", i + 1), (*v).into());
+    }
+    serde_json::Value::Object(m)
+}
+
+#[test]
+fn caseload_from_a_synced_therapist_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = spawn_background(RelayConfig {
+        database: format!("sqlite:{}", dir.path().join("relay.db").display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..RelayConfig::default()
+    })
+    .expect("relay");
+    let t = transport();
+    let th = party(dir.path(), "therapist");
+    let sam = party(dir.path(), "sam");
+    let alex = party(dir.path(), "alex-patient");
+    let sam_ch = pair(&relay.url(), &t, &th.store, &sam.store, "Sam");
+    let alex_ch = pair(&relay.url(), &t, &th.store, &alex.store, "Alex");
+
+    // Sam follows the 8-week low-mood program from two weeks ago.
+    let program = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/low-mood-8w.json"),
+    )
+    .unwrap();
+    let start = (Utc::now() - Duration::days(14)).date_naive();
+    service::send_program_assignment(&th.store, &sam_ch, &program, start).unwrap();
+
+    // Sam: baseline PHQ-9 5, then 9 corrected to 12 (reliable worsening: +7 ≥ 6).
+    let c = Checkins::new(sam.store.clone()).unwrap();
+    let submit = |answers: serde_json::Value| {
+        let d = c.start("phq9", None).unwrap();
+        c.answer_json(&d.checkin_id, &answers).unwrap();
+        let id = c.submit(&d.checkin_id).unwrap().checkin_id;
+        sam.clock.advance_ms(1_000);
+        id
+    };
+    submit(phq9_answers([1, 1, 1, 1, 1, 0, 0, 0, 0]));
+    let second = submit(phq9_answers([2, 2, 1, 1, 1, 1, 1, 0, 0]));
+    let fix = c.correct(&second).unwrap();
+    c.answer_json(&fix.checkin_id, &phq9_answers([2, 2, 2, 2, 2, 1, 1, 0, 0]))
+        .unwrap();
+    c.submit(&fix.checkin_id).unwrap();
+    alliance_checkin(&sam.store, "");
+
+    // Alex: a PHQ-9 with a risk answer raises a safety alert.
+    let alert = phq9(&alex.store, [1, 1, 1, 1, 0, 0, 0, 0, 1]);
+    sync_until_quiet(&[&th, &sam, &alex], &t);
+
+    // The therapist rates the alliance with Sam; it never leaves the device.
+    let rating = rate_alliance(
+        &th.store,
+        &sam_ch,
+        &json!({"goals_1": 3, "goals_2": 3, "goals_3": 3, "tasks_1": 3, "tasks_2": 3,
+                "tasks_3": 3, "bond_1": 6, "bond_2": 6}),
+    )
+    .unwrap();
+    assert!(rate_alliance(&th.store, "no-such-channel", &json!({})).is_err());
+    assert!(rate_alliance(&th.store, &sam_ch, &json!({"goals_1": 99})).is_err());
+    sync_until_quiet(&[&th, &sam, &alex], &t);
+    let sam_inbox = service::inbox(&sam.store, &["checkin"]).unwrap();
+    assert!(sam_inbox.is_empty(), "therapist ratings are never synced");
+
+    let patients = load_patients(&th.store).unwrap();
+    assert_eq!(patients.len(), 2);
+    let s = patients.iter().find(|p| p.channel_id == sam_ch).unwrap();
+    assert_eq!(s.label.as_deref(), Some("Sam"));
+    assert_eq!(s.start, start.and_hms_opt(0, 0, 0).unwrap().and_utc());
+    assert_eq!((s.review_week, s.program_weeks), (Some(6), Some(8)));
+    assert_eq!(s.mode.as_deref(), Some("guided"));
+    let totals: Vec<_> = s
+        .checkins
+        .iter()
+        .filter(|p| p.instrument == "phq9")
+        .map(|p| p.total)
+        .collect();
+    assert_eq!(totals, [Some(5.0), Some(12.0)], "correction applied");
+    assert_eq!(s.therapist_ratings.len(), 1);
+    // goals_3 and tasks_3 are reverse-keyed: (3 + 3 + 5) / 3.
+    assert_eq!(s.therapist_ratings[0].subscales["tasks"], 3.67);
+    assert!(s.last_activity.is_some());
+    let a = patients.iter().find(|p| p.channel_id == alex_ch).unwrap();
+    assert_eq!(a.alerts.len(), 1);
+    assert_eq!(a.alerts[0].alert_id, alert);
+    assert!(!a.alerts[0].acknowledged);
+
+    let now = Utc::now() + Duration::hours(1);
+    let cl = caseload_for_store(&th.store, now).unwrap();
+    assert_eq!(cl[0].channel_id, alex_ch);
+    assert_eq!(cl[0].priority, Priority::Safety);
+    assert_eq!(cl[1].channel_id, sam_ch);
+    assert_eq!(cl[1].priority, Priority::Deterioration);
+    assert_eq!(cl[1].week, 2);
+    let sam_kinds: Vec<_> = cl[1].reasons.iter().map(|f| f.kind).collect();
+    // Sam rates goals 6 and tasks 5.33, the therapist 3.67 and 3.67.
+    assert!(sam_kinds.contains(&FlagKind::Discrepancy), "{sam_kinds:?}");
+    let tl = timeline(s, now);
+    assert_eq!(tl.alliance.len(), 2);
+    assert_eq!(tl.symptoms[0].points.len(), 2);
+    let _ = rating;
+
+    // Acknowledged, the alert no longer tops the caseload.
+    service::send_alert_ack(&th.store, &alex_ch, &alert).unwrap();
+    let cl = caseload_for_store(&th.store, now).unwrap();
+    assert_eq!(cl[0].channel_id, sam_ch);
+    let alex_entry = cl.iter().find(|e| e.channel_id == alex_ch).unwrap();
+    assert_eq!(alex_entry.priority, Priority::Routine);
+}
