@@ -535,7 +535,7 @@ mod tests {
     fn numbers_are_stable() {
         assert_eq!(num(-0.0001), "0");
         assert_eq!(num(12.0), "12");
-        assert_eq!(num(3.14159), "3.14");
+        assert_eq!(num(12.3456), "12.35");
         assert_eq!(num(2.5), "2.5");
     }
 

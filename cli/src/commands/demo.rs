@@ -118,7 +118,7 @@ impl Rng {
     }
     /// Approximately normal (sum of uniforms).
     fn normal(&mut self, sd: f64) -> f64 {
-        ((0..6).map(|_| self.f()).sum::<f64>() - 3.0) * sd / 0.7071
+        ((0..6).map(|_| self.f()).sum::<f64>() - 3.0) * sd / std::f64::consts::FRAC_1_SQRT_2
     }
     fn chance(&mut self, p: f64) -> bool {
         self.f() < p
