@@ -42,7 +42,7 @@ fn phq(i: usize, w: i64) -> f64 {
 
 fn alliance(i: usize, w: i64) -> (f64, f64, f64) {
     let level = 4.0 + (i % 4) as f64 * 0.5;
-    let dip = if i % 7 == 0 && (20..24).contains(&w) {
+    let dip = if i % 7 == 3 && (20..24).contains(&w) {
         1.5
     } else {
         0.0
@@ -106,7 +106,7 @@ fn records() -> Vec<PatientRecord> {
                 engagement: last.map(|at| EngagementSnapshot {
                     at,
                     days_since_last_activity: 0,
-                    current_missed_run: u32::from(i % 5 == 0),
+                    current_missed_run: u32::from(i % 5 == 4),
                     longest_missed_run: 1,
                     stalled_modules: 0,
                     completed_items: 100,

@@ -121,8 +121,16 @@ struct Acc {
     progress: Vec<ProgressPoint>,
     engagement: Option<EngagementSnapshot>,
     last_activity: Option<DateTime<Utc>>,
-    /// (sent at, start date, weeks, review week, program modes)
-    program: Option<(i64, NaiveDate, Option<u32>, Option<u32>, Vec<String>)>,
+    program: Option<Assignment>,
+}
+
+/// What the insights need of the latest program assignment.
+struct Assignment {
+    sent_at: i64,
+    start: NaiveDate,
+    weeks: Option<u32>,
+    review_week: Option<u32>,
+    modes: Vec<String>,
 }
 
 impl Acc {
@@ -227,7 +235,7 @@ impl Acc {
         else {
             return;
         };
-        if self.program.as_ref().is_some_and(|p| p.0 > sent_at) {
+        if self.program.as_ref().is_some_and(|p| p.sent_at > sent_at) {
             return;
         }
         let meta = b.get("program").and_then(|p| p.get("metadata"));
@@ -245,7 +253,13 @@ impl Acc {
                     .collect()
             })
             .unwrap_or_default();
-        self.program = Some((sent_at, start, num("weeks"), num("review_week"), modes));
+        self.program = Some(Assignment {
+            sent_at,
+            start,
+            weeks: num("weeks"),
+            review_week: num("review_week"),
+            modes,
+        });
     }
 }
 
@@ -381,7 +395,7 @@ pub fn load_patients(store: &Store) -> Result<Vec<PatientRecord>> {
         let start = a
             .program
             .as_ref()
-            .and_then(|p| p.1.and_hms_opt(0, 0, 0))
+            .and_then(|p| p.start.and_hms_opt(0, 0, 0))
             .map_or(paired, |d| d.and_utc());
         let checkins: Vec<ScoredPoint> = current_points(a.checkins)
             .into_iter()
@@ -406,10 +420,10 @@ pub fn load_patients(store: &Store) -> Result<Vec<PatientRecord>> {
                 })
                 .collect(),
         );
-        let (weeks, review_week, modes) =
-            a.program
-                .map(|p| (p.2, p.3, p.4))
-                .unwrap_or((None, None, Vec::new()));
+        let (weeks, review_week, modes) = a
+            .program
+            .map(|p| (p.weeks, p.review_week, p.modes))
+            .unwrap_or((None, None, Vec::new()));
         let mut alerts = a.alerts;
         alerts.sort_by_key(|x| x.at);
         let mut progress = a.progress;
