@@ -196,31 +196,70 @@ async fn count(
     Ok(tx.query_one(&st, params).await?.get(0))
 }
 
+const DEVICE_SQL: &str = "SELECT revoked_at FROM devices WHERE device_key = $1";
+const NONCE_SQL: &str = "INSERT INTO nonces (device_key, nonce, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING";
+
 /// Refuse a revoked device, then record the nonce (a conflict is a replay).
 async fn begin(tx: &Transaction<'_>, auth: &Auth, now_ms: i64) -> Result<(), StoreError> {
     let dev = &auth.device[..];
-    if let Some(r) = query_opt(
-        tx,
-        "SELECT revoked_at FROM devices WHERE device_key = $1",
-        &[&dev],
-    )
-    .await?
-    {
-        if r.get::<_, Option<i64>>(0).is_some() {
-            return Err(StoreError::DeviceRevoked);
-        }
-    }
+    let r = query_opt(tx, DEVICE_SQL, &[&dev]).await?;
+    check_device(r)?;
     let n = exec(
         tx,
-        "INSERT INTO nonces (device_key, nonce, expires_at) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
+        NONCE_SQL,
         &[&dev, &&auth.nonce[..], &(now_ms + NONCE_TTL_MS)],
     )
     .await?;
-    if n == 0 {
+    check_nonce(n)
+}
+
+fn check_device(row: Option<Row>) -> Result<(), StoreError> {
+    match row {
+        Some(r) if r.get::<_, Option<i64>>(0).is_some() => Err(StoreError::DeviceRevoked),
+        _ => Ok(()),
+    }
+}
+
+fn check_nonce(inserted: u64) -> Result<(), StoreError> {
+    if inserted == 0 {
         return Err(StoreError::Replayed);
     }
     Ok(())
+}
+
+/// `begin` and the channel membership in ONE round trip: the three
+/// statements are pipelined (sent together, executed in order by the
+/// server). The results are judged in the order `begin` then `membership`
+/// would have produced them; on any refusal the caller's transaction rolls
+/// back, so the extra work the server did for a refused request (a nonce
+/// row, a row lock) leaves no trace.
+async fn begin_with_channel(
+    tx: &Transaction<'_>,
+    auth: &Auth,
+    cid: &ChannelId,
+    lock: Lock,
+    now_ms: i64,
+) -> Result<(Role, Option<Revocation>), StoreError> {
+    let dev = &auth.device[..];
+    let st_dev = tx.prepare_cached(DEVICE_SQL).await?;
+    let st_nonce = tx.prepare_cached(NONCE_SQL).await?;
+    let st_ch = tx.prepare_cached(membership_sql(lock)).await?;
+    let nonce = &auth.nonce[..];
+    let expires = now_ms + NONCE_TTL_MS;
+    let cid_ref = &cid[..];
+    let p_dev: [&(dyn ToSql + Sync); 1] = [&dev];
+    let p_nonce: [&(dyn ToSql + Sync); 3] = [&dev, &nonce, &expires];
+    let p_ch: [&(dyn ToSql + Sync); 1] = [&cid_ref];
+    let (d, n, c) = tokio::join!(
+        biased;
+        tx.query_opt(&st_dev, &p_dev),
+        tx.execute(&st_nonce, &p_nonce),
+        tx.query_opt(&st_ch, &p_ch),
+    );
+    check_device(d?)?;
+    check_nonce(n?)?;
+    membership_row(c?, &auth.device)
 }
 
 /// Register the device and lock its row: per-device limits count under it.
@@ -256,17 +295,28 @@ enum Lock {
     Update,
 }
 
+fn membership_sql(lock: Lock) -> &'static str {
+    match lock {
+        Lock::Share => "SELECT therapist, patient, revoked_at, revoked_by, revocation FROM channels WHERE channel_id = $1 FOR SHARE",
+        Lock::Update => "SELECT therapist, patient, revoked_at, revoked_by, revocation FROM channels WHERE channel_id = $1 FOR UPDATE",
+    }
+}
+
 async fn membership(
     tx: &Transaction<'_>,
     device: &DeviceId,
     cid: &ChannelId,
     lock: Lock,
 ) -> Result<(Role, Option<Revocation>), StoreError> {
-    let sql = match lock {
-        Lock::Share => "SELECT therapist, patient, revoked_at, revoked_by, revocation FROM channels WHERE channel_id = $1 FOR SHARE",
-        Lock::Update => "SELECT therapist, patient, revoked_at, revoked_by, revocation FROM channels WHERE channel_id = $1 FOR UPDATE",
-    };
-    let Some(row) = query_opt(tx, sql, &[&&cid[..]]).await? else {
+    let row = query_opt(tx, membership_sql(lock), &[&&cid[..]]).await?;
+    membership_row(row, device)
+}
+
+fn membership_row(
+    row: Option<Row>,
+    device: &DeviceId,
+) -> Result<(Role, Option<Revocation>), StoreError> {
+    let Some(row) = row else {
         return Err(StoreError::Forbidden);
     };
     let therapist: Vec<u8> = row.get(0);
@@ -292,13 +342,8 @@ async fn membership(
     Ok((role, revocation))
 }
 
-async fn active_role(
-    tx: &Transaction<'_>,
-    device: &DeviceId,
-    cid: &ChannelId,
-    lock: Lock,
-) -> Result<Role, StoreError> {
-    match membership(tx, device, cid, lock).await? {
+fn active(m: (Role, Option<Revocation>)) -> Result<Role, StoreError> {
+    match m {
         (role, None) => Ok(role),
         (_, Some(rev)) => Err(StoreError::ChannelRevoked(rev)),
     }
@@ -616,16 +661,33 @@ impl RelayStore for PostgresStore {
     ) -> Result<Vec<(u64, PushStatus)>, StoreError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        begin(&tx, &auth, now_ms).await?;
-        // FOR UPDATE: pushes to one channel serialize, so the quota holds.
-        let role = active_role(&tx, &auth.device, &channel_id, Lock::Update).await?;
-        let dir = role.own_dir() as i16;
-        let checked = check_envelopes(&channel_id, role.own_dir(), &envelopes)?;
+        // The direction the headers claim, so the inserts can be pipelined
+        // with the authentication; it is checked against the role below.
+        let claimed = envelopes
+            .first()
+            .and_then(|e| Header::parse(e).ok())
+            .map(|h| h.direction as u8)
+            .and_then(|d| Some((d, check_envelopes(&channel_id, d, &envelopes).ok()?)));
+        let Some((claimed_dir, checked)) = claimed else {
+            // Malformed whatever the role: refuse in the usual order.
+            let role =
+                active(begin_with_channel(&tx, &auth, &channel_id, Lock::Update, now_ms).await?)?;
+            check_envelopes(&channel_id, role.own_dir(), &envelopes)?;
+            return Err(StoreError::Malformed);
+        };
+        let dir = claimed_dir as i16;
         let expires_at = now_ms + self.limits.retention_ms;
         let cid = &channel_id[..];
+        let dev = &auth.device[..];
+        let nonce = &auth.nonce[..];
+        let nonce_expires = now_ms + NONCE_TTL_MS;
+        let st_dev = tx.prepare_cached(DEVICE_SQL).await?;
+        let st_nonce = tx.prepare_cached(NONCE_SQL).await?;
+        // FOR UPDATE: pushes to one channel serialize, so the quota holds.
+        let st_ch = tx.prepare_cached(membership_sql(Lock::Update)).await?;
         // The CTE reads the row as it was before this statement: its digest
         // tells stored (none), duplicate (equal) and replaced (different).
-        let st = tx
+        let st_ins = tx
             .prepare_cached(
                 "WITH old AS (SELECT digest FROM envelopes WHERE channel_id = $1 AND dir = $2 AND seq = $3)
                  INSERT INTO envelopes AS e (channel_id, dir, seq, body, digest, stored_at, expires_at)
@@ -638,38 +700,60 @@ impl RelayStore for PostgresStore {
                  RETURNING (SELECT digest FROM old)",
             )
             .await?;
+        let st_quota = tx
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0)::BIGINT FROM envelopes
+                 WHERE channel_id = $1 AND dir = $2 AND expires_at > $3",
+            )
+            .await?;
+        let seqs: Vec<i64> = checked.iter().map(|(s, _)| seq_i64(*s)).collect();
+        let digs: Vec<&[u8]> = checked.iter().map(|(_, d)| &d[..]).collect();
+        let params: Vec<[&(dyn ToSql + Sync); 7]> = (0..checked.len())
+            .map(|i| {
+                [
+                    &cid as &(dyn ToSql + Sync),
+                    &dir,
+                    &seqs[i],
+                    &envelopes[i],
+                    &digs[i],
+                    &now_ms,
+                    &expires_at,
+                ]
+            })
+            .collect();
+        // One round trip for the whole operation but the commit: the
+        // statements are sent together and run in this order.
+        let p_dev: [&(dyn ToSql + Sync); 1] = [&dev];
+        let p_nonce: [&(dyn ToSql + Sync); 3] = [&dev, &nonce, &nonce_expires];
+        let p_ch: [&(dyn ToSql + Sync); 1] = [&cid];
+        let p_quota: [&(dyn ToSql + Sync); 3] = [&cid, &dir, &now_ms];
+        let (d, n, ch, inserted, quota) = tokio::join!(
+            biased;
+            tx.query_opt(&st_dev, &p_dev),
+            tx.execute(&st_nonce, &p_nonce),
+            tx.query_opt(&st_ch, &p_ch),
+            futures_util::future::join_all(params.iter().map(|p| tx.query_one(&st_ins, p))),
+            tx.query_one(&st_quota, &p_quota),
+        );
+        // Judged in the order of the unpipelined checks.
+        check_device(d?)?;
+        check_nonce(n?)?;
+        let role = active(membership_row(ch?, &auth.device)?)?;
+        if role.own_dir() != claimed_dir {
+            return Err(StoreError::Malformed);
+        }
         let mut results = Vec::with_capacity(checked.len());
-        for ((seq, dig), body) in checked.into_iter().zip(envelopes.iter()) {
-            let row = tx
-                .query_one(
-                    &st,
-                    &[
-                        &cid,
-                        &dir,
-                        &seq_i64(seq),
-                        body,
-                        &&dig[..],
-                        &now_ms,
-                        &expires_at,
-                    ],
-                )
-                .await?;
-            let old: Option<Vec<u8>> = row.get(0);
+        for ((seq, dig), row) in checked.iter().zip(inserted) {
+            let old: Option<Vec<u8>> = row?.get(0);
             let status = match old {
                 None => PushStatus::Stored,
                 Some(d) if d == dig[..] => PushStatus::Duplicate,
                 Some(_) => PushStatus::Replaced,
             };
-            results.push((seq, status));
+            results.push((*seq, status));
         }
-        let row = query(
-            &tx,
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0)::BIGINT FROM envelopes
-             WHERE channel_id = $1 AND dir = $2 AND expires_at > $3",
-            &[&cid, &dir, &now_ms],
-        )
-        .await?;
-        let (n, bytes): (i64, i64) = row.first().map(|r| (r.get(0), r.get(1))).unwrap_or((0, 0));
+        let quota = quota?;
+        let (n, bytes): (i64, i64) = (quota.get(0), quota.get(1));
         if n as u64 > self.limits.channel_quota || bytes as u64 > self.limits.channel_quota_bytes {
             return Err(StoreError::Quota);
         }
@@ -688,8 +772,7 @@ impl RelayStore for PostgresStore {
     ) -> Result<Fetched, StoreError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        begin(&tx, &auth, now_ms).await?;
-        let role = active_role(&tx, &auth.device, &channel_id, Lock::Share).await?;
+        let role = active(begin_with_channel(&tx, &auth, &channel_id, Lock::Share, now_ms).await?)?;
         let rows = query(
             &tx,
             "SELECT seq, body FROM envelopes
@@ -735,8 +818,7 @@ impl RelayStore for PostgresStore {
     ) -> Result<u64, StoreError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
-        begin(&tx, &auth, now_ms).await?;
-        let role = active_role(&tx, &auth.device, &channel_id, Lock::Share).await?;
+        let role = active(begin_with_channel(&tx, &auth, &channel_id, Lock::Share, now_ms).await?)?;
         let seqs: Vec<i64> = seqs.into_iter().map(seq_i64).collect();
         let deleted = exec(
             &tx,
