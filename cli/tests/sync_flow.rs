@@ -372,3 +372,39 @@ fn program_assignment_progress_engagement_and_approval_flow() {
         "low-mood-8w"
     );
 }
+
+#[test]
+fn one_program_approval_and_hours_reach_every_patient() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let th = party(dir.path(), "therapist");
+    let (a, b) = (
+        party(dir.path(), "patient-a"),
+        party(dir.path(), "patient-b"),
+    );
+    let ca = pair(&r.url(), &t, &th.store, &a.store, "A");
+    let cb = pair(&r.url(), &t, &th.store, &b.store, "B");
+    let program = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../programs/low-mood-8w.json"
+    ))
+    .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let hours = Availability {
+        tz: "Europe/Berlin".into(),
+        ..Availability::default()
+    };
+    service::set_availability(&th.store, &hours, None).unwrap();
+    for c in [&ca, &cb] {
+        service::send_program_assignment(&th.store, c, &program, today).unwrap();
+        service::send_unlock_approval(&th.store, c, "problem-solving").unwrap();
+    }
+    sync_until_quiet(&[&th, &a, &b], &t);
+    for p in [&a, &b] {
+        let st = collabzium_core::agenda::load_state(&p.store).expect("enrolled");
+        assert!(st.approvals.contains_key("problem-solving"));
+        let reply = service::reply_expectation(&p.store, None).unwrap().unwrap();
+        assert_eq!(reply.tz, "Europe/Berlin");
+    }
+}

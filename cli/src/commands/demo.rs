@@ -28,9 +28,7 @@ use collabzium_core::insights::{self, CaseloadEntry, FlagConfig, PatientRecord, 
 use collabzium_core::platform::Clock;
 use collabzium_core::program::Program;
 use collabzium_core::research;
-use collabzium_core::store::outbox::Priority as OutboxPriority;
 use collabzium_core::store::Store;
-use collabzium_core::sync::events;
 use collabzium_core::sync::service::{self, InvitationState};
 use collabzium_core::sync::{HttpTransport, TherapistInvitation};
 use collabzium_core::{Error, Result};
@@ -480,59 +478,14 @@ fn pair(
     Err(Error::Internal("pairing did not complete".into()))
 }
 
-/// A short token naming a channel, for per-channel outbox ref ids (FNV-1a).
-fn channel_tag(channel: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in channel.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
 /// The therapist assigns the program to one patient: the same event as
 /// `service::send_program_assignment`, queued with a per-channel ref id.
-/// Workaround: the outbox keeps one entry per (kind, ref id) across all
-/// channels, so `send_program_assignment` (ref id = program id and version)
-/// reaches only the first patient a program is assigned to; likewise
-/// `send_unlock_approval` for a module. Reported with the demo; switch back
-/// to the service calls once they queue per channel.
 fn assign_program(therapist: &Store, channel: &str, start: NaiveDate) -> Result<()> {
-    // Validates exactly as the service call does.
-    collabzium_core::program::load(PROGRAM_JSON)
-        .map_err(|i| Error::invalid("program", format!("{} problem(s)", i.len())))?;
-    let program: Value =
-        serde_json::from_str(PROGRAM_JSON).map_err(|e| Error::Internal(e.to_string()))?;
-    let body = json!({"program": program, "start_date": start.to_string()});
-    let ref_id = format!("steady-steps-12w-1_0_0-{}", channel_tag(channel));
-    therapist.write(|tx| {
-        service::enqueue_for_channel(
-            tx,
-            channel,
-            events::PROGRAM_ASSIGNMENT,
-            &ref_id,
-            OutboxPriority::Normal,
-            &body,
-        )
-        .map(|_| ())
-    })
+    service::send_program_assignment(therapist, channel, PROGRAM_JSON, start)
 }
 
-/// `service::send_unlock_approval` with a per-channel ref id (see [`assign_program`]).
 fn approve_module(therapist: &Store, channel: &str, module_id: &str) -> Result<()> {
-    let ref_id = format!("{module_id}-{}", channel_tag(channel));
-    therapist.write(|tx| {
-        let body = json!({"module_id": module_id, "approved_at": tx.now_millis()});
-        service::enqueue_for_channel(
-            tx,
-            channel,
-            events::UNLOCK_APPROVAL,
-            &ref_id,
-            OutboxPriority::Normal,
-            &body,
-        )
-        .map(|_| ())
-    })
+    service::send_unlock_approval(therapist, channel, module_id)
 }
 
 fn sync(store: &Store, t: &dyn HttpTransport) -> Result<service::SyncSummary> {

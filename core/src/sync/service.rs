@@ -470,6 +470,13 @@ pub fn enqueue_for_channel(
     Ok(seq)
 }
 
+/// A ref id unique per channel: the outbox keeps one entry per (kind,
+/// ref id), and a therapist sends the same program, approval or settings
+/// version to many patients.
+fn per_channel_ref(channel: &str, ref_id: &str) -> String {
+    format!("{}.{ref_id}", &channel[..channel.len().min(8)])
+}
+
 fn random_id() -> Result<String> {
     let mut b = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
@@ -548,7 +555,7 @@ pub fn send_unlock_approval(store: &Store, channel: &str, module_id: &str) -> Re
             tx,
             &ch.id,
             events::UNLOCK_APPROVAL,
-            module_id,
+            &per_channel_ref(&ch.id, module_id),
             Priority::Normal,
             &body,
         )
@@ -589,7 +596,7 @@ pub fn send_program_assignment(
             tx,
             &ch.id,
             events::PROGRAM_ASSIGNMENT,
-            &ref_id,
+            &per_channel_ref(&ch.id, &ref_id),
             Priority::Normal,
             &body,
         )
@@ -650,7 +657,7 @@ pub fn set_availability(
                 tx,
                 &c.id,
                 events::CHANNEL_SETTINGS,
-                &format!("s{version}"),
+                &per_channel_ref(&c.id, &format!("s{version}")),
                 Priority::Normal,
                 &body,
             )?;
