@@ -188,7 +188,7 @@ impl PatientStore {
 
     /// Therapist: one patient's alliance, symptoms, progress and flags.
     pub fn patient_timeline(&self, channel_id: String) -> Result<PatientTimeline> {
-        let patients = insights::load_patients(&self.store)?;
+        let patients = insights::load_patients_cached(&self.store)?;
         let p = patients
             .iter()
             .find(|p| p.channel_id == channel_id)

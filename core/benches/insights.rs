@@ -1,7 +1,8 @@
 //! The therapist's caseload for 200 patients × 52 weeks (weekly PHQ-9,
 //! alliance, module progress and engagement summary). Target: under 50 ms.
 //! Also the store path: `load_patients` and `caseload_for_store` over a real
-//! encrypted store holding the same data as synced inbox events.
+//! encrypted store holding the same data as synced inbox events, cold (cache
+//! cleared) and through the patients cache (hit).
 //! `cargo bench -p collabzium-core --bench insights`; figures in docs/benchmarks.md.
 
 use std::collections::BTreeMap;
@@ -11,12 +12,13 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use collabzium_core::crypto::MemoryKeyProvider;
 use collabzium_core::insights::{
-    caseload, caseload_for_store, load_patients, EngagementSnapshot, FlagConfig, PatientRecord,
-    ProgressPoint, ScoredPoint,
+    cache_fingerprint, caseload, caseload_for_store, clear_patients_cache, load_patients,
+    load_patients_cached, EngagementSnapshot, FlagConfig, PatientRecord, ProgressPoint,
+    ScoredPoint,
 };
 use collabzium_core::store::Store;
 use collabzium_core::sync::state::{ChannelState, InboxItem};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
 
 const PATIENTS: usize = 200;
@@ -267,7 +269,28 @@ fn bench(c: &mut Criterion) {
     g.bench_function("load_patients (200 channels, 62,000 inbox events)", |b| {
         b.iter(|| load_patients(black_box(&store)).unwrap())
     });
-    g.bench_function("caseload_for_store (load + caseload)", |b| {
+    g.bench_function(
+        "caseload_for_store, cold (load + cache write + caseload)",
+        |b| {
+            b.iter_batched(
+                || clear_patients_cache(&store).unwrap(),
+                |()| caseload_for_store(black_box(&store), now()).unwrap(),
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    g.finish();
+
+    // The cache-hit path: the first call built the cache, nothing changed since.
+    assert_eq!(load_patients_cached(&store).unwrap(), loaded);
+    let mut g = c.benchmark_group("store, cache hit");
+    g.bench_function("fingerprint (no decryption)", |b| {
+        b.iter(|| cache_fingerprint(black_box(&store)).unwrap())
+    });
+    g.bench_function("load_patients_cached", |b| {
+        b.iter(|| load_patients_cached(black_box(&store)).unwrap())
+    });
+    g.bench_function("caseload_for_store (cache hit + caseload)", |b| {
         b.iter(|| caseload_for_store(black_box(&store), now()).unwrap())
     });
     g.finish();

@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 
 use super::{
-    flags, is_alliance_instrument, load_patients, weeks_since, Flag, FlagConfig, FlagKind,
+    flags, is_alliance_instrument, load_patients_cached, weeks_since, Flag, FlagConfig, FlagKind,
     PatientRecord, ScoredPoint,
 };
 use crate::error::{Error, Result};
@@ -118,10 +118,12 @@ pub fn caseload(
     out
 }
 
-/// The caseload screen in one call: load, flag (default thresholds), order.
+/// The caseload screen in one call: load (through the patients cache),
+/// flag (default thresholds), order. Flags depend on `now`, so only the
+/// patients are cached; the caseload is recomputed at every call.
 pub fn caseload_for_store(store: &Store, now: DateTime<Utc>) -> Result<Vec<CaseloadEntry>> {
     Ok(caseload(
-        &load_patients(store)?,
+        &load_patients_cached(store)?,
         now,
         &FlagConfig::default(),
     ))

@@ -20,7 +20,7 @@ use crate::checkin::{Checkin, Checkins};
 use crate::crypto::Aad;
 use crate::error::{Error, Result};
 use crate::store::outbox::OUTBOX_TABLE;
-use crate::store::{ReadTx, Record, Store};
+use crate::store::{ReadTx, Record, Store, Stored};
 use crate::sync::events;
 use crate::sync::state::{ChannelState, ChannelStatus, InboxItem};
 
@@ -343,31 +343,61 @@ fn mode_of(checkins: &[ScoredPoint], program_modes: &[String]) -> Option<String>
     })
 }
 
+/// Everything `load_patients` reads, from one read transaction. Its
+/// inputs are exactly what `cache::fingerprint` covers: keep them in step.
+pub(super) struct Inputs {
+    channels: Vec<ChannelState>,
+    inbox: Vec<Stored<InboxItem>>,
+    sent: Vec<(String, i64, Value)>,
+    ratings: BTreeMap<String, Vec<Checkin>>,
+}
+
 /// One record per channel this store holds as the therapist (active or
-/// revoked), newest pairing first, like `channel_views`.
+/// revoked), newest pairing first, like `channel_views`. Opens every
+/// received event; [`super::load_patients_cached`] is the fast path.
 pub fn load_patients(store: &Store) -> Result<Vec<PatientRecord>> {
-    let (channels, inbox, sent, mut ratings) = store.read(|tx| {
-        let channels: Vec<ChannelState> = tx
-            .list::<ChannelState>()?
-            .into_iter()
-            .map(|c| c.value)
-            .filter(|c| c.role == "therapist")
-            .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Revoked))
-            .collect();
-        let inbox = tx.list::<InboxItem>()?;
-        let sent = sent_assignments(tx)?;
-        let mut ratings: BTreeMap<String, Vec<Checkin>> = BTreeMap::new();
-        for link in tx.list::<TherapistRating>()? {
-            // A link whose check-in was never submitted is ignored.
-            if let Some(c) = tx.get::<Checkin>(&link.value.checkin_id)? {
-                ratings
-                    .entry(link.value.channel_id)
-                    .or_default()
-                    .push(c.value);
-            }
+    Ok(build(store.read(read_inputs)?))
+}
+
+/// The store reads of [`load_patients`]: records of kinds `sync_channel`,
+/// `sync_inbox`, `insights_rating` and `checkin`, and the outbox's program
+/// assignments with their `sync_route`.
+pub(super) fn read_inputs(tx: &ReadTx<'_>) -> Result<Inputs> {
+    let channels: Vec<ChannelState> = tx
+        .list::<ChannelState>()?
+        .into_iter()
+        .map(|c| c.value)
+        .filter(|c| c.role == "therapist")
+        .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Revoked))
+        .collect();
+    let inbox = tx.list::<InboxItem>()?;
+    let sent = sent_assignments(tx)?;
+    let mut ratings: BTreeMap<String, Vec<Checkin>> = BTreeMap::new();
+    for link in tx.list::<TherapistRating>()? {
+        // A link whose check-in was never submitted is ignored.
+        if let Some(c) = tx.get::<Checkin>(&link.value.checkin_id)? {
+            ratings
+                .entry(link.value.channel_id)
+                .or_default()
+                .push(c.value);
         }
-        Ok((channels, inbox, sent, ratings))
-    })?;
+    }
+    Ok(Inputs {
+        channels,
+        inbox,
+        sent,
+        ratings,
+    })
+}
+
+/// Builds the patients from what [`read_inputs`] read (no store access).
+pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
+    let Inputs {
+        channels,
+        inbox,
+        sent,
+        mut ratings,
+    } = inputs;
     let mut acc: BTreeMap<&str, Acc> = channels
         .iter()
         .map(|c| (c.id.as_str(), Acc::default()))
@@ -447,7 +477,7 @@ pub fn load_patients(store: &Store) -> Result<Vec<PatientRecord>> {
         let c = channels.iter().find(|c| c.id == p.channel_id);
         std::cmp::Reverse(c.and_then(|c| c.paired_at_millis))
     });
-    Ok(out)
+    out
 }
 
 /// The therapist rates the alliance with a patient: starts, answers and

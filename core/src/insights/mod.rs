@@ -2,10 +2,12 @@
 //! say whom to contact and why, the caseload ordered by priority, the
 //! notification digest, and the research rows (§4) built from synced data.
 //!
-//! Loading ([`load_patients`]) reads the therapist's store once; everything
+//! Loading ([`load_patients`], or [`load_patients_cached`] through a sealed
+//! cache of its result) reads the therapist's store once; everything
 //! else is a pure function of [`PatientRecord`]s and `now`, so screens, tests
 //! and benchmarks share one code path. Rules and thresholds: `docs/insights.md`.
 
+mod cache;
 mod caseload;
 mod flags;
 mod load;
@@ -15,8 +17,12 @@ mod timeline;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub use cache::{
+    cache_fingerprint, cached_fingerprint, clear_patients_cache, load_patients_cached,
+    CACHE_FORMAT, CACHE_KIND,
+};
 pub use caseload::{
     caseload, caseload_for_store, digest_plan, CaseloadEntry, DigestBatch, Priority,
 };
@@ -27,7 +33,7 @@ pub use timeline::{timeline, AlliancePoint, BandView, SymptomPoint, SymptomSerie
 
 /// Everything known about one patient on the therapist's device: synced
 /// events (corrections applied) plus the therapist's own alliance ratings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatientRecord {
     pub channel_id: String,
     /// The therapist's name for the patient.
@@ -55,7 +61,7 @@ pub struct PatientRecord {
 }
 
 /// One scored measurement.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoredPoint {
     pub at: DateTime<Utc>,
     pub instrument: String,
@@ -67,7 +73,7 @@ pub struct ScoredPoint {
 }
 
 /// A safety alert the patient's device raised.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRecord {
     pub alert_id: String,
     pub at: DateTime<Utc>,
@@ -77,7 +83,7 @@ pub struct AlertRecord {
 }
 
 /// A completed agenda item (module, exercise or check-in) as synced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressPoint {
     pub at: DateTime<Utc>,
     /// The module (or other item) id: the event's `ref_id`.
@@ -88,7 +94,7 @@ pub struct ProgressPoint {
 }
 
 /// The latest engagement summary, as computed on the patient's device.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EngagementSnapshot {
     /// When the summary was made (the event time).
     pub at: DateTime<Utc>,

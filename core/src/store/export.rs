@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::records::ReadTx;
 
 /// Record kinds that hold key material and never appear in an export.
-const SECRET_KINDS: &[&str] = &["sync_identity", "sync_channel"];
+const SECRET_KINDS: &[&str] = &["sync_identity", "sync_channel", "insights_cache"];
 use crate::domain::{ConsentRecord, Profile};
 use crate::error::{json_error_reason, Error, Result};
 

@@ -1,0 +1,268 @@
+//! A sealed cache of [`load_patients`](super::load_patients)' result, so that repeated caseload
+//! and timeline calls do not open every received event again.
+//!
+//! The cache is one record (`insights_cache`/`patients`) holding the
+//! patients and the fingerprint of the inputs they were built from. The
+//! fingerprint is read without decrypting anything: for every record kind
+//! `load_patients` reads, the row count, `MAX(rowid)`, `MAX`/`SUM` of
+//! `updated_at` and the sum of every row's envelope head (version byte and
+//! random nonce, renewed by every write, so an update in the same
+//! millisecond still changes it); for the program assignments read from the
+//! outbox, each row's `seq`, `created_at`, envelope head and route channel;
+//! plus [`CACHE_FORMAT`] and the crate version. Any write to an input
+//! changes it; the cache record itself is not an input.
+//!
+//! Only patients are cached, never flags or the caseload: those depend on
+//! `now` and are recomputed (pure, milliseconds) at every call.
+
+use ring::digest;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use super::load::{build, read_inputs, RATING_KIND};
+use super::PatientRecord;
+use crate::checkin::Checkin;
+use crate::error::Result;
+use crate::store::{ReadTx, Record, Store};
+use crate::sync::events;
+use crate::sync::state::{ChannelState, InboxItem};
+
+/// Record kind of the cache (left out of the store export: derived data).
+pub const CACHE_KIND: &str = "insights_cache";
+
+const CACHE_ID: &str = "patients";
+
+/// Bump whenever `load_patients` would build different patients from the
+/// same store (a loader change) or `PatientRecord`'s stored form changes.
+/// The crate version is part of the fingerprint too, so any upgrade
+/// rebuilds the cache once.
+pub const CACHE_FORMAT: u32 = 1;
+
+/// Record kinds `load_patients` reads (see `load::read_inputs`).
+const INPUT_KINDS: [&str; 4] = [
+    ChannelState::KIND,
+    InboxItem::KIND,
+    RATING_KIND,
+    Checkin::KIND,
+];
+
+/// Leading bytes of a sealed envelope taken per row: the version byte and
+/// the 96-bit random nonce every seal draws (and 3 ciphertext bytes). A
+/// test checks that rewriting a record changes them.
+const ENVELOPE_HEAD: i64 = 16;
+
+#[derive(Serialize, Deserialize)]
+struct PatientsCache {
+    fingerprint: String,
+    patients: Vec<PatientRecord>,
+}
+
+impl Record for PatientsCache {
+    const KIND: &'static str = CACHE_KIND;
+}
+
+/// What the cache is written from (borrowed: no copy of the patients).
+#[derive(Serialize)]
+struct PatientsCacheRef<'a> {
+    fingerprint: &'a str,
+    patients: &'a [PatientRecord],
+}
+
+fn head_value(head: &[u8]) -> u128 {
+    let mut b = [0u8; 16];
+    let n = head.len().min(16);
+    b[..n].copy_from_slice(&head[..n]);
+    u128::from_le_bytes(b)
+}
+
+/// The fingerprint of everything `load_patients` reads, inside `tx`'s
+/// snapshot: hex SHA-256 of the per-kind aggregates and assignment rows.
+fn fingerprint(tx: &ReadTx<'_>) -> Result<String> {
+    let conn = tx.connection();
+    let mut text = format!(
+        "collabzium.insights_cache {CACHE_FORMAT} {}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut st = conn.prepare_cached(
+        "SELECT rowid, updated_at, substr(body, 1, ?2) FROM records WHERE kind = ?1",
+    )?;
+    for kind in INPUT_KINDS {
+        let (mut count, mut max_rowid, mut max_updated) = (0u64, i64::MIN, i64::MIN);
+        let (mut sum_updated, mut heads) = (0i128, 0u128);
+        let mut rows = st.query(params![kind, ENVELOPE_HEAD])?;
+        while let Some(r) = rows.next()? {
+            let rowid: i64 = r.get(0)?;
+            let updated: i64 = r.get(1)?;
+            count += 1;
+            max_rowid = max_rowid.max(rowid);
+            max_updated = max_updated.max(updated);
+            sum_updated += i128::from(updated);
+            heads = heads.wrapping_add(head_value(r.get_ref(2)?.as_blob().unwrap_or_default()));
+        }
+        text.push_str(&format!(
+            "{kind} {count} {max_rowid} {max_updated} {sum_updated} {heads:032x}\n"
+        ));
+    }
+    // Program assignments are read from the outbox joined with their route:
+    // few rows, so each one is listed.
+    let mut st = conn.prepare_cached(
+        "SELECT o.seq, o.created_at, substr(o.body, 1, ?2), r.channel FROM outbox o
+         JOIN sync_route r ON r.outbox_seq = o.seq WHERE o.kind = ?1 ORDER BY o.seq",
+    )?;
+    let mut rows = st.query(params![events::PROGRAM_ASSIGNMENT, ENVELOPE_HEAD])?;
+    let (mut count, mut max_seq) = (0u64, i64::MIN);
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let created: i64 = r.get(1)?;
+        let head = head_value(r.get_ref(2)?.as_blob().unwrap_or_default());
+        let channel: String = r.get(3)?;
+        count += 1;
+        max_seq = max_seq.max(seq);
+        text.push_str(&format!("a {seq} {created} {head:032x} {channel}\n"));
+    }
+    text.push_str(&format!("outbox {count} {max_seq}\n"));
+    let d = digest::digest(&digest::SHA256, text.as_bytes());
+    Ok(d.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The current fingerprint of `load_patients`' inputs (tests, diagnostics).
+pub fn cache_fingerprint(store: &Store) -> Result<String> {
+    store.read(fingerprint)
+}
+
+/// The fingerprint the cache record was built for, if there is a readable one.
+pub fn cached_fingerprint(store: &Store) -> Result<Option<String>> {
+    store.read(|tx| {
+        Ok(tx
+            .get::<PatientsCache>(CACHE_ID)
+            .ok()
+            .flatten()
+            .map(|c| c.value.fingerprint))
+    })
+}
+
+enum Loaded {
+    Hit(Vec<PatientRecord>),
+    Miss(String, super::load::Inputs),
+}
+
+/// [`load_patients`](super::load_patients) through the cache: the same result, opening one record
+/// when nothing it reads has changed since the last build. On a miss it
+/// loads (in the same read snapshot as the fingerprint) and rewrites the
+/// cache; a failed cache write is ignored (the result is still returned).
+pub fn load_patients_cached(store: &Store) -> Result<Vec<PatientRecord>> {
+    let loaded = store.read(|tx| {
+        let fp = fingerprint(tx)?;
+        // An unreadable cache (older form, damage) is rebuilt, never trusted.
+        if let Ok(Some(c)) = tx.get::<PatientsCache>(CACHE_ID) {
+            if c.value.fingerprint == fp {
+                return Ok(Loaded::Hit(c.value.patients));
+            }
+        }
+        Ok(Loaded::Miss(fp, read_inputs(tx)?))
+    })?;
+    match loaded {
+        Loaded::Hit(patients) => Ok(patients),
+        Loaded::Miss(fingerprint, inputs) => {
+            let patients = build(inputs);
+            let cache = PatientsCacheRef {
+                fingerprint: &fingerprint,
+                patients: &patients,
+            };
+            if let Ok(body) = serde_json::to_vec(&cache) {
+                // Best effort: a read-only or busy store still answers.
+                let _ = store.write(|tx| tx.put_raw(CACHE_KIND, CACHE_ID, &body));
+            }
+            Ok(patients)
+        }
+    }
+}
+
+/// Drops the cache (the next call rebuilds it). Not needed for
+/// correctness; for tests and benchmarks of the cold path.
+pub fn clear_patients_cache(store: &Store) -> Result<()> {
+    store.write(|tx| tx.delete(CACHE_KIND, CACHE_ID).map(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MemoryKeyProvider;
+
+    #[test]
+    fn rewriting_a_record_changes_its_envelope_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::create(&dir.path().join("s.db"), &MemoryKeyProvider::new([1; 32])).unwrap();
+        let head = || -> Vec<u8> {
+            store
+                .read(|tx| {
+                    Ok(tx.connection().query_row(
+                        "SELECT substr(body, 1, ?1) FROM records WHERE kind = 'insights_cache'",
+                        [ENVELOPE_HEAD],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap()
+        };
+        let same = br#"{"fingerprint":"x","patients":[]}"#;
+        store
+            .write(|tx| tx.put_raw(CACHE_KIND, CACHE_ID, same))
+            .unwrap();
+        let first = head();
+        assert_eq!(first.len(), 16);
+        store
+            .write(|tx| tx.put_raw(CACHE_KIND, CACHE_ID, same))
+            .unwrap();
+        assert_ne!(first, head(), "same value, same millisecond: new nonce");
+    }
+
+    struct Frozen;
+    impl crate::platform::Clock for Frozen {
+        fn now_millis(&self) -> i64 {
+            1_800_000_000_000
+        }
+    }
+
+    #[test]
+    fn same_millisecond_rewrite_changes_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create_with_clock(
+            &dir.path().join("s.db"),
+            &MemoryKeyProvider::new([3; 32]),
+            std::sync::Arc::new(Frozen),
+        )
+        .unwrap();
+        let put = |read: bool| {
+            let body = serde_json::json!({
+                "channel": "c", "event_id": "e", "kind": "safety_alert", "seq": 1, "hlc": 1,
+                "at": 1, "received_at": 1, "body": {}, "read_at": if read { Some(2) } else { None },
+                "applied": true, "notify_at": null,
+            });
+            store
+                .write(|tx| tx.put_raw(InboxItem::KIND, "e", body.to_string().as_bytes()))
+                .unwrap();
+        };
+        put(false);
+        let first = cache_fingerprint(&store).unwrap();
+        assert_eq!(cache_fingerprint(&store).unwrap(), first, "stable");
+        put(true);
+        // Same count, rowid and updated_at: only the envelope head moved.
+        assert_ne!(cache_fingerprint(&store).unwrap(), first);
+    }
+
+    #[test]
+    fn empty_store_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::create(&dir.path().join("s.db"), &MemoryKeyProvider::new([2; 32])).unwrap();
+        assert_eq!(cached_fingerprint(&store).unwrap(), None);
+        assert!(load_patients_cached(&store).unwrap().is_empty());
+        let live = cache_fingerprint(&store).unwrap();
+        assert_eq!(cached_fingerprint(&store).unwrap(), Some(live.clone()));
+        // The cache record is not an input of its own fingerprint.
+        assert_eq!(cache_fingerprint(&store).unwrap(), live);
+        clear_patients_cache(&store).unwrap();
+        assert_eq!(cached_fingerprint(&store).unwrap(), None);
+    }
+}
