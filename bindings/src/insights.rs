@@ -165,30 +165,33 @@ impl PatientStore {
     /// Therapist: every patient, most urgent first (safety > deterioration >
     /// rupture > disengagement > routine), with the top reasons.
     pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
-        Ok(insights::caseload_for_store(&self.store, now(self))?
-            .into_iter()
-            .map(|e| CaseloadEntry {
-                channel_id: e.channel_id,
-                label: e.label,
-                priority: match e.priority {
-                    CorePriority::Safety => CaseloadPriority::Safety,
-                    CorePriority::Deterioration => CaseloadPriority::Deterioration,
-                    CorePriority::Rupture => CaseloadPriority::Rupture,
-                    CorePriority::Disengagement => CaseloadPriority::Disengagement,
-                    CorePriority::Routine => CaseloadPriority::Routine,
-                },
-                reasons: e.reasons.into_iter().map(flag).collect(),
-                last_activity_millis: e.last_activity.map(ms),
-                latest_symptom: e.latest_symptom.map(point),
-                latest_alliance: e.latest_alliance.map(point),
-                week: e.week,
-            })
-            .collect())
+        let patients = self.patients.patients(&self.store)?;
+        Ok(
+            insights::caseload(&patients, now(self), &insights::FlagConfig::default())
+                .into_iter()
+                .map(|e| CaseloadEntry {
+                    channel_id: e.channel_id,
+                    label: e.label,
+                    priority: match e.priority {
+                        CorePriority::Safety => CaseloadPriority::Safety,
+                        CorePriority::Deterioration => CaseloadPriority::Deterioration,
+                        CorePriority::Rupture => CaseloadPriority::Rupture,
+                        CorePriority::Disengagement => CaseloadPriority::Disengagement,
+                        CorePriority::Routine => CaseloadPriority::Routine,
+                    },
+                    reasons: e.reasons.into_iter().map(flag).collect(),
+                    last_activity_millis: e.last_activity.map(ms),
+                    latest_symptom: e.latest_symptom.map(point),
+                    latest_alliance: e.latest_alliance.map(point),
+                    week: e.week,
+                })
+                .collect(),
+        )
     }
 
     /// Therapist: one patient's alliance, symptoms, progress and flags.
     pub fn patient_timeline(&self, channel_id: String) -> Result<PatientTimeline> {
-        let patients = insights::load_patients_cached(&self.store)?;
+        let patients = self.patients.patients(&self.store)?;
         let p = patients
             .iter()
             .find(|p| p.channel_id == channel_id)

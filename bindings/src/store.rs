@@ -22,6 +22,9 @@ pub struct PatientStore {
     pub(crate) scheduler: Mutex<Option<Arc<dyn NotificationScheduler>>>,
     /// Keeps change-then-replan atomic, so an older plan never lands last.
     pub(crate) plan_lock: Mutex<()>,
+    /// Decoded patients for the therapist's caseload and timelines, for the
+    /// life of this handle; revalidated at every call.
+    pub(crate) patients: collabzium_core::insights::PatientsMemo,
 }
 
 impl PatientStore {
@@ -31,6 +34,7 @@ impl PatientStore {
             key_provider,
             scheduler: Mutex::new(None),
             plan_lock: Mutex::new(()),
+            patients: Default::default(),
         })
     }
 }
@@ -121,6 +125,7 @@ impl PatientStore {
     /// Releases the database now; later calls fail with `Closed`. (Kotlin's
     /// `close()` and Swift's deinit free the object itself.)
     pub fn close_store(&self) {
+        self.patients.clear();
         self.store.close()
     }
 }

@@ -293,6 +293,19 @@ fn bench(c: &mut Criterion) {
     g.bench_function("caseload_for_store (cache hit + caseload)", |b| {
         b.iter(|| caseload_for_store(black_box(&store), now()).unwrap())
     });
+    // What the FFI's PatientStore.caseload() does: the decoded patients stay
+    // with the open handle, revalidated by the fingerprint at every call.
+    let memo = collabzium_core::insights::PatientsMemo::default();
+    memo.patients(&store).unwrap();
+    g.bench_function(
+        "PatientStore.caseload(): memo hit (fingerprint + caseload)",
+        |b| {
+            b.iter(|| {
+                let p = memo.patients(black_box(&store)).unwrap();
+                caseload(&p, now(), &FlagConfig::default())
+            })
+        },
+    );
     g.finish();
 }
 

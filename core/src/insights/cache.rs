@@ -178,6 +178,40 @@ pub fn load_patients_cached(store: &Store) -> Result<Vec<PatientRecord>> {
     }
 }
 
+/// The decoded patients kept for as long as an open store handle keeps
+/// them (the app's caseload screen), revalidated by the fingerprint at every
+/// call, so a hit costs the fingerprint scan and no decryption. Dropped with
+/// the handle; `clear` on lock.
+#[derive(Default)]
+pub struct PatientsMemo(std::sync::Mutex<Option<(String, std::sync::Arc<Vec<PatientRecord>>)>>);
+
+impl PatientsMemo {
+    pub fn patients(&self, store: &Store) -> Result<std::sync::Arc<Vec<PatientRecord>>> {
+        let fp = cache_fingerprint(store)?;
+        let mut memo = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((f, p)) = memo.as_ref() {
+            if *f == fp {
+                return Ok(p.clone());
+            }
+        }
+        // A write between the fingerprint and the load only makes the next
+        // call reload: the memo never pairs newer data with a newer print.
+        let p = std::sync::Arc::new(load_patients_cached(store)?);
+        *memo = Some((fp, p.clone()));
+        Ok(p)
+    }
+
+    pub fn clear(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
 /// Drops the cache (the next call rebuilds it). Not needed for
 /// correctness; for tests and benchmarks of the cold path.
 pub fn clear_patients_cache(store: &Store) -> Result<()> {

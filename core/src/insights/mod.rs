@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cache::{
     cache_fingerprint, cached_fingerprint, clear_patients_cache, load_patients_cached,
-    CACHE_FORMAT, CACHE_KIND,
+    PatientsMemo, CACHE_FORMAT, CACHE_KIND,
 };
 pub use caseload::{
     caseload, caseload_for_store, digest_plan, CaseloadEntry, DigestBatch, Priority,
