@@ -308,7 +308,17 @@ impl PatientStore {
     /// Sends and receives everything due. Safe from a background thread at
     /// any time, alongside UI calls.
     pub fn sync(&self, transport: Arc<dyn HttpTransport>) -> Result<SyncSummary> {
-        Ok(summary(service::sync(&self.store, &Adapter(transport))?))
+        let s = service::sync(&self.store, &Adapter(transport))?;
+        if s.received > 0 {
+            // An assignment or approval may have changed the agenda: the
+            // reminders follow at once. A failed re-plan does not fail the
+            // sync (the next schedule change retries it).
+            let _guard = self.plan_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let now = chrono::DateTime::from_timestamp_millis(self.store.now_millis())
+                .unwrap_or_else(chrono::Utc::now);
+            let _ = crate::schedule::replan_store(self, now);
+        }
+        Ok(summary(s))
     }
 
     pub fn channels(&self) -> Result<Vec<ChannelView>> {

@@ -408,3 +408,55 @@ fn one_program_approval_and_hours_reach_every_patient() {
         assert_eq!(reply.tz, "Europe/Berlin");
     }
 }
+
+/// Forwards every request but loses the answer to the first pairing finish.
+struct LoseFinishAnswer(
+    collabzium_http::UreqTransport,
+    std::sync::atomic::AtomicBool,
+);
+
+impl collabzium_core::sync::HttpTransport for LoseFinishAnswer {
+    fn send(
+        &self,
+        req: collabzium_core::sync::HttpRequest,
+    ) -> Result<collabzium_core::sync::HttpResponse, collabzium_core::sync::TransportError> {
+        let finish = req.url.ends_with("/finish");
+        let resp = self.0.send(req)?;
+        if finish && !self.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(collabzium_core::sync::TransportError::Timeout);
+        }
+        Ok(resp)
+    }
+}
+
+#[test]
+fn a_lost_finish_answer_is_completed_by_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay(dir.path());
+    let t = transport();
+    let lossy = LoseFinishAnswer(transport(), Default::default());
+    let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
+    let mut inv = TherapistInvitation::create(&th.store, &lossy, &r.url(), Some("Sam")).unwrap();
+    let code = inv.view().unwrap().code;
+    service::join(&pt.store, &t, Some(&r.url()), &code, false).unwrap();
+    let e = inv.poll(&th.store, &lossy).unwrap_err();
+    assert_eq!(e.code(), "offline");
+    assert_eq!(
+        service::channel_views(&th.store).unwrap()[0].status,
+        ChannelStatus::Pending
+    );
+    // The relay did create the channel; the therapist's next sync learns it.
+    let s = service::sync(&th.store, &lossy).unwrap();
+    assert_eq!(s.pairings_completed, 1, "{s:?}");
+    assert_eq!(
+        service::channel_views(&th.store).unwrap()[0].status,
+        ChannelStatus::Active
+    );
+    assert_eq!(service::sync(&pt.store, &t).unwrap().pairings_completed, 1);
+    service::send_message(&pt.store, None, "hello after all", None).unwrap();
+    sync_until_quiet(&[&pt, &th], &t);
+    assert!(service::thread(&th.store, None)
+        .unwrap()
+        .iter()
+        .any(|m| m.text == "hello after all"));
+}

@@ -517,18 +517,40 @@ impl Store {
 
     /// Runs `f` in one write transaction; commits if it returns `Ok`.
     pub fn write<T>(&self, f: impl FnOnce(&WriteTx<'_>) -> Result<T>) -> Result<T> {
+        self.write_with(false, f)
+    }
+
+    /// [`Store::write`] whose commit is on disk when it returns, even after
+    /// a power cut (`synchronous=FULL` for this commit; the default NORMAL
+    /// survives a killed app, not a lost WAL). Sync uses it before telling
+    /// the relay anything: an ack or a push must never outlive the local
+    /// commit it reports, or an event is lost or a chain key reused.
+    pub fn write_durable<T>(&self, f: impl FnOnce(&WriteTx<'_>) -> Result<T>) -> Result<T> {
+        self.write_with(true, f)
+    }
+
+    fn write_with<T>(&self, durable: bool, f: impl FnOnce(&WriteTx<'_>) -> Result<T>) -> Result<T> {
         let out = {
             let mut guard = lock(&self.inner.writer);
             let conn = guard.as_mut().ok_or(Error::Closed)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let wtx = WriteTx {
-                tx,
-                keys: &self.inner.keys,
-                now: self.inner.clock.now_millis(),
-            };
-            let out = f(&wtx)?;
-            wtx.tx.commit()?;
-            out
+            if durable {
+                conn.pragma_update(None, "synchronous", "FULL")?;
+            }
+            let result: Result<T> = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let wtx = WriteTx {
+                    tx,
+                    keys: &self.inner.keys,
+                    now: self.inner.clock.now_millis(),
+                };
+                let out = f(&wtx)?;
+                wtx.tx.commit()?;
+                Ok(out)
+            })();
+            if durable {
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            result?
         };
         self.maybe_checkpoint();
         Ok(out)

@@ -83,6 +83,7 @@ CREATE TABLE sync_sent (
     PRIMARY KEY (channel, seq)
 ) WITHOUT ROWID;
 CREATE INDEX sync_sent_event ON sync_sent (event_id);
+CREATE INDEX sync_sent_outbox ON sync_sent (outbox_seq);
 ";
 
 /// Version 1 as it shipped: kept so tests can build an old store.

@@ -74,7 +74,8 @@ pub fn hlc_tick(last: u64, now_ms: i64) -> u64 {
     if physical > last {
         physical
     } else {
-        last + 1
+        // A peer's absurd clock must not overflow ours.
+        last.saturating_add(1)
     }
 }
 

@@ -36,6 +36,8 @@ use crate::store::{ReadTx, Record, Store, WriteTx};
 const PUSH_BATCH: usize = 100;
 const PUSH_BYTES: usize = 900 * 1024;
 const FETCH_LIMIT: u32 = 200;
+/// Pages fetched per channel in one round.
+const MAX_PAGES_PER_ROUND: usize = 100;
 /// Re-push an undelivered envelope after 10 min, 1 h, 6 h, then daily.
 const BACKOFF_MS: [i64; 4] = [600_000, 3_600_000, 21_600_000, 86_400_000];
 /// Longest message text, in characters.
@@ -239,33 +241,62 @@ impl TherapistInvitation {
             lost: Vec::new(),
             read_pending: Vec::new(),
             receipt_due: false,
+            pending_finish: None,
         };
         state.store_chains(&accepted.channel);
-        store.write(|tx| tx.put(&cid_hex, &state))?;
-        let finish = accepted.finish.to_bytes();
-        match client.finish_pairing(&np, &cid, &finish)? {
-            Ok(_) => {}
-            Err(r) if r.status == 409 => {
-                store.write(|tx| {
-                    state.status = ChannelStatus::Failed;
-                    tx.put(&cid_hex, &state)
-                })?;
-                return Err(PairingError::AlreadyPaired.into());
-            }
-            Err(r) => return Err(r.into()),
+        // The finish message is kept until the relay confirms the channel:
+        // if this call is cut off, `sync` completes the pairing later.
+        state.pending_finish = Some(b64(&accepted.finish.to_bytes()));
+        store.write_durable(|tx| tx.put(&cid_hex, &state))?;
+        finish_therapist(store, &client, &mut state)?;
+        if state.status != ChannelStatus::Active {
+            return Err(PairingError::AlreadyPaired.into());
         }
-        let safety_number = state.safety_number.clone().unwrap_or_default();
-        store.write(|tx| {
-            state.status = ChannelStatus::Active;
-            state.paired_at_millis = Some(tx.now_millis());
-            tx.put(&cid_hex, &state)?;
-            tx.audit(AuditEvent::SyncPaired, "therapist")
-        })?;
         Ok(InvitationState::Paired {
             channel_id: cid_hex,
-            safety_number,
+            safety_number: state.safety_number.clone().unwrap_or_default(),
         })
     }
+}
+
+/// Therapist side: tells the relay to create the channel, idempotently. A
+/// channel the relay already lists as ours counts as finished (a retry
+/// after a lost answer); a refusal fails the pairing.
+fn finish_therapist(
+    store: &Store,
+    client: &RelayClient<'_>,
+    state: &mut ChannelState,
+) -> Result<()> {
+    let cid = state.cid()?;
+    let cid_b64 = b64(&cid);
+    let (Some(np), Some(finish)) = (state.nameplate.clone(), state.pending_finish.clone()) else {
+        return Ok(());
+    };
+    let done = match client.finish_pairing(&np, &cid, &unb64(&finish)?)? {
+        Ok(_) => true,
+        Err(r) if matches!(r.status, 404 | 409) => client
+            .channels()?
+            .map_err(Error::from)?
+            .iter()
+            .any(|c| c.id == cid_b64 && c.state == "active"),
+        Err(r) if r.status >= 500 || r.status == 429 => return Err(r.into()),
+        Err(_) => false,
+    };
+    store.write_durable(|tx| {
+        state.pending_finish = None;
+        if done {
+            state.status = ChannelStatus::Active;
+            state.paired_at_millis = Some(tx.now_millis());
+            tx.put(&state.id.clone(), &*state)?;
+            tx.audit(AuditEvent::SyncPaired, "therapist")
+        } else {
+            state.status = ChannelStatus::Failed;
+            state.send_chain = None;
+            state.recv_chain = None;
+            tx.put(&state.id.clone(), &*state)?;
+            tx.audit(AuditEvent::SyncPairingFailed, "finish_refused")
+        }
+    })
 }
 
 /// The patient's side of pairing, as it stands after `join` or a sync.
@@ -340,8 +371,9 @@ pub fn join(
         lost: Vec::new(),
         read_pending: Vec::new(),
         receipt_due: false,
+        pending_finish: None,
     };
-    store.write(|tx| tx.put(&cid_hex, &state))?;
+    store.write_durable(|tx| tx.put(&cid_hex, &state))?;
     match client.join_pairing(code.nameplate(), &join_msg.to_bytes())? {
         Ok(_) => {}
         Err(r) => {
@@ -474,7 +506,14 @@ pub fn enqueue_for_channel(
 /// ref id), and a therapist sends the same program, approval or settings
 /// version to many patients.
 fn per_channel_ref(channel: &str, ref_id: &str) -> String {
-    format!("{}.{ref_id}", &channel[..channel.len().min(8)])
+    let prefix: String = channel.chars().take(16).collect();
+    if prefix.len() + 1 + ref_id.len() <= 64 {
+        format!("{prefix}.{ref_id}")
+    } else {
+        // Long ids: a digest keeps the ref within the outbox's 64 characters.
+        let d = ring::digest::digest(&ring::digest::SHA256, ref_id.as_bytes());
+        format!("{prefix}.{}", hex(&d.as_ref()[..16]))
+    }
 }
 
 fn random_id() -> Result<String> {
@@ -575,7 +614,10 @@ pub fn send_program_assignment(
     let program = crate::program::load(program_json).map_err(|issues| {
         Error::invalid(
             "program",
-            format!("{} problem(s), first: {}", issues.len(), issues[0]),
+            match issues.first() {
+                Some(first) => format!("{} problem(s), first: {first}", issues.len()),
+                None => "is not a valid program".to_string(),
+            },
         )
     })?;
     let ch = store.read(|tx| active_channel(tx, Some(channel)))?;
@@ -725,6 +767,15 @@ pub fn sync(store: &Store, transport: &dyn HttpTransport) -> Result<SyncSummary>
                     Err(_) => Ok(()),
                 }
             }
+            ChannelStatus::Pending if ch.pending_finish.is_some() => {
+                match finish_therapist(store, &client, &mut ch) {
+                    Ok(()) if ch.status == ChannelStatus::Active => {
+                        summary.pairings_completed += 1;
+                        sync_channel(store, &client, &mut ch, &mut summary)
+                    }
+                    other => other,
+                }
+            }
             ChannelStatus::Active => sync_channel(store, &client, &mut ch, &mut summary),
             ChannelStatus::Revoked
                 if !ch.relay_revoked && ch.revoked_by.as_deref() == Some("me") =>
@@ -832,7 +883,12 @@ fn pull(
     summary: &mut SyncSummary,
 ) -> Result<()> {
     let cid = ch.cid()?;
-    loop {
+    // A relay that always answers `more` cannot hold the round (and the
+    // sync lock) for ever; the next round goes on.
+    for _ in 0..MAX_PAGES_PER_ROUND {
+        if ch.status != ChannelStatus::Active {
+            return Ok(());
+        }
         let from = ch.channel()?.receive_chain().watermark() + 1;
         let page = match client.fetch(&cid, from, FETCH_LIMIT)? {
             Ok(p) => p,
@@ -844,8 +900,12 @@ fn pull(
         let mut acks = Vec::new();
         let mut progressed = false;
         let mut fresh = ch.clone();
-        store.write(|tx| {
+        // Durable before the ack below deletes the envelopes at the relay.
+        store.write_durable(|tx| {
             fresh = load_channel(tx, &ch.id)?;
+            if fresh.status != ChannelStatus::Active {
+                return Ok(()); // unpaired meanwhile
+            }
             let mut channel = fresh.channel()?;
             let now = tx.now_millis();
             for f in &page.envelopes {
@@ -891,9 +951,15 @@ fn pull(
                         reject(tx, summary, e)?;
                         acks.push(f.seq);
                         progressed = true;
-                        if let Ok(h) = Header::parse(&bytes) {
-                            if h.channel_id == cid && !fresh.rejected.contains(&h.seq) {
-                                fresh.rejected.push(h.seq);
+                        // The relay's seq and the header's may differ when
+                        // either was rewritten: ask for both again.
+                        let header_seq = Header::parse(&bytes)
+                            .ok()
+                            .filter(|h| h.channel_id == cid)
+                            .map(|h| h.seq);
+                        for seq in [Some(f.seq), header_seq].into_iter().flatten() {
+                            if !fresh.rejected.contains(&seq) {
+                                fresh.rejected.push(seq);
                             }
                         }
                         if e == SyncRejection::Unrecoverable {
@@ -927,6 +993,7 @@ fn pull(
             return Ok(());
         }
     }
+    Ok(())
 }
 
 /// The channel as committed: a round re-reads it inside its transaction so
@@ -1096,10 +1163,19 @@ fn current_receipt(ch: &mut ChannelState, channel: &Channel) -> Receipt {
 fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
     let role = ch.role()?;
     let mut fresh = ch.clone();
-    store.write(|tx| {
+    // Durable before the push: a pushed envelope must never be re-sealed
+    // under the same seq with other contents after a power cut.
+    store.write_durable(|tx| {
         fresh = load_channel(tx, &ch.id)?;
-        let mut channel = fresh.channel()?;
+        if fresh.status != ChannelStatus::Active {
+            return Ok(()); // unpaired meanwhile
+        }
         let mut entries = outbox::pending_for_channel(tx, &fresh.id, role == Role::Patient)?;
+        if entries.is_empty() && !fresh.receipt_due {
+            // Nothing to seal: leave the record (and caches keyed on it) alone.
+            return Ok(());
+        }
+        let mut channel = fresh.channel()?;
         entries.sort_by_key(|e| (std::cmp::Reverse(e.priority), e.seq));
         let now = tx.now_millis();
         let mut sealed_any = false;
@@ -1364,6 +1440,8 @@ pub fn unpair(
     transport: &dyn HttpTransport,
     channel: Option<&str>,
 ) -> Result<ChannelView> {
+    // Not in the middle of a sync round: it would find its keys gone.
+    let _guard = store.sync_guard();
     let (_, key) = require_identity(store)?;
     let mut ch = store.read(|tx| {
         let all: Vec<ChannelState> = tx

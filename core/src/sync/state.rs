@@ -190,6 +190,9 @@ pub struct ChannelState {
     pub read_pending: Vec<String>,
     #[serde(default)]
     pub receipt_due: bool,
+    /// Therapist: the finish message until the relay confirms the channel.
+    #[serde(default)]
+    pub pending_finish: Option<String>,
 }
 
 impl Record for ChannelState {
@@ -244,6 +247,7 @@ impl ChannelState {
         self.send_chain = None;
         self.recv_chain = None;
         self.pending_join = None;
+        self.pending_finish = None;
         self.revoked_at_millis.get_or_insert(at);
         self.revoked_by.get_or_insert_with(|| by.to_string());
         self.rejected.clear();
