@@ -256,7 +256,12 @@ fn demo_runs_on_embedded_defaults() {
     assert_eq!(v["weeks"], 12);
     assert!(v["patients"].as_array().unwrap().len() >= 12);
     assert_eq!(v["caseload"][0]["priority"], "safety", "{}", v["caseload"]);
-    for f in ["research.csv", "alliance-outcome.json", "caseload.svg", "caseload.json"] {
+    for f in [
+        "research.csv",
+        "alliance-outcome.json",
+        "caseload.svg",
+        "caseload.json",
+    ] {
         assert!(out.join(f).exists(), "{f}");
     }
 }
