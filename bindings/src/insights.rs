@@ -160,8 +160,42 @@ fn now(store: &PatientStore) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(store.store.now_millis()).unwrap_or_default()
 }
 
+/// One notification for the therapist: `immediate` only for safety.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DigestBatch {
+    pub fire_at_millis: i64,
+    pub immediate: bool,
+    pub channel_ids: Vec<String>,
+    pub labels: Vec<Option<String>>,
+}
+
 #[uniffi::export]
 impl PatientStore {
+    /// Therapist: when to notify about the caseload: safety at once (or at
+    /// the next window start if the therapist defers alerts), everything
+    /// else batched `per_day` (1 or 2) times a day within availability hours.
+    pub fn notification_digest(&self, per_day: u8) -> Result<Vec<DigestBatch>> {
+        let patients = self.patients.patients(&self.store)?;
+        let now = now(self);
+        let caseload = insights::caseload(&patients, now, &insights::FlagConfig::default());
+        let hours = self
+            .store
+            .get::<collabzium_core::sync::state::SyncIdentity>(
+                collabzium_core::sync::state::IDENTITY_ID,
+            )?
+            .and_then(|i| i.value.settings)
+            .unwrap_or_default();
+        Ok(insights::digest_plan(&caseload, &hours, now, per_day)?
+            .into_iter()
+            .map(|b| DigestBatch {
+                fire_at_millis: ms(b.fire_at),
+                immediate: b.immediate,
+                channel_ids: b.entries.iter().map(|e| e.channel_id.clone()).collect(),
+                labels: b.entries.into_iter().map(|e| e.label).collect(),
+            })
+            .collect())
+    }
+
     /// Therapist: every patient, most urgent first (safety > deterioration >
     /// rupture > disengagement > routine), with the top reasons.
     pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {

@@ -250,6 +250,9 @@ object SyncTest : TestSuite() {
             val ratedByTherapist = timeline.alliance.single { it.source == "therapist" }
             assertEquals(6.0, ratedByTherapist.goals)
             assertFailsWith<CollabziumException.NotFound> { therapist.patientTimeline("00".repeat(16)) }
+            // Nothing is flagged for this patient, so there is nothing to notify about.
+            assertTrue(therapist.notificationDigest(2u.toUByte()).all { !it.immediate }, "${therapist.notificationDigest(2u.toUByte())}")
+            assertFailsWith<CollabziumException.InvalidInput> { therapist.notificationDigest(3u.toUByte()) }
 
             // Unpairing goes out as DELETE with a body; the therapist learns it at its next sync.
             patient.unpair(transport, null)
