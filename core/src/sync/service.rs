@@ -975,6 +975,9 @@ fn pull(
             tx.put(&fresh.id.clone(), &fresh)
         })?;
         *ch = fresh;
+        if ch.status != ChannelStatus::Active {
+            return Ok(());
+        }
         let through = ch.channel()?.receive_chain().watermark();
         acks.retain(|s| *s > through);
         acks.sort_unstable();
