@@ -13,7 +13,6 @@ use collabzium_core::insights::{
 };
 use collabzium_core::store::Store;
 use collabzium_core::sync::service;
-use collabzium_relay::{spawn_background, RelayConfig};
 use common::*;
 use serde_json::json;
 
@@ -43,12 +42,7 @@ fn check(store: &Store, what: &str) {
 #[test]
 fn cached_patients_follow_every_change() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = spawn_background(RelayConfig {
-        database: format!("sqlite:{}", dir.path().join("relay.db").display()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..RelayConfig::default()
-    })
-    .expect("relay");
+    let relay = relay_in_process(dir.path());
     let t = transport();
     let th = party(dir.path(), "therapist");
     let sam = party(dir.path(), "sam");

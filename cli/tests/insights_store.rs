@@ -12,7 +12,6 @@ use collabzium_core::insights::{
     caseload_for_store, load_patients, rate_alliance, timeline, FlagKind, Priority,
 };
 use collabzium_core::sync::service;
-use collabzium_relay::{spawn_background, RelayConfig};
 use common::*;
 use serde_json::json;
 
@@ -27,12 +26,7 @@ fn phq9_answers(items: [i64; 9]) -> serde_json::Value {
 #[test]
 fn caseload_from_a_synced_therapist_store() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = spawn_background(RelayConfig {
-        database: format!("sqlite:{}", dir.path().join("relay.db").display()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..RelayConfig::default()
-    })
-    .expect("relay");
+    let relay = relay_in_process(dir.path());
     let t = transport();
     let th = party(dir.path(), "therapist");
     let sam = party(dir.path(), "sam");

@@ -9,22 +9,12 @@ use collabzium_core::sync::service::{self, Delivery};
 use collabzium_core::sync::state::ChannelStatus;
 use collabzium_core::sync::TherapistInvitation;
 use collabzium_core::Error;
-use collabzium_relay::{spawn_background, RelayConfig};
 use common::*;
-
-fn relay(dir: &std::path::Path) -> collabzium_relay::RelayHandle {
-    spawn_background(RelayConfig {
-        database: format!("sqlite:{}", dir.join("relay.db").display()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        ..RelayConfig::default()
-    })
-    .expect("relay")
-}
 
 #[test]
 fn checkin_alert_and_messages_flow_with_receipts() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
@@ -95,7 +85,7 @@ fn checkin_alert_and_messages_flow_with_receipts() {
 #[test]
 fn therapist_ratings_never_leave_the_device() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
@@ -132,7 +122,7 @@ fn therapist_ratings_never_leave_the_device() {
 #[test]
 fn wrong_code_burns_the_invitation_and_typos_are_caught_locally() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let mut inv = TherapistInvitation::create(&th.store, &t, &r.url(), Some("Sam")).unwrap();
@@ -162,7 +152,7 @@ fn wrong_code_burns_the_invitation_and_typos_are_caught_locally() {
 #[test]
 fn unpair_revokes_both_sides_and_forged_revocations_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
@@ -217,7 +207,7 @@ fn unpair_revokes_both_sides_and_forged_revocations_are_ignored() {
 #[test]
 fn availability_defers_notifications_and_gives_a_reply_window() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
@@ -258,7 +248,7 @@ fn availability_defers_notifications_and_gives_a_reply_window() {
 #[test]
 fn sync_runs_alongside_ui_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     pair(&r.url(), &t, &th.store, &pt.store, "Sam");
@@ -321,7 +311,7 @@ impl collabzium_core::sync::HttpTransport for Forger {
 #[test]
 fn program_assignment_progress_engagement_and_approval_flow() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
@@ -376,7 +366,7 @@ fn program_assignment_progress_engagement_and_approval_flow() {
 #[test]
 fn one_program_approval_and_hours_reach_every_patient() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let th = party(dir.path(), "therapist");
     let (a, b) = (
@@ -432,7 +422,7 @@ impl collabzium_core::sync::HttpTransport for LoseFinishAnswer {
 #[test]
 fn a_lost_finish_answer_is_completed_by_the_next_sync() {
     let dir = tempfile::tempdir().unwrap();
-    let r = relay(dir.path());
+    let r = relay_in_process(dir.path());
     let t = transport();
     let lossy = LoseFinishAnswer(transport(), Default::default());
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));

@@ -141,6 +141,16 @@ pub fn sync_until_quiet(parties: &[&Party], t: &dyn HttpTransport) -> SyncSummar
     panic!("sync did not become quiet: {total:?}");
 }
 
+/// A relay on SQLite in this process, on a free loopback port.
+pub fn relay_in_process(dir: &Path) -> collabzium_relay::RelayHandle {
+    collabzium_relay::spawn_background(collabzium_relay::RelayConfig {
+        database: format!("sqlite:{}", dir.join("relay.db").display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..collabzium_relay::RelayConfig::default()
+    })
+    .expect("relay")
+}
+
 pub fn transport() -> UreqTransport {
     UreqTransport::new(Duration::from_secs(10))
 }

@@ -216,32 +216,18 @@ impl TherapistInvitation {
         // Persist before telling the relay, so a crash cannot leave a
         // channel at the relay whose keys we lost.
         let mut state = ChannelState {
-            id: cid_hex.clone(),
-            role: "therapist".into(),
-            relay_url: self.relay_url.clone(),
-            status: ChannelStatus::Pending,
             label: self.label.clone(),
-            own_device: b64(&key.public_key()),
             peer_device: Some(peer_pub),
-            send_chain: None,
-            recv_chain: None,
-            pending_join: None,
-            nameplate: Some(np.clone()),
-            share_history: false,
             settings: id.settings.clone(),
-            hlc: 0,
-            created_at_millis: store.now_millis(),
-            paired_at_millis: None,
-            revoked_at_millis: None,
-            revoked_by: None,
-            relay_revoked: false,
-            revocation_statement: None,
             safety_number: Some(accepted.channel.safety_number()),
-            rejected: Vec::new(),
-            lost: Vec::new(),
-            read_pending: Vec::new(),
-            receipt_due: false,
-            pending_finish: None,
+            ..ChannelState::pending(
+                cid_hex.clone(),
+                Role::Therapist,
+                self.relay_url.clone(),
+                b64(&key.public_key()),
+                np.clone(),
+                store.now_millis(),
+            )
         };
         state.store_chains(&accepted.channel);
         // The finish message is kept until the relay confirms the channel:
@@ -346,32 +332,16 @@ pub fn join(
     let (join_msg, pending) = pairing::join(&code, &relay_url, &msg_a, &key, id.pseudonym_bytes())?;
     let cid_hex = hex(pending.channel_id());
     let state = ChannelState {
-        id: cid_hex.clone(),
-        role: "patient".into(),
-        relay_url: relay_url.clone(),
-        status: ChannelStatus::Pending,
-        label: None,
-        own_device: b64(&key.public_key()),
-        peer_device: None,
-        send_chain: None,
-        recv_chain: None,
         pending_join: Some(base64_std(&pending.to_bytes())),
-        nameplate: Some(code.nameplate().to_string()),
         share_history,
-        settings: None,
-        hlc: 0,
-        created_at_millis: store.now_millis(),
-        paired_at_millis: None,
-        revoked_at_millis: None,
-        revoked_by: None,
-        relay_revoked: false,
-        revocation_statement: None,
-        safety_number: None,
-        rejected: Vec::new(),
-        lost: Vec::new(),
-        read_pending: Vec::new(),
-        receipt_due: false,
-        pending_finish: None,
+        ..ChannelState::pending(
+            cid_hex.clone(),
+            Role::Patient,
+            relay_url.clone(),
+            b64(&key.public_key()),
+            code.nameplate().to_string(),
+            store.now_millis(),
+        )
     };
     store.write_durable(|tx| tx.put(&cid_hex, &state))?;
     match client.join_pairing(code.nameplate(), &join_msg.to_bytes())? {

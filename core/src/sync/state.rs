@@ -200,6 +200,45 @@ impl Record for ChannelState {
 }
 
 impl ChannelState {
+    /// A channel being paired: no peer and no chains yet.
+    pub fn pending(
+        id: String,
+        role: Role,
+        relay_url: String,
+        own_device: String,
+        nameplate: String,
+        now_millis: i64,
+    ) -> Self {
+        ChannelState {
+            id,
+            role: role_name(role).into(),
+            relay_url,
+            status: ChannelStatus::Pending,
+            label: None,
+            own_device,
+            peer_device: None,
+            send_chain: None,
+            recv_chain: None,
+            pending_join: None,
+            nameplate: Some(nameplate),
+            share_history: false,
+            settings: None,
+            hlc: 0,
+            created_at_millis: now_millis,
+            paired_at_millis: None,
+            revoked_at_millis: None,
+            revoked_by: None,
+            relay_revoked: false,
+            revocation_statement: None,
+            safety_number: None,
+            rejected: Vec::new(),
+            lost: Vec::new(),
+            read_pending: Vec::new(),
+            receipt_due: false,
+            pending_finish: None,
+        }
+    }
+
     pub fn role(&self) -> Result<Role> {
         parse_role(&self.role)
     }
