@@ -96,6 +96,9 @@ fn safety_fires_on_an_unacknowledged_alert() {
         at: day(19),
         instrument: "phq9".into(),
         acknowledged: false,
+        acknowledged_at: None,
+        action: None,
+        trigger: Default::default(),
     });
     let f = flags(&p, day(20), &FlagConfig::default());
     assert_eq!(f[0].kind, FlagKind::Safety);
@@ -112,6 +115,9 @@ fn safety_near_miss_acknowledged_alert() {
         at: day(19),
         instrument: "phq9".into(),
         acknowledged: true,
+        acknowledged_at: None,
+        action: None,
+        trigger: Default::default(),
     });
     assert!(!kinds(&p, day(20)).contains(&FlagKind::Safety));
 }
@@ -416,6 +422,9 @@ fn caseload_orders_by_priority_then_severity() {
         at: day(59),
         instrument: "phq9".into(),
         acknowledged: false,
+        acknowledged_at: None,
+        action: None,
+        trigger: Default::default(),
     });
     // Safety plus inactivity: safety decides, both are reasons.
     safety.last_activity = Some(day(40));
@@ -467,6 +476,9 @@ fn digest_notifies_safety_at_once_and_batches_the_rest() {
         at: now - Duration::hours(1),
         instrument: "phq9".into(),
         acknowledged: false,
+        acknowledged_at: None,
+        action: None,
+        trigger: Default::default(),
     });
     let mut inactive = patient("i", 58);
     inactive.last_activity = Some(now - Duration::days(12));

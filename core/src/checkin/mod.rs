@@ -16,8 +16,8 @@ use chrono::{Offset, TimeZone};
 use serde::{Deserialize, Serialize};
 
 pub use safety::{
-    alerts_therapist, default_resources, message_for, resources_for, AlertStatus, SafetyAction,
-    SafetyAlert,
+    alerts_therapist, default_resources, message_for, resources_for, AckAction, AlertStatus,
+    SafetyAction, SafetyAlert,
 };
 
 use crate::crypto::random_id;

@@ -171,6 +171,9 @@ impl Acc {
                         at: created,
                         instrument: instrument.to_string(),
                         acknowledged: item.read_at.is_some(),
+                        acknowledged_at: item.read_at.and_then(utc),
+                        action: None,
+                        trigger: Default::default(),
                     });
                 }
             }

@@ -80,6 +80,28 @@ pub struct AlertRecord {
     pub instrument: String,
     /// The therapist acknowledged it (`send_alert_ack`).
     pub acknowledged: bool,
+    /// When the therapist acknowledged it, and what they did.
+    #[serde(default)]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub action: Option<crate::checkin::AckAction>,
+    /// What raised it: an instrument item, or risk language in free text.
+    #[serde(default)]
+    pub trigger: AlertTrigger,
+}
+
+/// What raised an alert, as the patient's device reported it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertTrigger {
+    /// The item's link id (`phq9_9`), for instrument alerts.
+    pub item: Option<String>,
+    /// The answer's value (`1`) and its wording ("Several days").
+    pub answer: Option<f64>,
+    pub answer_text: Option<String>,
+    /// The instrument total at submission (absent for a draft alert).
+    pub total: Option<f64>,
+    /// The matched phrase, for a possible-risk-language alert.
+    pub phrase: Option<String>,
 }
 
 /// A completed agenda item (module, exercise or check-in) as synced.
