@@ -283,13 +283,17 @@ impl PatientStore {
 
     /// Patient: redeem a code (or a scanned QR payload; then `relay_url`
     /// may be empty). Pending until the therapist's device finishes; every
-    /// `sync` checks again.
+    /// `sync` checks again. With a safety alert made before pairing and no
+    /// `share_alerts` choice, it is refused (`InvalidInput` naming
+    /// `share_alerts`): ask the patient (`unsent_alerts`), then call again.
+    #[uniffi::method(default(share_alerts = None))]
     pub fn patient_join(
         &self,
         transport: Arc<dyn HttpTransport>,
         relay_url: Option<String>,
         code: String,
         share_history: bool,
+        share_alerts: Option<bool>,
     ) -> Result<PairingResult> {
         let o = service::join(
             &self.store,
@@ -297,6 +301,7 @@ impl PatientStore {
             relay_url.as_deref(),
             &code,
             share_history,
+            share_alerts,
         )?;
         Ok(PairingResult {
             channel_id: o.channel_id,

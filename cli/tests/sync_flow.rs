@@ -132,12 +132,13 @@ fn wrong_code_burns_the_invitation_and_typos_are_caught_locally() {
     let last = typo.len() - 1;
     typo[last] = if typo[last] == 'A' { 'B' } else { 'A' };
     let typo: String = typo.into_iter().collect();
-    let e = service::join(&pt.store, &t, Some(&r.url()), &typo, false).unwrap_err();
+    let e = service::join(&pt.store, &t, Some(&r.url()), &typo, false, None).unwrap_err();
     assert_eq!(e.code(), "invalid_code", "{e}");
     // Same nameplate, wrong secret with a valid check character.
     let np = code.split('-').next().unwrap();
     let wrong = collabzium_core::sync::PairingCode::new(np, "ABCDEFGH").unwrap();
-    let joined = service::join(&pt.store, &t, Some(&r.url()), &wrong.display(), false).unwrap();
+    let joined =
+        service::join(&pt.store, &t, Some(&r.url()), &wrong.display(), false, None).unwrap();
     assert_eq!(joined.status, ChannelStatus::Pending);
     let e = inv.poll(&th.store, &t).unwrap_err();
     assert_eq!(e.code(), "code_mismatch");
@@ -428,7 +429,7 @@ fn a_lost_finish_answer_is_completed_by_the_next_sync() {
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let mut inv = TherapistInvitation::create(&th.store, &lossy, &r.url(), Some("Sam")).unwrap();
     let code = inv.view().unwrap().code;
-    service::join(&pt.store, &t, Some(&r.url()), &code, false).unwrap();
+    service::join(&pt.store, &t, Some(&r.url()), &code, false, None).unwrap();
     let e = inv.poll(&th.store, &lossy).unwrap_err();
     assert_eq!(e.code(), "offline");
     assert_eq!(

@@ -75,7 +75,7 @@ fn pair(url: &str, t: &UreqTransport, therapist: &Store, patient: &Store) -> R<(
     let mut inv =
         TherapistInvitation::create(therapist, t, url, Some("load")).map_err(err("invite"))?;
     let code = inv.view().map_err(err("view"))?.code;
-    service::join(patient, t, Some(url), &code, false).map_err(err("join"))?;
+    service::join(patient, t, Some(url), &code, false, None).map_err(err("join"))?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match inv.poll(therapist, t).map_err(err("poll"))? {

@@ -465,7 +465,7 @@ fn pair(
 ) -> Result<String> {
     let mut inv = TherapistInvitation::create(therapist, t, url, Some(label))?;
     let code = inv.view()?.code;
-    service::join(patient, t, Some(url), &code, false)?;
+    service::join(patient, t, Some(url), &code, false, None)?;
     for _ in 0..200 {
         match inv.poll(therapist, t)? {
             InvitationState::Paired { channel_id, .. } => {

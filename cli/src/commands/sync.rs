@@ -100,6 +100,13 @@ pub enum PatientCommand {
         /// Also send events made before pairing.
         #[arg(long)]
         share_history: bool,
+        /// Send a safety alert made before pairing to this therapist (asked
+        /// when one is waiting; the rest of the history stays here).
+        #[arg(long, conflicts_with = "no_share_alerts")]
+        share_alerts: bool,
+        /// Keep a safety alert made before pairing on this device.
+        #[arg(long)]
+        no_share_alerts: bool,
         /// Seconds to wait for the therapist to finish; 0 returns at once.
         #[arg(long, default_value_t = 60)]
         wait: u64,
@@ -277,10 +284,18 @@ pub fn run_patient(out: &Output, store: Option<&Path>, cmd: PatientCommand) -> R
             relay,
             code,
             share_history,
+            share_alerts,
+            no_share_alerts,
             wait,
         } => {
             let t = transport();
-            let mut outcome = service::join(&store, &t, relay.as_deref(), &code, share_history)?;
+            let alerts = match (share_alerts, no_share_alerts) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            let mut outcome =
+                service::join(&store, &t, relay.as_deref(), &code, share_history, alerts)?;
             let deadline = Instant::now() + Duration::from_secs(wait);
             while outcome.status == service_status_pending() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(250));

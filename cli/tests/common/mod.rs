@@ -63,7 +63,7 @@ pub fn pair(
 ) -> String {
     let mut inv = TherapistInvitation::create(therapist, t, url, Some(label)).expect("invite");
     let code = inv.view().unwrap().code;
-    let joined = service::join(patient, t, Some(url), &code, false).expect("join");
+    let joined = service::join(patient, t, Some(url), &code, false, None).expect("join");
     let cid = loop {
         match inv.poll(therapist, t).expect("poll") {
             InvitationState::Paired { channel_id, .. } => break channel_id,

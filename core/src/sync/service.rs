@@ -302,6 +302,7 @@ pub fn join(
     relay_url: Option<&str>,
     code: &str,
     share_history: bool,
+    share_alerts: Option<bool>,
 ) -> Result<JoinOutcome> {
     let (relay_url, code) = if code.trim_start().starts_with(super::code::QR_PREFIX) {
         PairingCode::parse_qr(code.trim())?
@@ -309,6 +310,19 @@ pub fn join(
         let url =
             relay_url.ok_or_else(|| Error::invalid("relay", "is required with a typed code"))?;
         (url.to_string(), PairingCode::parse(code)?)
+    };
+    // A risk alert waiting for a therapist: the patient decides whether this
+    // therapist gets it, separately from the rest of the history.
+    let share_alerts = match share_alerts {
+        Some(choice) => choice,
+        None if share_history => true,
+        None if unsent_alerts(store)? > 0 => {
+            return Err(Error::invalid(
+                "share_alerts",
+                "this device has an unsent safety alert: choose whether to share it with this therapist",
+            ))
+        }
+        None => false,
     };
     let id = store.write(|tx| SyncIdentity::ensure(tx, Role::Patient))?;
     let busy = store.read(|tx| {
@@ -334,6 +348,7 @@ pub fn join(
     let state = ChannelState {
         pending_join: Some(base64_std(&pending.to_bytes())),
         share_history,
+        share_alerts: share_history || share_alerts,
         ..ChannelState::pending(
             cid_hex.clone(),
             Role::Patient,
@@ -426,16 +441,24 @@ fn complete_pending(
         state.safety_number = Some(channel.safety_number());
         state.store_chains(&channel);
         tx.put(&state.id.clone(), &*state)?;
-        // Events made before pairing are shared only if the patient chose so.
-        let route = if state.share_history {
-            state.id.clone()
-        } else {
-            "-".into()
-        };
+        // Events made before pairing are shared only if the patient chose so;
+        // unsent safety alerts by their own choice, and consent decisions
+        // always (they say what the therapist may do with the data).
         tx.connection().execute(
             "INSERT OR IGNORE INTO sync_route (outbox_seq, channel)
-             SELECT seq, ?1 FROM outbox WHERE sent_at IS NULL",
-            params![route],
+             SELECT seq, CASE
+                 WHEN ?2 THEN ?1
+                 WHEN kind = ?4 AND ?3 THEN ?1
+                 WHEN kind = ?5 THEN ?1
+                 ELSE '-' END
+             FROM outbox WHERE sent_at IS NULL",
+            params![
+                state.id,
+                state.share_history,
+                state.share_alerts,
+                events::SAFETY_ALERT,
+                "consent"
+            ],
         )?;
         tx.audit(AuditEvent::SyncPaired, "patient")
     })?;
@@ -1589,6 +1612,79 @@ pub fn outbound(store: &Store) -> Result<Vec<OutboundView>> {
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(rows)
+    })
+}
+
+/// Where one own event stands, for the patient's crisis screen: whether a
+/// therapist can receive it, and how far it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventReach {
+    /// The patient chose not to share it (history not shared at pairing).
+    pub not_shared: bool,
+    /// An active channel will carry it: it is routed there, or unrouted
+    /// while the store has an active channel (the next round routes it).
+    pub channel_active: bool,
+    /// The therapist's availability on that channel, when known.
+    pub settings: Option<Availability>,
+    /// The relay holds it.
+    pub pushed: bool,
+    /// The therapist's device confirmed it.
+    pub delivered: bool,
+    /// Opened on the therapist's device.
+    pub read: bool,
+}
+
+/// How far the outbox event `kind`/`ref_id` got; `None` when there is no
+/// such event (never queued).
+pub fn event_reach(store: &Store, kind: &str, ref_id: &str) -> Result<Option<EventReach>> {
+    store.read(|tx| {
+        let row: Option<(Option<String>, Option<bool>, Option<bool>, Option<bool>)> = tx
+            .connection()
+            .query_row(
+                "SELECT r.channel,
+                    (SELECT MAX(s.pushed_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq),
+                    (SELECT MAX(s.delivered_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq),
+                    (SELECT MAX(s.read_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq)
+                 FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
+                 WHERE o.kind = ?1 AND o.ref_id = ?2",
+                params![kind, ref_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((route, pushed, delivered, read)) = row else {
+            return Ok(None);
+        };
+        let channels: Vec<ChannelState> =
+            tx.list::<ChannelState>()?.into_iter().map(|c| c.value).collect();
+        let not_shared = route.as_deref() == Some("-");
+        let carrier = match route.as_deref() {
+            Some("-") => None,
+            Some(id) => channels.iter().find(|c| c.id == id),
+            None => channels.iter().find(|c| c.status == ChannelStatus::Active),
+        };
+        let channel_active = carrier.is_some_and(|c| c.status == ChannelStatus::Active);
+        Ok(Some(EventReach {
+            not_shared,
+            channel_active,
+            settings: carrier.and_then(|c| c.settings.clone()),
+            pushed: pushed == Some(true),
+            delivered: delivered == Some(true),
+            read: read == Some(true),
+        }))
+    })
+}
+
+/// Own safety alerts not yet handed to any channel: a patient joining a
+/// therapist is asked whether to share them (issue 10).
+pub fn unsent_alerts(store: &Store) -> Result<u32> {
+    store.read(|tx| {
+        let n: i64 = tx.connection().query_row(
+            "SELECT COUNT(*) FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
+             WHERE o.kind = ?1 AND o.sent_at IS NULL AND r.channel IS NULL",
+            [events::SAFETY_ALERT],
+            |r| r.get(0),
+        )?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     })
 }
 

@@ -168,6 +168,10 @@ pub struct ChannelState {
     pub pending_join: Option<String>,
     pub nameplate: Option<String>,
     pub share_history: bool,
+    /// Share unsent safety alerts made before pairing, even without the
+    /// rest of the history (the patient chose so at join).
+    #[serde(default)]
+    pub share_alerts: bool,
     pub settings: Option<Availability>,
     pub hlc: u64,
     pub created_at_millis: i64,
@@ -222,6 +226,7 @@ impl ChannelState {
             pending_join: None,
             nameplate: Some(nameplate),
             share_history: false,
+            share_alerts: false,
             settings: None,
             hlc: 0,
             created_at_millis: now_millis,
