@@ -12,6 +12,7 @@ pub mod instruments;
 pub mod platform;
 pub mod program;
 pub mod research;
+pub mod risk_language;
 pub mod schedule;
 pub mod store;
 pub mod sync;
