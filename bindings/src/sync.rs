@@ -513,12 +513,24 @@ impl PatientStore {
             .collect())
     }
 
-    /// Therapist: acknowledge a patient's safety alert.
-    pub fn acknowledge_patient_alert(&self, channel_id: String, alert_id: String) -> Result<()> {
+    /// Therapist: acknowledge a patient's safety alert with what was done
+    /// (`phone`, `message`, `safety_plan`, `referred`, `other`) and an
+    /// optional note that stays on this device.
+    #[uniffi::method(default(note = None))]
+    pub fn acknowledge_patient_alert(
+        &self,
+        channel_id: String,
+        alert_id: String,
+        action: String,
+        note: Option<String>,
+    ) -> Result<()> {
+        let action = collabzium_core::checkin::AckAction::parse(&action)?;
         Ok(service::send_alert_ack(
             &self.store,
             &channel_id,
             &alert_id,
+            action,
+            note.as_deref(),
         )?)
     }
 

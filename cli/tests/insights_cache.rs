@@ -71,7 +71,14 @@ fn cached_patients_follow_every_change() {
     // An acknowledgement updates the inbox item in place (same row; in the
     // same millisecond only the envelope's nonce would tell it apart, see
     // the unit test in core/src/insights/cache.rs).
-    service::send_alert_ack(&th.store, &alex_ch, &alert).unwrap();
+    service::send_alert_ack(
+        &th.store,
+        &alex_ch,
+        &alert,
+        collabzium_core::checkin::AckAction::Phone,
+        None,
+    )
+    .unwrap();
     check(&th.store, "alert acknowledged");
     let a = load_patients_cached(&th.store).unwrap();
     let a = a.iter().find(|p| p.channel_id == alex_ch).unwrap();

@@ -116,7 +116,14 @@ fn caseload_from_a_synced_therapist_store() {
     let _ = rating;
 
     // Acknowledged, the alert no longer tops the caseload.
-    service::send_alert_ack(&th.store, &alex_ch, &alert).unwrap();
+    service::send_alert_ack(
+        &th.store,
+        &alex_ch,
+        &alert,
+        collabzium_core::checkin::AckAction::Phone,
+        None,
+    )
+    .unwrap();
     let cl = caseload_for_store(&th.store, now).unwrap();
     assert_eq!(cl[0].channel_id, sam_ch);
     let alex_entry = cl.iter().find(|e| e.channel_id == alex_ch).unwrap();

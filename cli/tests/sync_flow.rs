@@ -63,7 +63,14 @@ fn checkin_alert_and_messages_flow_with_receipts() {
     let thread = service::thread(&th.store, Some(&cid)).unwrap();
     assert_eq!(thread.len(), 1);
     service::mark_read(&th.store, &cid, &[thread[0].id.clone()]).unwrap();
-    service::send_alert_ack(&th.store, &cid, &risky).unwrap();
+    service::send_alert_ack(
+        &th.store,
+        &cid,
+        &risky,
+        collabzium_core::checkin::AckAction::Phone,
+        None,
+    )
+    .unwrap();
     service::send_message(&th.store, Some(&cid), "Thanks, I will call you today", None).unwrap();
     sync_until_quiet(&[&th, &pt], &t);
     let out = service::outbound(&pt.store).unwrap();

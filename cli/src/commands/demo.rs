@@ -790,7 +790,13 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
                     if patients[pi].plan.scenario == Scenario::Safety {
                         unacked_alerts += 1;
                     } else {
-                        service::send_alert_ack(&therapist, &e.channel_id, &alert_id)?;
+                        service::send_alert_ack(
+                            &therapist,
+                            &e.channel_id,
+                            &alert_id,
+                            collabzium_core::checkin::AckAction::Phone,
+                            None,
+                        )?;
                         service::send_message(&therapist, Some(&e.channel_id), SAFETY_REPLY, None)?;
                     }
                 }

@@ -47,6 +47,12 @@ pub enum TherapistCommand {
         channel: String,
         #[arg(long)]
         alert: String,
+        /// What you did: phone, message, safety_plan, referred or other.
+        #[arg(long)]
+        action: String,
+        /// A note for your own records; it stays on this device.
+        #[arg(long)]
+        note: Option<String>,
     },
     /// Set availability hours (all channels, or one).
     Availability(AvailabilityArgs),
@@ -227,8 +233,14 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
             });
             Ok(())
         }
-        TherapistCommand::AckAlert { channel, alert } => {
-            service::send_alert_ack(&store, &channel, &alert)?;
+        TherapistCommand::AckAlert {
+            channel,
+            alert,
+            action,
+            note,
+        } => {
+            let action = collabzium_core::checkin::AckAction::parse(&action)?;
+            service::send_alert_ack(&store, &channel, &alert, action, note.as_deref())?;
             out.emit(&json!({"queued": true}), || {
                 "Acknowledgement queued.".into()
             });
@@ -259,6 +271,40 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
     }
 }
 
+/// "RISK: PHQ-9 item 9 answered 1 (Several days), total 14 so far" or
+/// "RISK: possible risk language ("end it all")".
+fn alert_line(body: &serde_json::Value) -> String {
+    let alert = &body["alert"];
+    if let Some(p) = alert["phrase"].as_str() {
+        return format!("RISK: possible risk language (\"{p}\")");
+    }
+    let instrument = alert["instrument"].as_str().unwrap_or_default();
+    let name = collabzium_core::instruments::Registry::shipped()
+        .get(instrument)
+        .map_or_else(|| instrument.to_string(), |i| i.title.clone());
+    let mut line = format!("RISK: {name}");
+    for it in alert["items"].as_array().into_iter().flatten() {
+        let item = it["item"].as_str().unwrap_or_default();
+        let number = item.rsplit('_').next().unwrap_or(item);
+        line.push_str(&format!(" item {number}"));
+        if let Some(a) = it["answer"].as_f64() {
+            line.push_str(&format!(" answered {a}"));
+        }
+        if let Some(t) = it["answer_text"].as_str() {
+            line.push_str(&format!(" ({t})"));
+        }
+    }
+    if let Some(t) = alert["total"].as_f64() {
+        let so_far = if alert["raised_before_submit"].as_bool() == Some(true) {
+            " so far"
+        } else {
+            ""
+        };
+        line.push_str(&format!(", total {t}{so_far}"));
+    }
+    line
+}
+
 fn summary_line(kind: &str, body: &serde_json::Value) -> String {
     let get = |p: &str| {
         body.pointer(p)
@@ -270,7 +316,7 @@ fn summary_line(kind: &str, body: &serde_json::Value) -> String {
             get("/checkin/instrument").unwrap_or_default(),
             get("/checkin/score/total").unwrap_or_else(|| "-".into())
         ),
-        "safety_alert" => format!("RISK on {}", get("/alert/instrument").unwrap_or_default()),
+        "safety_alert" => alert_line(body),
         "message" => get("/text").unwrap_or_default().chars().take(60).collect(),
         "module_progress" => format!("completed {}", get("/title").unwrap_or_default()),
         _ => String::new(),

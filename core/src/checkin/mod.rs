@@ -16,8 +16,9 @@ use chrono::{Offset, TimeZone};
 use serde::{Deserialize, Serialize};
 
 pub use safety::{
-    alerts_therapist, default_resources, message_for, resources_for, AckAction, AlertStatus,
-    SafetyAction, SafetyAlert,
+    alerts_therapist, default_resources, local_time_words, message_for, resources_for, AckAction,
+    AlertItem, AlertSource, AlertState, AlertStatus, SafetyAction, SafetyAlert, TherapistReach,
+    MESSAGE_LANGUAGES,
 };
 
 use crate::crypto::random_id;
@@ -137,6 +138,9 @@ pub struct AlertView {
     pub alert_id: String,
     pub alert: SafetyAlert,
     pub status: AlertStatus,
+    /// Who has been told, as the crisis screen says it (issue 10).
+    pub alert_state: AlertState,
+    pub therapist_next_available_millis: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -196,6 +200,89 @@ fn utc_offset_seconds(profile: Option<&Profile>, at_millis: i64) -> i32 {
     }
 }
 
+/// The answers behind each risk concern, with their wording.
+fn alert_items(inst: &Instrument, answers: &Answers, concerns: &[RiskHit]) -> Vec<AlertItem> {
+    concerns
+        .iter()
+        .map(|c| {
+            let (answer, answer_text) = match answers.get(&c.item) {
+                Some(AnswerValue::Integer(v)) => {
+                    let text = inst
+                        .item(&c.item)
+                        .and_then(|i| inst.options(i).iter().find(|o| o.value == *v))
+                        .map(|o| o.text.clone());
+                    (Some(*v as f64), text)
+                }
+                _ => (None, None),
+            };
+            AlertItem {
+                item: c.item.clone(),
+                concern: c.concern.clone(),
+                answer,
+                answer_text,
+            }
+        })
+        .collect()
+}
+
+/// The alert already raised for the check-in `corrects` (or an earlier
+/// version of it) when it covers every one of `items` with the same answer.
+fn covering_alert(
+    tx: &crate::store::ReadTx<'_>,
+    corrects: Option<&str>,
+    items: &[AlertItem],
+) -> Result<Option<String>> {
+    let mut next = corrects.map(str::to_string);
+    // Revisions form a chain; bounded so a damaged link cannot loop.
+    for _ in 0..64 {
+        let Some(id) = next.take() else { break };
+        let Some(old) = tx.get::<Checkin>(&id)? else {
+            break;
+        };
+        let alert_id = old
+            .value
+            .safety
+            .as_ref()
+            .and_then(|s| s.therapist_alert_id.clone());
+        let alert = match alert_id {
+            Some(a) => tx.get::<SafetyAlert>(&a)?,
+            None => None,
+        };
+        if let Some(alert) = alert {
+            let prior = &alert.value;
+            let same = |i: &AlertItem| {
+                prior
+                    .items
+                    .iter()
+                    .any(|p| p.item == i.item && p.answer == i.answer)
+                    // An alert from before answers were recorded: same item.
+                    || (prior.items.is_empty() && prior.concerns.iter().any(|c| c.item == i.item))
+            };
+            return Ok(items.iter().all(same).then_some(alert.id));
+        }
+        next = old.value.corrects;
+    }
+    Ok(None)
+}
+
+/// When a therapist with these hours will see a delivered alert.
+fn therapist_reach(s: &crate::sync::availability::Availability, now_millis: i64) -> TherapistReach {
+    use crate::sync::availability::AlertsOutsideHours;
+    if s.alerts_outside_hours == AlertsOutsideHours::Notify {
+        return TherapistReach::NotifiedAtOnce;
+    }
+    let Some(now) = chrono::DateTime::from_timestamp_millis(now_millis) else {
+        return TherapistReach::Unknown;
+    };
+    if s.is_available(now).unwrap_or(false) {
+        return TherapistReach::AvailableNow;
+    }
+    match s.next_available(now) {
+        Ok(Some(t)) => TherapistReach::NextAvailable(t.timestamp_millis()),
+        _ => TherapistReach::Unknown,
+    }
+}
+
 impl Checkins {
     /// Shipped instruments plus any clinic definitions installed in the store.
     pub fn new(store: Store) -> Result<Checkins> {
@@ -244,31 +331,102 @@ impl Checkins {
         self.store.profile()
     }
 
+    /// The safety action for these concerns, its alert state read from
+    /// committed data: call it after the transaction that queued the alert.
     fn action(
         &self,
         profile: Option<&Profile>,
         concerns: Vec<RiskHit>,
         alert_id: Option<String>,
-    ) -> SafetyAction {
+    ) -> Result<SafetyAction> {
         let mode = profile.map(|p| p.mode);
         let locale = profile.map(|p| p.locale.as_str()).unwrap_or("en");
-        SafetyAction {
+        let mut action = SafetyAction {
             concerns,
             resources: resources_for(self.program.as_deref(), locale),
-            message: message_for(mode).to_string(),
+            message: String::new(),
             therapist_alert_id: alert_id,
             mode,
+            alert_state: AlertState::NotConnected,
+            therapist_next_available_millis: None,
+        };
+        self.refresh_action(profile, &mut action)?;
+        Ok(action)
+    }
+
+    /// Recomputes who has been told, and the message that says so.
+    fn refresh_action(&self, profile: Option<&Profile>, action: &mut SafetyAction) -> Result<()> {
+        let (state, reach) = self.alert_state(profile, action.therapist_alert_id.as_deref())?;
+        let zone = profile.map_or("UTC", |p| p.time_zone.as_str());
+        let language = profile.map_or("en", |p| p.locale.as_str());
+        action.alert_state = state;
+        action.therapist_next_available_millis = match reach {
+            TherapistReach::NextAvailable(at) if state == AlertState::Delivered => Some(at),
+            _ => None,
+        };
+        action.message = message_for(state, reach, zone, language);
+        Ok(())
+    }
+
+    /// Who has been told about an alert right now (ADR 0004, delivery
+    /// states), and when the therapist is next available.
+    pub fn alert_state(
+        &self,
+        profile: Option<&Profile>,
+        alert_id: Option<&str>,
+    ) -> Result<(AlertState, TherapistReach)> {
+        if profile.is_some_and(|p| p.mode == TreatmentMode::Unguided) {
+            return Ok((AlertState::Unguided, TherapistReach::Unknown));
         }
+        let Some(id) = alert_id else {
+            return Ok((AlertState::NotConnected, TherapistReach::Unknown));
+        };
+        if self
+            .store
+            .get::<SafetyAlert>(id)?
+            .is_some_and(|a| a.value.acknowledged_at_millis.is_some())
+        {
+            return Ok((AlertState::Seen, TherapistReach::Unknown));
+        }
+        let Some(reach) = crate::sync::service::event_reach(&self.store, OUTBOX_ALERT, id)? else {
+            return Ok((AlertState::NotConnected, TherapistReach::Unknown));
+        };
+        if reach.delivered || reach.read {
+            let now = self.store.now_millis();
+            let when = match (&reach.settings, reach.channel_active) {
+                (Some(s), true) => therapist_reach(s, now),
+                _ => TherapistReach::Unknown,
+            };
+            return Ok((AlertState::Delivered, when));
+        }
+        if reach.not_shared || !reach.channel_active {
+            return Ok((AlertState::NotConnected, TherapistReach::Unknown));
+        }
+        Ok((AlertState::Sending, TherapistReach::Unknown))
+    }
+
+    /// The crisis screen in one call: resources for the patient's country,
+    /// and the state of the latest alert (none: not connected or unguided).
+    pub fn crisis_screen(&self) -> Result<SafetyAction> {
+        let profile = self.profile()?;
+        let latest = self.alerts()?.into_iter().next();
+        let (concerns, alert) = match latest {
+            Some(a) => (a.alert.concerns.clone(), Some(a.alert_id)),
+            None => (Vec::new(), None),
+        };
+        self.action(profile.as_ref(), concerns, alert)
     }
 
     /// Creates (once per check-in) the therapist alert and queues it at high
     /// priority, inside the caller's transaction. `None` in unguided mode.
+    #[allow(clippy::too_many_arguments)]
     fn ensure_alert(
         &self,
         tx: &WriteTx<'_>,
         mode: Option<TreatmentMode>,
         checkin_id: &str,
-        instrument: &str,
+        inst: &Instrument,
+        draft: &CheckinDraft,
         concerns: &[RiskHit],
         before_submit: bool,
     ) -> Result<Option<String>> {
@@ -278,14 +436,24 @@ impl Checkins {
         if tx.get::<SafetyAlert>(checkin_id)?.is_some() {
             return Ok(Some(checkin_id.to_string()));
         }
+        let items = alert_items(inst, &draft.answers, concerns);
+        // A correction that keeps the same risk answers is the same event:
+        // the therapist already has that alert.
+        if let Some(prior) = covering_alert(&tx.as_read(), draft.corrects.as_deref(), &items)? {
+            return Ok(Some(prior));
+        }
         let mut alert = SafetyAlert {
             checkin_id: checkin_id.to_string(),
-            instrument: instrument.to_string(),
+            instrument: inst.id.clone(),
             concerns: concerns.to_vec(),
             created_at_millis: tx.now_millis(),
             raised_before_submit: before_submit,
             outbox_seq: 0,
             acknowledged_at_millis: None,
+            items,
+            total: score(inst, &draft.answers).total,
+            source: AlertSource::Instrument,
+            phrase: None,
         };
         let event = serde_json::json!({
             "type": OUTBOX_ALERT, "version": EVENT_VERSION, "priority": "high",
@@ -339,6 +507,9 @@ impl Checkins {
                 ));
             }
         }
+        if let Some(a) = agenda_item {
+            self.refuse_before_window(a)?;
+        }
         self.store.write(|tx| {
             let draft = CheckinDraft {
                 instrument: inst.id.clone(),
@@ -353,6 +524,45 @@ impl Checkins {
             tx.put(&id, &draft)?;
             Ok(self.draft_view(&id, &draft, &inst, None))
         })
+    }
+
+    /// A check-in for an agenda item whose window has not opened is refused
+    /// rather than left unable to complete it (ADR 0004): the patient is
+    /// told when it opens, in their own zone.
+    fn refuse_before_window(&self, item_id: &str) -> Result<()> {
+        if self.program.is_none() || schedule_of_agenda_item(item_id).is_none() {
+            return Ok(());
+        }
+        let Ok(st) = crate::agenda::load_state(&self.store) else {
+            return Ok(()); // not enrolled: nothing to complete
+        };
+        let now =
+            chrono::DateTime::from_timestamp_millis(self.store.now_millis()).unwrap_or_default();
+        let Some(item) = crate::agenda::items(&st, now)
+            .into_iter()
+            .find(|i| i.id == item_id)
+        else {
+            return Ok(());
+        };
+        if item.state != crate::agenda::ItemState::Upcoming {
+            return Ok(());
+        }
+        let profile = self.profile()?;
+        let opens = item
+            .opens_at
+            .or(item.due_at)
+            .map(|t| {
+                local_time_words(
+                    t.timestamp_millis(),
+                    profile.as_ref().map_or("UTC", |p| p.time_zone.as_str()),
+                    "en",
+                )
+            })
+            .map_or_else(String::new, |w| format!(" (it opens {w}, your time)"));
+        Err(Error::invalid(
+            "agenda_item",
+            format!("this check-in is not open yet{opens}; start it once it opens"),
+        ))
     }
 
     /// Starts the check-in an agenda item asks for (`checkin:<schedule>:<local time>`),
@@ -387,6 +597,15 @@ impl Checkins {
     /// Starts a correction of a submitted check-in, pre-filled with its answers.
     pub fn correct(&self, checkin_id: &str) -> Result<DraftView> {
         let old = self.get(checkin_id)?;
+        // One open correction per check-in: asking again resumes it.
+        if let Some(open) = self
+            .store
+            .list::<CheckinDraft>()?
+            .into_iter()
+            .find(|d| d.value.corrects.as_deref() == Some(checkin_id))
+        {
+            return self.draft(&open.id);
+        }
         if self
             .list()?
             .iter()
@@ -398,20 +617,39 @@ impl Checkins {
             ));
         }
         let inst = self.registry.require(&old.instrument)?.clone();
-        self.store.write(|tx| {
-            let draft = CheckinDraft {
-                instrument: old.instrument.clone(),
-                instrument_version: inst.version.clone(),
-                agenda_item: old.agenda_item.clone(),
-                corrects: Some(old.id.clone()),
-                revision: old.revision + 1,
-                answers: old.answers.clone(),
-                started_at_millis: tx.now_millis(),
-            };
-            let id = random_id();
-            tx.put(&id, &draft)?;
-            Ok(self.draft_view(&id, &draft, &inst, None))
-        })
+        self.store
+            .write(|tx| {
+                let draft = CheckinDraft {
+                    instrument: old.instrument.clone(),
+                    instrument_version: inst.version.clone(),
+                    agenda_item: old.agenda_item.clone(),
+                    corrects: Some(old.id.clone()),
+                    revision: old.revision + 1,
+                    answers: old.answers.clone(),
+                    started_at_millis: tx.now_millis(),
+                };
+                let id = random_id();
+                tx.put(&id, &draft)?;
+                Ok(id)
+            })
+            .and_then(|id| self.draft(&id))
+    }
+
+    /// The alert a draft's risk answers belong to: its own, or for a
+    /// correction that keeps them, the alert of the check-in it corrects.
+    fn draft_alert(
+        &self,
+        draft_id: &str,
+        d: &CheckinDraft,
+        inst: &Instrument,
+        concerns: &[RiskHit],
+    ) -> Result<Option<String>> {
+        if let Some(a) = self.store.get::<SafetyAlert>(draft_id)? {
+            return Ok(Some(a.id));
+        }
+        let items = alert_items(inst, &d.answers, concerns);
+        self.store
+            .read(|tx| covering_alert(tx, d.corrects.as_deref(), &items))
     }
 
     fn load_draft(&self, tx: &WriteTx<'_>, id: &str) -> Result<CheckinDraft> {
@@ -459,16 +697,17 @@ impl Checkins {
             let alert = if concerns.is_empty() {
                 None
             } else {
-                self.ensure_alert(tx, mode, checkin_id, &inst.id, &concerns, true)?
+                self.ensure_alert(tx, mode, checkin_id, &inst, &draft, &concerns, true)?
             };
             tx.put(checkin_id, &draft)?;
             let view = self.draft_view(checkin_id, &draft, &inst, None);
             Ok((view, (!concerns.is_empty()).then_some((concerns, alert))))
         })?;
-        Ok(DraftView {
-            safety: concerns.map(|(c, a)| self.action(profile.as_ref(), c, a)),
-            ..view
-        })
+        let safety = match concerns {
+            Some((c, a)) => Some(self.action(profile.as_ref(), c, a)?),
+            None => None,
+        };
+        Ok(DraftView { safety, ..view })
     }
 
     /// Answers from a JSON object `{linkId: value}` (CLI, tests). A missing
@@ -495,8 +734,8 @@ impl Checkins {
         let safety = if concerns.is_empty() {
             None
         } else {
-            let alert = self.store.get::<SafetyAlert>(checkin_id)?.map(|a| a.id);
-            Some(self.action(profile.as_ref(), concerns, alert))
+            let alert = self.draft_alert(checkin_id, &d, inst, &concerns)?;
+            Some(self.action(profile.as_ref(), concerns, alert)?)
         };
         Ok(self.draft_view(checkin_id, &d, inst, safety))
     }
@@ -529,8 +768,20 @@ impl Checkins {
                 None
             } else {
                 let alert =
-                    self.ensure_alert(tx, mode, checkin_id, &inst.id, &score.risk, false)?;
-                Some(self.action(profile.as_ref(), score.risk.clone(), alert))
+                    self.ensure_alert(tx, mode, checkin_id, &inst, &draft, &score.risk, false)?;
+                // The state is read again once this commits (below).
+                Some(SafetyAction {
+                    concerns: score.risk.clone(),
+                    resources: resources_for(
+                        self.program.as_deref(),
+                        profile.as_ref().map_or("en", |p| p.locale.as_str()),
+                    ),
+                    message: String::new(),
+                    therapist_alert_id: alert,
+                    mode,
+                    alert_state: AlertState::NotConnected,
+                    therapist_next_available_millis: None,
+                })
             };
             let now = tx.now_millis();
             let mut checkin = Checkin {
@@ -577,6 +828,9 @@ impl Checkins {
         if let Some(item) = agenda_item {
             result.agenda_item_completed =
                 self.complete_agenda_item(&item, result.submitted_at_millis);
+        }
+        if let Some(action) = result.safety.as_mut() {
+            self.refresh_action(profile.as_ref(), action)?;
         }
         Ok(result)
     }
@@ -649,23 +903,28 @@ impl Checkins {
                 .collect();
             Ok((alerts, sent))
         })?;
-        let mut out: Vec<AlertView> = alerts
-            .into_iter()
-            .map(|a| {
-                let status = if a.value.acknowledged_at_millis.is_some() {
-                    AlertStatus::Acknowledged
-                } else if sent.get(&a.id).copied().unwrap_or(false) {
-                    AlertStatus::Sent
-                } else {
-                    AlertStatus::Queued
-                };
-                AlertView {
-                    alert_id: a.id,
-                    alert: a.value,
-                    status,
-                }
-            })
-            .collect();
+        let profile = self.profile()?;
+        let mut out = Vec::with_capacity(alerts.len());
+        for a in alerts {
+            let status = if a.value.acknowledged_at_millis.is_some() {
+                AlertStatus::Acknowledged
+            } else if sent.get(&a.id).copied().unwrap_or(false) {
+                AlertStatus::Sent
+            } else {
+                AlertStatus::Queued
+            };
+            let (alert_state, reach) = self.alert_state(profile.as_ref(), Some(&a.id))?;
+            out.push(AlertView {
+                alert_id: a.id,
+                alert: a.value,
+                status,
+                alert_state,
+                therapist_next_available_millis: match reach {
+                    TherapistReach::NextAvailable(at) => Some(at),
+                    _ => None,
+                },
+            });
+        }
         out.sort_by_key(|a| std::cmp::Reverse(a.alert.created_at_millis));
         Ok(out)
     }

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    is_alliance_instrument, AlertRecord, EngagementSnapshot, PatientRecord, ProgressPoint,
-    ScoredPoint,
+    is_alliance_instrument, AlertRecord, AlertTrigger, EngagementSnapshot, PatientRecord,
+    ProgressPoint, ScoredPoint,
 };
 use crate::checkin::{Checkin, Checkins};
 use crate::crypto::Aad;
@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::store::outbox::OUTBOX_TABLE;
 use crate::store::{ReadTx, Record, Store, Stored};
 use crate::sync::events;
+use crate::sync::service::AlertAcknowledgement;
 use crate::sync::state::{ChannelState, ChannelStatus, InboxItem};
 
 /// Record kind linking a therapist's alliance rating to a patient.
@@ -39,6 +40,26 @@ pub struct TherapistRating {
 
 impl Record for TherapistRating {
     const KIND: &'static str = RATING_KIND;
+}
+
+/// The parts of a synced safety alert the caseload shows.
+#[derive(Deserialize)]
+struct WireAlert {
+    #[serde(default)]
+    items: Vec<WireAlertItem>,
+    #[serde(default)]
+    total: Option<f64>,
+    #[serde(default)]
+    phrase: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireAlertItem {
+    item: String,
+    #[serde(default)]
+    answer: Option<f64>,
+    #[serde(default)]
+    answer_text: Option<String>,
 }
 
 /// The parts of a synced check-in the insights use. Deliberately lenient:
@@ -166,14 +187,27 @@ impl Acc {
                     .and_then(Value::as_str);
                 if let (Some(id), Some(created), Some(instrument)) = (id, created, instrument) {
                     self.touch(Some(created));
+                    let wire = alert.and_then(|a| WireAlert::deserialize(a).ok());
+                    let first = wire.as_ref().and_then(|w| w.items.first());
                     self.alerts.push(AlertRecord {
                         alert_id: id.to_string(),
                         at: created,
                         instrument: instrument.to_string(),
-                        acknowledged: item.read_at.is_some(),
-                        acknowledged_at: item.read_at.and_then(utc),
+                        // Acknowledged only by an acknowledgement (build()),
+                        // never by opening it.
+                        acknowledged: false,
+                        acknowledged_at: None,
                         action: None,
-                        trigger: Default::default(),
+                        trigger: AlertTrigger {
+                            item: first.map(|i| i.item.clone()),
+                            answer: first.and_then(|i| i.answer).filter(|x| x.is_finite()),
+                            answer_text: first.and_then(|i| i.answer_text.clone()),
+                            total: wire
+                                .as_ref()
+                                .and_then(|w| w.total)
+                                .filter(|x| x.is_finite()),
+                            phrase: wire.and_then(|w| w.phrase),
+                        },
                     });
                 }
             }
@@ -353,6 +387,7 @@ pub(super) struct Inputs {
     inbox: Vec<Stored<InboxItem>>,
     sent: Vec<(String, i64, Value)>,
     ratings: BTreeMap<String, Vec<Checkin>>,
+    acks: Vec<AlertAcknowledgement>,
 }
 
 /// One record per channel this store holds as the therapist (active or
@@ -385,11 +420,17 @@ pub(super) fn read_inputs(tx: &ReadTx<'_>) -> Result<Inputs> {
                 .push(c.value);
         }
     }
+    let acks = tx
+        .list::<AlertAcknowledgement>()?
+        .into_iter()
+        .map(|a| a.value)
+        .collect();
     Ok(Inputs {
         channels,
         inbox,
         sent,
         ratings,
+        acks,
     })
 }
 
@@ -400,7 +441,12 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
         inbox,
         sent,
         mut ratings,
+        acks,
     } = inputs;
+    let acks: BTreeMap<(&str, &str), &AlertAcknowledgement> = acks
+        .iter()
+        .map(|a| ((a.channel.as_str(), a.alert_id.as_str()), a))
+        .collect();
     let mut acc: BTreeMap<&str, Acc> = channels
         .iter()
         .map(|c| (c.id.as_str(), Acc::default()))
@@ -430,6 +476,11 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
             .as_ref()
             .and_then(|p| p.start.and_hms_opt(0, 0, 0))
             .map_or(paired, |d| d.and_utc());
+        let checkin_totals: BTreeMap<String, Option<f64>> = a
+            .checkins
+            .iter()
+            .map(|c| (c.id.clone(), c.score.total))
+            .collect();
         let checkins: Vec<ScoredPoint> = current_points(a.checkins)
             .into_iter()
             .filter(|p| p.instrument != THERAPIST_ALLIANCE)
@@ -458,6 +509,19 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
             .map(|p| (p.weeks, p.review_week, p.modes))
             .unwrap_or((None, None, Vec::new()));
         let mut alerts = a.alerts;
+        for al in &mut alerts {
+            if let Some(ack) = acks.get(&(c.id.as_str(), al.alert_id.as_str())) {
+                al.acknowledged = true;
+                al.acknowledged_at = utc(ack.at_millis);
+                al.action = Some(ack.action);
+            }
+        }
+        // The final total arrives with the check-in the alert belongs to.
+        for al in &mut alerts {
+            if al.trigger.total.is_none() && al.trigger.phrase.is_none() {
+                al.trigger.total = checkin_totals.get(al.alert_id.as_str()).copied().flatten();
+            }
+        }
         alerts.sort_by_key(|x| x.at);
         let mut progress = a.progress;
         progress.sort_by_key(|x| x.at);

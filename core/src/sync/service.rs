@@ -639,11 +639,59 @@ pub fn send_program_assignment(
     })
 }
 
-/// Therapist: acknowledge a patient's safety alert (the patient sees it).
-pub fn send_alert_ack(store: &Store, channel: &str, alert_id: &str) -> Result<()> {
+/// The therapist's own record of an acknowledgement: what they did, and a
+/// note that never leaves their device (the patient sees only "seen").
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct AlertAcknowledgement {
+    pub channel: String,
+    pub alert_id: String,
+    pub action: crate::checkin::AckAction,
+    pub note: Option<String>,
+    pub at_millis: i64,
+}
+
+impl Record for AlertAcknowledgement {
+    const KIND: &'static str = "ack";
+}
+
+impl AlertAcknowledgement {
+    /// Record id: one acknowledgement per alert and channel.
+    pub fn id(channel: &str, alert_id: &str) -> String {
+        format!("{channel}:{alert_id}")
+    }
+}
+
+/// Longest acknowledgement note, in characters.
+pub const MAX_ACK_NOTE_CHARS: usize = 2000;
+
+/// Therapist: acknowledge a patient's safety alert with what was done, and
+/// an optional note kept on this device. The patient is told only that the
+/// alert was seen.
+pub fn send_alert_ack(
+    store: &Store,
+    channel: &str,
+    alert_id: &str,
+    action: crate::checkin::AckAction,
+    note: Option<&str>,
+) -> Result<()> {
     crate::domain::check_token("alert_id", alert_id, 64)?;
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > MAX_ACK_NOTE_CHARS) {
+        return Err(Error::invalid("note", "must be at most 2000 characters"));
+    }
     let ch = store.read(|tx| active_channel(tx, Some(channel)))?;
     store.write(|tx| {
+        let at_millis = tx.now_millis();
+        tx.put(
+            &AlertAcknowledgement::id(&ch.id, alert_id),
+            &AlertAcknowledgement {
+                channel: ch.id.clone(),
+                alert_id: alert_id.to_string(),
+                action,
+                note: note.map(str::to_string),
+                at_millis,
+            },
+        )?;
         // Mark the received alert acknowledged locally too.
         let iid = inbox_id(&ch.id, &format!("{}:{alert_id}", events::SAFETY_ALERT));
         if let Some(mut item) = tx.get::<InboxItem>(&iid)? {
