@@ -84,7 +84,7 @@ fn only_consenting_patients_are_exported_and_the_note_counts_the_rest() {
         .unwrap();
     let own = th
         .store
-        .read(|tx| outbox::pending(tx))
+        .read(outbox::pending)
         .unwrap()
         .into_iter()
         .filter(|e| e.kind == "consent")
