@@ -140,6 +140,7 @@ fn demo_prints_the_caseload_writes_valid_charts_and_is_deterministic() {
     for name in [
         "caseload.svg",
         "research.csv",
+        "research.csv.note.json",
         "alliance-outcome.json",
         "caseload.json",
     ] {
@@ -207,6 +208,12 @@ fn demo_prints_the_caseload_writes_valid_charts_and_is_deterministic() {
         gad7 += n("gad7");
         alliance += own_alliance;
     }
+    // Every simulated patient consented to research before their data.
+    let note: Value = serde_json::from_str(&read(out, "research.csv.note.json")).unwrap();
+    assert_eq!(note["patients_left_out_without_consent"], 0, "{note}");
+    assert_eq!(note["measurements_left_out_before_consent"], 0, "{note}");
+    assert_eq!(note["patients"], caseload.len(), "{note}");
+    assert_eq!(note["rows"], cells.len(), "{note}");
     // The charts and the CSV come from the same synced data.
     assert_eq!(csv_count("phq9"), phq9);
     assert_eq!(csv_count("gad7"), gad7);
@@ -287,6 +294,14 @@ fn research_export_writes_the_deidentified_csv_of_a_therapist_store() {
     };
     let pt = party(dir.path(), "patient");
     pair(&relay.url(), &t, &th.store, &pt.store, "Sam");
+    // Research is opt-in (issue 10): without this, Sam is left out.
+    pt.store
+        .grant_consent(
+            collabzium_core::domain::consent::scopes::RESEARCH_EXPORT,
+            "v1",
+        )
+        .unwrap();
+    pt.clock.advance_ms(1_000);
     phq9(&pt.store, [2, 2, 2, 1, 1, 1, 1, 1, 0]);
     alliance_checkin(&pt.store, "");
     phq9(&pt.store, [1, 1, 1, 1, 1, 0, 0, 0, 0]);

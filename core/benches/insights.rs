@@ -119,6 +119,7 @@ fn records() -> Vec<PatientRecord> {
                 last_activity: last,
                 review_week: Some(6),
                 program_weeks: Some(52),
+                research_consent: Vec::new(),
             }
         })
         .collect()

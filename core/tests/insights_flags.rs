@@ -70,6 +70,7 @@ fn patient(id: &str, now_day: i64) -> PatientRecord {
         last_activity: Some(day(now_day - 1)),
         review_week: None,
         program_weeks: Some(12),
+        research_consent: Vec::new(),
     }
 }
 

@@ -662,8 +662,11 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
         })?;
         store.grant_consent(scopes::DATA_PROCESSING, "v1")?;
         store.grant_consent(scopes::THERAPIST_SHARING, "v1")?;
-        store.grant_consent(scopes::RESEARCH_EXPORT, "v1")?;
         let channel = pair(&url, &t, &therapist, &store, &plan.label)?;
+        // After pairing, so the decision syncs to the therapist (joined
+        // without sharing history); before any data, so every simulated
+        // measurement is under consent and the research export keeps all.
+        store.grant_consent(scopes::RESEARCH_EXPORT, "v1")?;
         assign_program(&therapist, &channel, start_date)?;
         let checkins = Checkins::new(store.clone())?.with_program(program.clone());
         patients.push(Patient {
@@ -1110,9 +1113,17 @@ fn write_outputs(dir: &Path, args: &DemoArgs, seed: u64, sim: &Simulated) -> Res
     put("caseload.svg", svg.as_bytes())?;
 
     // Research CSV with pseudonyms drawn from the seed, and its analysis.
-    let rows = insights::research_rows(&sim.records, Some(seed));
-    let csv = research::rows_to_csv(&rows).map_err(|e| Error::Internal(e.to_string()))?;
+    // Everyone in the simulation consented before their first check-in,
+    // so the note says 0 left out.
+    let export = insights::research_export(&sim.records, Some(seed));
+    let csv = research::rows_to_csv(&export.rows).map_err(|e| Error::Internal(e.to_string()))?;
     put("research.csv", csv.as_bytes())?;
+    put(
+        "research.csv.note.json",
+        (serde_json::to_string_pretty(&export.note).map_err(|e| Error::Internal(e.to_string()))?
+            + "\n")
+            .as_bytes(),
+    )?;
     let analysis = research::analyze_csv(&csv).map_err(|e| Error::Internal(e.to_string()))?;
     put(
         "alliance-outcome.json",
@@ -1279,7 +1290,7 @@ fn patient_charts(p: &PatientSummary, tl: &insights::Timeline, weeks: u32) -> (S
 
 fn index_html(sim: &Simulated, seed: u64) -> String {
     let mut s = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Collabzium demo, seed {seed}</title></head>\n<body style=\"font-family: sans-serif\">\n<h1>Collabzium demo (seed {seed})</h1>\n<p>Simulated data only. Files: <a href=\"research.csv\">research.csv</a>, <a href=\"alliance-outcome.json\">alliance-outcome.json</a>, <a href=\"caseload.json\">caseload.json</a>.</p>\n<img src=\"caseload.svg\" alt=\"Caseload overview\">\n"
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Collabzium demo, seed {seed}</title></head>\n<body style=\"font-family: sans-serif\">\n<h1>Collabzium demo (seed {seed})</h1>\n<p>Simulated data only. Files: <a href=\"research.csv\">research.csv</a> (consent note: <a href=\"research.csv.note.json\">research.csv.note.json</a>), <a href=\"alliance-outcome.json\">alliance-outcome.json</a>, <a href=\"caseload.json\">caseload.json</a>.</p>\n<img src=\"caseload.svg\" alt=\"Caseload overview\">\n"
     );
     for e in &sim.caseload {
         let label = charts::escape(e.label.as_deref().unwrap_or(&e.channel_id));
@@ -1344,7 +1355,7 @@ fn human_report(sim: &Simulated, dir: &Path, files: &[String], elapsed: f64) -> 
         }
     }
     s.push_str(&format!(
-        "\nWrote {} files to {} in {elapsed:.1} s:\n  caseload.svg, caseload.json, research.csv, alliance-outcome.json, index.html\n  charts/pNN-alliance.svg and charts/pNN-symptoms.svg for each patient\n",
+        "\nWrote {} files to {} in {elapsed:.1} s:\n  caseload.svg, caseload.json, research.csv (+ .note.json), alliance-outcome.json, index.html\n  charts/pNN-alliance.svg and charts/pNN-symptoms.svg for each patient\n",
         files.len(),
         dir.display()
     ));

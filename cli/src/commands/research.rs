@@ -23,7 +23,9 @@ pub enum ResearchCommand {
         #[arg(long)]
         input: PathBuf,
     },
-    /// Write the de-identified research CSV of this therapist store (new random patient ids each time).
+    /// Write the de-identified research CSV of this therapist store (new random patient ids
+    /// each time): only measurements under the patient's research consent, with a note
+    /// FILE.note.json counting who was left out.
     Export {
         /// Where to write the CSV (owner-only permissions).
         #[arg(long)]
@@ -38,30 +40,47 @@ pub fn run(out: &Output, store: Option<&Path>, cmd: ResearchCommand) -> Result<(
     }
 }
 
-/// `--store T research export --out FILE.csv`: every patient on the therapist's
-/// device, as de-identified long-format rows (`docs/research.md`).
+/// `--store T research export --out FILE.csv`: the patients on the therapist's
+/// device who consented to research, as de-identified long-format rows, and the
+/// companion note `FILE.csv.note.json` with counts only (`docs/research.md`).
 pub fn run_export(out: &Output, store: Option<&Path>, file: &Path) -> Result<()> {
     let store = super::open_store(store)?;
     let patients = collabzium_core::insights::load_patients(&store)?;
-    let rows = collabzium_core::insights::research_rows(&patients, None);
-    let csv = research::rows_to_csv(&rows).map_err(|e| Error::Internal(e.to_string()))?;
+    let export = collabzium_core::insights::research_export(&patients, None);
+    let csv = research::rows_to_csv(&export.rows).map_err(|e| Error::Internal(e.to_string()))?;
+    let note_file = note_path(file);
+    let note = serde_json::to_string_pretty(&export.note)
+        .map_err(|e| Error::Internal(e.to_string()))?
+        + "\n";
+    // The note first: a CSV never stands without the account of who is missing.
+    super::write_private(&note_file, note.as_bytes())?;
     super::write_private(file, csv.as_bytes())?;
-    let n_patients = rows
-        .iter()
-        .map(|r| r.patient.as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
+    let n = &export.note;
     out.emit(
-        &serde_json::json!({"out": file, "rows": rows.len(), "patients": n_patients}),
+        &serde_json::json!({
+            "out": file, "rows": n.rows, "patients": n.patients,
+            "note_file": note_file, "note": n,
+        }),
         || {
             format!(
-                "wrote {} rows for {n_patients} patients to {}",
-                rows.len(),
-                file.display()
+                "wrote {} rows for {} patients to {}\n{} patients left out without research consent; {} earlier measurements left out (note: {})",
+                n.rows,
+                n.patients,
+                file.display(),
+                n.patients_left_out_without_consent,
+                n.measurements_left_out_before_consent,
+                note_file.display()
             )
         },
     );
     Ok(())
+}
+
+/// The companion note's path: the CSV's name plus `.note.json`.
+pub fn note_path(csv: &Path) -> PathBuf {
+    let mut name = csv.as_os_str().to_owned();
+    name.push(".note.json");
+    PathBuf::from(name)
 }
 
 /// Reads the CSV, runs the analysis, prints the JSON array (`--json`) or a table.

@@ -13,14 +13,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    is_alliance_instrument, AlertRecord, AlertTrigger, EngagementSnapshot, PatientRecord,
-    ProgressPoint, ScoredPoint,
+    is_alliance_instrument, AlertRecord, AlertTrigger, ConsentPoint, EngagementSnapshot,
+    PatientRecord, ProgressPoint, ScoredPoint,
 };
 use crate::checkin::{Checkin, Checkins};
 use crate::crypto::Aad;
+use crate::domain::consent::scopes;
 use crate::error::{Error, Result};
 use crate::store::outbox::OUTBOX_TABLE;
 use crate::store::{ReadTx, Record, Store, Stored};
+use crate::sync::consent::ConsentEvent;
 use crate::sync::events;
 use crate::sync::service::AlertAcknowledgement;
 use crate::sync::state::{ChannelState, ChannelStatus, InboxItem};
@@ -143,6 +145,8 @@ struct Acc {
     engagement: Option<EngagementSnapshot>,
     last_activity: Option<DateTime<Utc>>,
     program: Option<Assignment>,
+    /// `research_export` decisions with the sender's clock, to order ties.
+    research_consent: Vec<(DateTime<Utc>, u64, bool)>,
 }
 
 /// What the insights need of the latest program assignment.
@@ -257,6 +261,14 @@ impl Acc {
                 }
             }
             events::MESSAGE => self.touch(at),
+            events::CONSENT => {
+                let e = ConsentEvent::from_body(b)
+                    .filter(|e| e.scope == scopes::RESEARCH_EXPORT)
+                    .and_then(|e| Some((utc(e.at_millis)?, e.granted())));
+                if let Some((at, granted)) = e {
+                    self.research_consent.push((at, item.hlc, granted));
+                }
+            }
             events::PROGRAM_ASSIGNMENT => self.assignment(item.at, b),
             _ => {}
         }
@@ -525,6 +537,8 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
         alerts.sort_by_key(|x| x.at);
         let mut progress = a.progress;
         progress.sort_by_key(|x| x.at);
+        let mut consent = a.research_consent;
+        consent.sort_by_key(|&(at, hlc, _)| (at, hlc));
         out.push(PatientRecord {
             channel_id: c.id.clone(),
             label: c.label.clone(),
@@ -538,6 +552,10 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
             last_activity: a.last_activity,
             review_week: review_week.filter(|w| weeks.is_none_or(|n| *w <= n)),
             program_weeks: weeks,
+            research_consent: consent
+                .into_iter()
+                .map(|(at, _, granted)| ConsentPoint { at, granted })
+                .collect(),
         });
     }
     out.sort_by_key(|p| {

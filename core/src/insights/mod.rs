@@ -28,7 +28,7 @@ pub use caseload::{
 };
 pub use flags::{flags, Evidence, Flag, FlagConfig, FlagKind};
 pub use load::{load_patients, rate_alliance, TherapistRating, RATING_KIND};
-pub use research::research_rows;
+pub use research::{research_export, research_rows, ResearchExport, ResearchNote};
 pub use timeline::{timeline, AlliancePoint, BandView, SymptomPoint, SymptomSeries, Timeline};
 
 /// Everything known about one patient on the therapist's device: synced
@@ -58,6 +58,18 @@ pub struct PatientRecord {
     /// The week by which the program expects reliable improvement.
     pub review_week: Option<u32>,
     pub program_weeks: Option<u32>,
+    /// The patient's `research_export` decisions (received `consent`
+    /// events), oldest first. Empty: never granted (research is opt-in).
+    #[serde(default)]
+    pub research_consent: Vec<ConsentPoint>,
+}
+
+/// One `research_export` decision, timed by the patient's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentPoint {
+    pub at: DateTime<Utc>,
+    /// Granted, or withdrawn.
+    pub granted: bool,
 }
 
 /// One scored measurement.

@@ -637,7 +637,9 @@ impl Store {
         self.read(read_profile)
     }
 
-    /// Appends a consent decision and audits it.
+    /// Appends a consent decision and audits it. A `research_export`
+    /// decision on a patient's store is also queued for the therapist
+    /// (`sync::consent`).
     pub fn record_consent(
         &self,
         scope: &str,
@@ -667,6 +669,9 @@ impl Store {
             })
             .to_string();
             tx.audit(AuditEvent::ConsentChanged, &detail)?;
+            // Same transaction: a decision is never kept without being
+            // queued for the therapist, nor queued without being kept.
+            crate::sync::consent::enqueue_decision(tx, &record)?;
             Ok(record)
         })
     }

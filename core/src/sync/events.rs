@@ -17,6 +17,9 @@ pub const ALERT_ACK: &str = "alert_ack";
 pub const CHANNEL_SETTINGS: &str = "channel_settings";
 pub const MESSAGE: &str = "message";
 pub const RECEIPT: &str = "receipt";
+/// A patient's consent decision (grant or withdrawal) for a scope the
+/// therapist must honour; see `sync::consent`.
+pub const CONSENT: &str = "consent";
 
 /// Kinds each role writes. Every kind has one writer role (messages are
 /// owned by their author), so the two sides never write the same item.
@@ -24,7 +27,13 @@ pub fn writable_by(role: Role, kind: &str) -> bool {
     match role {
         Role::Patient => matches!(
             kind,
-            CHECKIN | SAFETY_ALERT | MODULE_PROGRESS | ENGAGEMENT_SUMMARY | MESSAGE | RECEIPT
+            CHECKIN
+                | SAFETY_ALERT
+                | MODULE_PROGRESS
+                | ENGAGEMENT_SUMMARY
+                | CONSENT
+                | MESSAGE
+                | RECEIPT
         ),
         Role::Therapist => matches!(
             kind,
@@ -97,6 +106,8 @@ mod tests {
         assert!(!writable_by(Role::Patient, UNLOCK_APPROVAL));
         assert!(writable_by(Role::Patient, MESSAGE) && writable_by(Role::Therapist, MESSAGE));
         assert!(!writable_by(Role::Patient, "alliance_therapist"));
+        assert!(writable_by(Role::Patient, CONSENT));
+        assert!(!writable_by(Role::Therapist, CONSENT));
     }
 
     proptest! {

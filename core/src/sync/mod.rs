@@ -7,6 +7,7 @@ pub mod availability;
 pub mod channel;
 pub mod client;
 pub mod code;
+pub mod consent;
 pub mod device;
 pub mod envelope;
 pub mod error;

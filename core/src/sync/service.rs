@@ -457,7 +457,7 @@ fn complete_pending(
                 state.share_history,
                 state.share_alerts,
                 events::SAFETY_ALERT,
-                "consent"
+                events::CONSENT
             ],
         )?;
         tx.audit(AuditEvent::SyncPaired, "patient")
