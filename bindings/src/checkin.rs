@@ -63,7 +63,35 @@ pub struct CrisisContact {
     pub url: Option<String>,
 }
 
-/// Show at once: the message, then the contacts.
+/// Who has been told about a risk answer; each state is true when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum AlertState {
+    /// Self-guided: nobody is told automatically.
+    Unguided,
+    /// No therapist channel carries the alert: nobody has been told.
+    NotConnected,
+    /// On its way; not yet on the therapist's device.
+    Sending,
+    /// On the therapist's device.
+    Delivered,
+    /// The therapist acknowledged it.
+    Seen,
+}
+
+impl From<core_checkin::AlertState> for AlertState {
+    fn from(s: core_checkin::AlertState) -> Self {
+        match s {
+            core_checkin::AlertState::Unguided => AlertState::Unguided,
+            core_checkin::AlertState::NotConnected => AlertState::NotConnected,
+            core_checkin::AlertState::Sending => AlertState::Sending,
+            core_checkin::AlertState::Delivered => AlertState::Delivered,
+            core_checkin::AlertState::Seen => AlertState::Seen,
+        }
+    }
+}
+
+/// The crisis screen: the contacts first, at once, then the message (true
+/// for `alert_state`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SafetyAction {
     /// Link ids of the items that met a risk rule.
@@ -74,6 +102,9 @@ pub struct SafetyAction {
     pub resources: Vec<CrisisContact>,
     /// Set when an alert was queued for the therapist (guided, messaging).
     pub therapist_alert_id: Option<String>,
+    pub alert_state: AlertState,
+    /// With `Delivered`: when the therapist's next hours start.
+    pub therapist_next_available_millis: Option<i64>,
 }
 
 /// The whole check-in screen.
@@ -154,6 +185,8 @@ pub struct SafetyAlert {
     pub raised_before_submit: bool,
     pub status: SafetyAlertStatus,
     pub acknowledged_at_millis: Option<i64>,
+    pub alert_state: AlertState,
+    pub therapist_next_available_millis: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -219,7 +252,7 @@ fn items(inst: &Instrument) -> Vec<CheckinItem> {
         .collect()
 }
 
-fn safety(a: core_checkin::SafetyAction) -> SafetyAction {
+pub(crate) fn safety(a: core_checkin::SafetyAction) -> SafetyAction {
     SafetyAction {
         risk_items: a.concerns.iter().map(|c| c.item.clone()).collect(),
         concerns: a.concerns.into_iter().map(|c| c.concern).collect(),
@@ -236,6 +269,8 @@ fn safety(a: core_checkin::SafetyAction) -> SafetyAction {
             })
             .collect(),
         therapist_alert_id: a.therapist_alert_id,
+        alert_state: a.alert_state.into(),
+        therapist_next_available_millis: a.therapist_next_available_millis,
     }
 }
 
@@ -280,6 +315,8 @@ fn alert(a: core_checkin::AlertView) -> SafetyAlert {
             core_checkin::AlertStatus::Acknowledged => SafetyAlertStatus::Acknowledged,
         },
         acknowledged_at_millis: a.alert.acknowledged_at_millis,
+        alert_state: a.alert_state.into(),
+        therapist_next_available_millis: a.therapist_next_available_millis,
     }
 }
 
@@ -442,6 +479,12 @@ impl PatientStore {
                 safety_alert: s.safety_alert,
             })
             .collect())
+    }
+
+    /// The crisis screen in one call: resources for the patient's country
+    /// and who has been told about the latest alert. Refresh after a sync.
+    pub fn crisis_screen(&self) -> Result<SafetyAction> {
+        Ok(safety(self.checkins()?.crisis_screen()?))
     }
 
     /// Therapist alerts with their delivery and acknowledgement state.

@@ -182,6 +182,9 @@ pub struct MessageView {
     pub delivery: Option<Delivery>,
     pub read: bool,
     pub expect_reply_by_millis: Option<i64>,
+    /// Only on a message just sent whose words the device screened as
+    /// possible risk language: show the crisis screen at once.
+    pub safety: Option<crate::checkin::SafetyAction>,
 }
 
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -343,12 +346,22 @@ impl PatientStore {
 
     /// Queues a message (to the only channel when `channel_id` is None).
     pub fn send_message(&self, channel_id: Option<String>, text: String) -> Result<MessageView> {
-        Ok(message(service::send_message(
+        let (m, safety) = collabzium_core::checkin::send_message(
             &self.store,
             channel_id.as_deref(),
             &text,
             None,
-        )?))
+        )?;
+        Ok(MessageView {
+            safety: safety.map(crate::checkin::safety),
+            ..message(m)
+        })
+    }
+
+    /// Safety alerts made before pairing and not yet shared: when non-zero,
+    /// ask the patient before `patient_join` whether to share them.
+    pub fn unsent_safety_alerts(&self) -> Result<u32> {
+        Ok(service::unsent_alerts(&self.store)?)
     }
 
     /// The thread, oldest first; marks received messages read.
@@ -575,6 +588,7 @@ fn message(m: service::MessageView) -> MessageView {
         delivery: m.delivery.map(Into::into),
         read: m.read,
         expect_reply_by_millis: m.expect_reply_by_millis,
+        safety: None,
     }
 }
 

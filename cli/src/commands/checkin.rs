@@ -44,6 +44,9 @@ pub enum CheckinCommand {
     Trend { instrument: String },
     /// Therapist alerts and their delivery state.
     Alerts,
+    /// The crisis screen: resources for your country and who has been told
+    /// about your latest alert.
+    Crisis,
     /// Install a clinic-supplied instrument definition into the store.
     Install { file: PathBuf },
 }
@@ -67,7 +70,7 @@ fn service(path: Option<&Path>, program: Option<&Path>) -> Result<Checkins> {
     }
 }
 
-fn safety_json(s: &Option<SafetyAction>) -> Value {
+pub(crate) fn safety_json(s: &Option<SafetyAction>) -> Value {
     match s {
         None => Value::Null,
         Some(a) => json!({
@@ -75,6 +78,8 @@ fn safety_json(s: &Option<SafetyAction>) -> Value {
             "message": a.message,
             "resources": a.resources,
             "therapist_alert_id": a.therapist_alert_id,
+            "alert_state": a.alert_state,
+            "therapist_next_available_millis": a.therapist_next_available_millis,
         }),
     }
 }
@@ -96,22 +101,31 @@ fn draft_json(c: &Checkins, d: &DraftView) -> Result<Value> {
     }))
 }
 
-fn human_safety(s: &Option<SafetyAction>) -> String {
+pub(crate) fn human_safety(s: &Option<SafetyAction>) -> String {
     match s {
         None => String::new(),
         Some(a) => {
-            let mut t = format!("\n{}\n", a.message);
+            // Resources first: they matter more than who was told.
+            let mut t = String::from("\n");
             for r in &a.resources {
+                let mut how = Vec::new();
+                if let Some(p) = &r.phone {
+                    how.push(format!("call {p}"));
+                }
+                if let Some(p) = &r.sms {
+                    how.push(format!("text {p}"));
+                }
+                if let Some(u) = &r.url {
+                    how.push(u.clone());
+                }
                 t.push_str(&format!(
-                    "  {}: {}{}\n",
+                    "  {}: {} [{}]\n",
                     r.name,
                     r.description,
-                    r.url
-                        .as_deref()
-                        .map(|u| format!(" {u}"))
-                        .unwrap_or_default()
+                    how.join(", ")
                 ));
             }
+            t.push_str(&format!("\n{}", a.message));
             t.trim_end().to_string()
         }
     }
@@ -239,7 +253,25 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
         CheckinCommand::Alerts => {
             let c = service(path, None)?;
             let a = c.alerts()?;
-            out.emit(&json!({ "alerts": a }), || format!("{} alert(s)", a.len()));
+            out.emit(&json!({ "alerts": a }), || {
+                let mut t = format!("{} alert(s)", a.len());
+                for v in &a {
+                    t.push_str(&format!(
+                        "\n  {} {}: {}",
+                        super::sync::ts(v.alert.created_at_millis),
+                        v.alert.instrument,
+                        v.alert_state.as_str()
+                    ));
+                }
+                t
+            });
+        }
+        CheckinCommand::Crisis => {
+            let c = service(path, None)?;
+            let screen = Some(c.crisis_screen()?);
+            out.emit(&safety_json(&screen), || {
+                human_safety(&screen).trim_start().to_string()
+            });
         }
         CheckinCommand::Install { file } => {
             let mut c = service(path, None)?;

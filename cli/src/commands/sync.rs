@@ -142,7 +142,7 @@ fn transport() -> UreqTransport {
     UreqTransport::new(Duration::from_secs(30))
 }
 
-fn ts(ms: i64) -> String {
+pub(crate) fn ts(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
@@ -419,9 +419,21 @@ pub fn run_message(out: &Output, store: Option<&Path>, cmd: MessageCommand) -> R
             channel,
             reply_to,
         } => {
-            let m = service::send_message(&store, channel.as_deref(), &text, reply_to.as_deref())?;
-            out.emit(&m, || {
-                "Message queued; it goes out at the next sync.".into()
+            // Screened on this device first (issue 10, free text).
+            let (m, safety) = collabzium_core::checkin::send_message(
+                &store,
+                channel.as_deref(),
+                &text,
+                reply_to.as_deref(),
+            )?;
+            let mut v = serde_json::to_value(&m)
+                .map_err(|e| collabzium_core::Error::Internal(e.to_string()))?;
+            v["safety_action"] = super::checkin::safety_json(&safety);
+            out.emit(&v, || {
+                format!(
+                    "Message queued; it goes out at the next sync.{}",
+                    super::checkin::human_safety(&safety)
+                )
             });
         }
         MessageCommand::List { channel } => {

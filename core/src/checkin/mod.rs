@@ -37,6 +37,8 @@ pub const OUTBOX_CHECKIN: &str = "checkin";
 pub const OUTBOX_ALERT: &str = "safety_alert";
 /// Version of the outbox event JSON.
 pub const EVENT_VERSION: u32 = 1;
+/// The concern of a free-text hit (its item is the text's context).
+pub const LANGUAGE_CONCERN: &str = "possible_risk_language";
 
 /// A check-in being filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,6 +200,37 @@ fn utc_offset_seconds(profile: Option<&Profile>, at_millis: i64) -> i32 {
         Some(t) => t.offset().fix().local_minus_utc(),
         None => 0,
     }
+}
+
+/// Sends a patient's message, screened on this device for risk language
+/// first: a hit returns the crisis resources and raises a "possible risk
+/// language" alert alongside the message (therapist stores are not screened).
+pub fn send_message(
+    store: &Store,
+    channel: Option<&str>,
+    text: &str,
+    reply_to: Option<&str>,
+) -> Result<(crate::sync::service::MessageView, Option<SafetyAction>)> {
+    let view = crate::sync::service::send_message(store, channel, text, reply_to)?;
+    if crate::sync::service::own_role(store)? != Some(crate::sync::channel::Role::Patient) {
+        return Ok((view, None));
+    }
+    let msg_ref = view.id.rsplit(':').next().unwrap_or(&view.id);
+    let alert_id = format!("lang-{msg_ref}");
+    let safety = Checkins::new(store.clone())?.screen_free_text(text, &alert_id, "message")?;
+    Ok((view, safety))
+}
+
+/// Queues an alert at high priority and keeps it, in the caller's
+/// transaction (id = `alert.checkin_id`).
+fn queue_alert(tx: &WriteTx<'_>, alert: &mut SafetyAlert) -> Result<()> {
+    let id = alert.checkin_id.clone();
+    let event = serde_json::json!({
+        "type": OUTBOX_ALERT, "version": EVENT_VERSION, "priority": "high",
+        "alert_id": &id, "alert": &*alert,
+    });
+    alert.outbox_seq = outbox::enqueue(tx, OUTBOX_ALERT, &id, Priority::High, &encode(&event)?)?;
+    tx.put(&id, &*alert)
 }
 
 /// The answers behind each risk concern, with their wording.
@@ -364,7 +397,16 @@ impl Checkins {
             TherapistReach::NextAvailable(at) if state == AlertState::Delivered => Some(at),
             _ => None,
         };
-        action.message = message_for(state, reach, zone, language);
+        let source = if action
+            .concerns
+            .iter()
+            .any(|c| c.concern == LANGUAGE_CONCERN)
+        {
+            AlertSource::Language
+        } else {
+            AlertSource::Instrument
+        };
+        action.message = message_for(state, reach, zone, language, source);
         Ok(())
     }
 
@@ -455,19 +497,67 @@ impl Checkins {
             source: AlertSource::Instrument,
             phrase: None,
         };
-        let event = serde_json::json!({
-            "type": OUTBOX_ALERT, "version": EVENT_VERSION, "priority": "high",
-            "alert_id": checkin_id, "alert": &alert,
-        });
-        alert.outbox_seq = outbox::enqueue(
-            tx,
-            OUTBOX_ALERT,
-            checkin_id,
-            Priority::High,
-            &encode(&event)?,
-        )?;
-        tx.put(checkin_id, &alert)?;
+        queue_alert(tx, &mut alert)?;
         Ok(Some(checkin_id.to_string()))
+    }
+
+    /// Screens text the patient wrote (a message, a comment) on this
+    /// device. A hit raises one "possible risk language" alert for
+    /// `alert_id` naming the matched phrase-list entry (never the text), and
+    /// returns the crisis resources; nothing is stored about a miss.
+    pub fn screen_free_text(
+        &self,
+        text: &str,
+        alert_id: &str,
+        context: &str,
+    ) -> Result<Option<SafetyAction>> {
+        let profile = self.profile()?;
+        let language = profile.as_ref().map_or("en", |p| p.locale.as_str());
+        let Some(hit) = crate::risk_language::screen_text(text, language) else {
+            return Ok(None);
+        };
+        let mode = profile.as_ref().map(|p| p.mode);
+        let concerns = vec![RiskHit {
+            item: context.to_string(),
+            concern: LANGUAGE_CONCERN.to_string(),
+        }];
+        let alert = self.store.write(|tx| {
+            self.ensure_language_alert(tx, mode, alert_id, context, &hit.phrase, &concerns)
+        })?;
+        Ok(Some(self.action(profile.as_ref(), concerns, alert)?))
+    }
+
+    fn ensure_language_alert(
+        &self,
+        tx: &WriteTx<'_>,
+        mode: Option<TreatmentMode>,
+        alert_id: &str,
+        context: &str,
+        phrase: &str,
+        concerns: &[RiskHit],
+    ) -> Result<Option<String>> {
+        if !alerts_therapist(mode) {
+            return Ok(None);
+        }
+        crate::domain::check_token("alert_id", alert_id, 64)?;
+        if tx.get::<SafetyAlert>(alert_id)?.is_some() {
+            return Ok(Some(alert_id.to_string()));
+        }
+        let mut alert = SafetyAlert {
+            checkin_id: alert_id.to_string(),
+            instrument: context.to_string(),
+            concerns: concerns.to_vec(),
+            created_at_millis: tx.now_millis(),
+            raised_before_submit: false,
+            outbox_seq: 0,
+            acknowledged_at_millis: None,
+            items: Vec::new(),
+            total: None,
+            source: AlertSource::Language,
+            phrase: Some(phrase.to_string()),
+        };
+        queue_alert(tx, &mut alert)?;
+        Ok(Some(alert_id.to_string()))
     }
 
     fn draft_view(
@@ -764,7 +854,42 @@ impl Checkins {
                 ));
             }
             let score = score(&inst, &draft.answers);
-            let safety = if score.risk.is_empty() {
+            let language = profile.as_ref().map_or("en", |p| p.locale.as_str());
+            // Comments are screened for risk language when no item already
+            // raised an alert (one alert per check-in).
+            let text_hit = if score.risk.is_empty() {
+                draft.answers.iter().find_map(|(link_id, v)| match v {
+                    AnswerValue::Text(t) => {
+                        crate::risk_language::screen_text(t, language).map(|h| (link_id.clone(), h))
+                    }
+                    AnswerValue::Integer(_) => None,
+                })
+            } else {
+                None
+            };
+            let safety = if let Some((link_id, hit)) = text_hit {
+                let concerns = vec![RiskHit {
+                    item: link_id,
+                    concern: LANGUAGE_CONCERN.to_string(),
+                }];
+                let alert = self.ensure_language_alert(
+                    tx,
+                    mode,
+                    checkin_id,
+                    &inst.id,
+                    &hit.phrase,
+                    &concerns,
+                )?;
+                Some(SafetyAction {
+                    concerns,
+                    resources: resources_for(self.program.as_deref(), language),
+                    message: String::new(),
+                    therapist_alert_id: alert,
+                    mode,
+                    alert_state: AlertState::NotConnected,
+                    therapist_next_available_millis: None,
+                })
+            } else if score.risk.is_empty() {
                 None
             } else {
                 let alert =

@@ -172,12 +172,24 @@ pub fn message_for(
     reach: TherapistReach,
     time_zone: &str,
     language: &str,
+    source: AlertSource,
 ) -> String {
     let de = is_de(language);
-    let lead = if de {
-        "Ihre Antworten deuten darauf hin, dass es Ihnen gerade sehr schwer geht."
-    } else {
-        "Your answers suggest you may be going through a very hard time."
+    // Free text is screened by a phrase list: the lead speaks of the words,
+    // never of the person (ADR 0004).
+    let lead = match (source, de) {
+        (AlertSource::Instrument, true) => {
+            "Ihre Antworten deuten darauf hin, dass es Ihnen gerade sehr schwer geht."
+        }
+        (AlertSource::Instrument, false) => {
+            "Your answers suggest you may be going through a very hard time."
+        }
+        (AlertSource::Language, true) => {
+            "Manche Worte in Ihrem Text können auf eine sehr schwere Zeit hindeuten. Falls das auf Sie zutrifft: Hilfe ist sofort erreichbar."
+        }
+        (AlertSource::Language, false) => {
+            "Some of the words you wrote can be a sign of a very hard time. If that is true for you, help is available right now."
+        }
     };
     let act_now = if de {
         "Wenn Sie befürchten, sich etwas anzutun, oder in Gefahr sind, wenden Sie sich jetzt an einen der unten genannten Dienste oder an den Notruf."
@@ -185,7 +197,7 @@ pub fn message_for(
         "If you feel you might act on thoughts of harming yourself, or you are in danger, contact one of the services below or the emergency number now."
     };
     let middle = match (state, de) {
-        (AlertState::Unguided, false) => "This program is self-guided, so nobody is told about your answers automatically. Please reach out now to one of the services below, your doctor, or the emergency number. You do not have to get through this alone.".to_string(),
+        (AlertState::Unguided, false) => "This program is self-guided, so nobody is told automatically about your answers. Please reach out now to one of the services below, your doctor, or the emergency number. You do not have to get through this alone.".to_string(),
         (AlertState::Unguided, true) => "Dieses Programm ist ein Selbsthilfeprogramm, deshalb erfährt niemand automatisch von Ihren Antworten. Bitte holen Sie sich jetzt Hilfe: bei einem der unten genannten Dienste, bei Ihrer Hausärztin oder Ihrem Hausarzt oder beim Notruf. Sie müssen da nicht allein durch.".to_string(),
         (AlertState::NotConnected, false) => "You are not connected to a therapist, so nobody has been told about your answers. Please reach out now to one of the services below or the emergency number. To have a therapist see your check-ins, ask them for a pairing code and choose \"Join a therapist\".".to_string(),
         (AlertState::NotConnected, true) => "Sie sind mit keiner Therapeutin und keinem Therapeuten verbunden, deshalb hat niemand von Ihren Antworten erfahren. Bitte wenden Sie sich jetzt an einen der unten genannten Dienste oder an den Notruf. Damit eine Therapeutin oder ein Therapeut Ihre Check-ins sieht, lassen Sie sich einen Kopplungscode geben und wählen Sie „Mit Therapeut:in verbinden“.".to_string(),

@@ -160,6 +160,23 @@ impl Availability {
         Ok(None)
     }
 
+    /// The starts of the windows that begin after `after` and no later than
+    /// `until`, in order (overlapping windows give each start once).
+    pub fn window_starts(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>> {
+        let mut out: Vec<DateTime<Utc>> = self
+            .windows(after)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .filter(|s| *s > after && *s <= until)
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
+
     /// When `reply_within_hours` of available time have elapsed after `sent_at`.
     pub fn expected_reply_by(&self, sent_at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let mut left = Duration::hours(i64::from(self.reply_within_hours));

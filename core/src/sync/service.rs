@@ -55,6 +55,11 @@ fn identity(store: &Store) -> Result<Option<SyncIdentity>> {
     Ok(store.get::<SyncIdentity>(IDENTITY_ID)?.map(|s| s.value))
 }
 
+/// This store's sync role, once it has invited or joined.
+pub fn own_role(store: &Store) -> Result<Option<Role>> {
+    identity(store)?.map(|i| i.role()).transpose()
+}
+
 fn require_identity(store: &Store) -> Result<(SyncIdentity, DeviceKey)> {
     let id = identity(store)?.ok_or_else(|| Error::NotFound {
         what: "sync identity (invite or join first)".into(),
@@ -655,9 +660,14 @@ impl Record for AlertAcknowledgement {
 }
 
 impl AlertAcknowledgement {
-    /// Record id: one acknowledgement per alert and channel.
+    /// Record id: one acknowledgement per alert and channel (a digest, as
+    /// the two ids together exceed a record id's 64 characters).
     pub fn id(channel: &str, alert_id: &str) -> String {
-        format!("{channel}:{alert_id}")
+        let d = ring::digest::digest(
+            &ring::digest::SHA256,
+            format!("{channel}\n{alert_id}").as_bytes(),
+        );
+        hex(&d.as_ref()[..16])
     }
 }
 
@@ -1957,23 +1967,65 @@ pub struct NotificationBatch {
     pub alerts: u32,
 }
 
+/// How far ahead an unacknowledged alert's reminders are planned; the app
+/// asks again at its next re-plan, so the series never ends before the ack.
+pub const ALERT_RENOTIFY_DAYS: i64 = 7;
+
+/// Notification batches for the platform scheduler. An unacknowledged safety
+/// alert fires at its notify time and again at every window start after it
+/// (within [`ALERT_RENOTIFY_DAYS`]) until the therapist acknowledges it,
+/// whether or not it was opened.
 pub fn pending_notifications(store: &Store) -> Result<Vec<NotificationBatch>> {
     let mut by: BTreeMap<i64, NotificationBatch> = BTreeMap::new();
+    let (acked, settings): (BTreeSet<String>, BTreeMap<String, Availability>) =
+        store.read(|tx| {
+            let acked = tx
+                .list::<AlertAcknowledgement>()?
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
+            let settings = tx
+                .list::<ChannelState>()?
+                .into_iter()
+                .filter_map(|c| c.value.settings.clone().map(|s| (c.value.id, s)))
+                .collect();
+            Ok((acked, settings))
+        })?;
+    let now = millis_to_utc(store.now_millis());
+    let horizon = now + chrono::Duration::days(ALERT_RENOTIFY_DAYS);
     for i in inbox(store, &[])? {
-        let (Some(at), false) = (i.notify_at_millis, i.read) else {
+        let Some(at) = i.notify_at_millis else {
             continue;
         };
-        let b = by.entry(at).or_insert(NotificationBatch {
-            fire_at_millis: at,
-            messages: 0,
-            checkins: 0,
-            alerts: 0,
-        });
-        match i.kind.as_str() {
-            events::MESSAGE => b.messages += 1,
-            events::CHECKIN => b.checkins += 1,
-            events::SAFETY_ALERT => b.alerts += 1,
-            _ => {}
+        let mut times = Vec::new();
+        if i.kind == events::SAFETY_ALERT {
+            let alert_id = i.body.get("alert_id").and_then(Value::as_str).unwrap_or("");
+            if acked.contains(&AlertAcknowledgement::id(&i.channel_id, alert_id)) {
+                continue;
+            }
+            times.push(at);
+            if let Some(s) = settings.get(&i.channel_id) {
+                let after = millis_to_utc(at).max(now);
+                for t in s.window_starts(after, horizon).unwrap_or_default() {
+                    times.push(t.timestamp_millis());
+                }
+            }
+        } else if !i.read {
+            times.push(at);
+        }
+        for at in times {
+            let b = by.entry(at).or_insert(NotificationBatch {
+                fire_at_millis: at,
+                messages: 0,
+                checkins: 0,
+                alerts: 0,
+            });
+            match i.kind.as_str() {
+                events::MESSAGE => b.messages += 1,
+                events::CHECKIN => b.checkins += 1,
+                events::SAFETY_ALERT => b.alerts += 1,
+                _ => {}
+            }
         }
     }
     Ok(by
