@@ -251,10 +251,9 @@ impl Checkins {
         alert_id: Option<String>,
     ) -> SafetyAction {
         let mode = profile.map(|p| p.mode);
-        let locale = profile.map(|p| p.locale.as_str()).unwrap_or("en");
         SafetyAction {
             concerns,
-            resources: resources_for(self.program.as_deref(), locale),
+            resources: resources_for(self.program.as_deref(), profile),
             message: message_for(mode).to_string(),
             therapist_alert_id: alert_id,
             mode,
