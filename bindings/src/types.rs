@@ -37,6 +37,10 @@ pub struct Profile {
     /// BCP 47 tag, e.g. "en-GB".
     pub locale: String,
     pub mode: TreatmentMode,
+    /// ISO 3166-1 alpha-2 country for crisis resources ("AT"); null means
+    /// the region of `locale`. Ask at onboarding when the locale has none.
+    #[uniffi(default = None)]
+    pub country: Option<String>,
 }
 
 impl From<domain::Profile> for Profile {
@@ -46,6 +50,7 @@ impl From<domain::Profile> for Profile {
             time_zone: p.time_zone,
             locale: p.locale,
             mode: p.mode.into(),
+            country: p.country,
         }
     }
 }
@@ -57,6 +62,7 @@ impl From<Profile> for domain::Profile {
             time_zone: p.time_zone,
             locale: p.locale,
             mode: p.mode.into(),
+            country: p.country,
         }
     }
 }

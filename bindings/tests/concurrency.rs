@@ -23,6 +23,7 @@ fn eight_threads_write_and_read_for_several_seconds() {
             time_zone: "America/New_York".into(),
             locale: "en-US".into(),
             mode: TreatmentMode::Guided,
+            country: None,
         })
         .unwrap();
 

@@ -25,6 +25,7 @@ fn service(dir: &tempfile::TempDir) -> Checkins {
             time_zone: "Europe/Berlin".into(),
             locale: "en-GB".into(),
             mode: TreatmentMode::Guided,
+            country: None,
         })
         .unwrap();
     Checkins::new(store).unwrap()

@@ -4,6 +4,7 @@
 pub mod agenda;
 pub mod audit;
 pub mod checkin;
+pub mod crisis;
 pub mod crypto;
 pub mod domain;
 pub mod error;

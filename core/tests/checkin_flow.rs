@@ -12,6 +12,39 @@ use collabzium_core::store::outbox::{self, Priority};
 use collabzium_core::Error;
 use serde_json::json;
 
+/// The sample program plus a clinic's own line for GB patients and one for US
+/// patients: an en-GB patient must see the first, never the second.
+fn program_with_clinic_lines() -> collabzium_core::program::Program {
+    use collabzium_core::program::CrisisResource;
+    let mut program =
+        collabzium_core::program::load(include_str!("../../programs/low-mood-8w.json")).unwrap();
+    let line = |name: &str, phone: &str| CrisisResource {
+        name: name.into(),
+        description: "The clinic's duty line in working hours.".into(),
+        phone: Some(phone.into()),
+        sms: None,
+        url: None,
+    };
+    program
+        .crisis_resources
+        .insert("GB".into(), vec![line("Clinic duty line", "020 7946 0000")]);
+    program
+        .crisis_resources
+        .insert("en-US".into(), vec![line("US clinic line", "202 555 0100")]);
+    program
+}
+
+/// What an en-GB patient of [`program_with_clinic_lines`] is shown.
+fn gb_resources_with_clinic_line() -> Vec<collabzium_core::program::CrisisResource> {
+    let p = program_with_clinic_lines();
+    let mut expected = p.crisis_resources["GB"].clone();
+    expected.extend(collabzium_core::checkin::default_resources(
+        Some("GB"),
+        "en",
+    ));
+    expected
+}
+
 fn pending(c: &Checkins) -> Vec<outbox::OutboxEntry> {
     c.store().read(outbox::pending).unwrap()
 }
@@ -280,9 +313,10 @@ fn without_a_profile_the_alert_is_still_queued() {
 #[test]
 fn enrolled_program_supplies_crisis_resources() {
     let dir = tempfile::tempdir().unwrap();
-    let program =
-        collabzium_core::program::load(include_str!("../../programs/low-mood-8w.json")).unwrap();
-    let expected = program.crisis_resources_for("en-GB").to_vec();
+    let program = program_with_clinic_lines();
+    let expected = gb_resources_with_clinic_line();
+    assert_eq!(expected[0].name, "Clinic duty line");
+    assert!(expected.iter().all(|r| r.name != "US clinic line"));
     let c = create(
         &dir.path().join("p.db"),
         clock(),
@@ -466,8 +500,7 @@ fn start_from_agenda_item_completes_it_and_uses_program_resources() {
         ck.clone(),
         Some(TreatmentMode::Guided),
     );
-    let program =
-        collabzium_core::program::load(include_str!("../../programs/low-mood-8w.json")).unwrap();
+    let program = program_with_clinic_lines();
     let start = chrono::DateTime::from_timestamp_millis(T0)
         .unwrap()
         .date_naive();
@@ -504,8 +537,7 @@ fn start_from_agenda_item_completes_it_and_uses_program_resources() {
     if inst.scoring.risk.is_empty() {
         assert!(v.safety.is_none());
     } else {
-        let expected = program.crisis_resources_for("en-GB").to_vec();
-        assert_eq!(r.safety.unwrap().resources, expected);
+        assert_eq!(r.safety.unwrap().resources, gb_resources_with_clinic_line());
     }
     assert!(matches!(
         c.start_from_agenda("module:m1"),

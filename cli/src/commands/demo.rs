@@ -453,6 +453,7 @@ fn therapist_profile() -> Profile {
         time_zone: ZONE.into(),
         locale: "en-GB".into(),
         mode: TreatmentMode::Guided,
+        country: None,
     }
 }
 
@@ -659,6 +660,7 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
             } else {
                 TreatmentMode::Unguided
             },
+            country: None,
         })?;
         store.grant_consent(scopes::DATA_PROCESSING, "v1")?;
         store.grant_consent(scopes::THERAPIST_SHARING, "v1")?;

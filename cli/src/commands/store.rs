@@ -27,6 +27,10 @@ pub enum StoreCommand {
         /// unguided, guided or messaging.
         #[arg(long, default_value = "guided")]
         mode: String,
+        /// ISO 3166-1 alpha-2 country (e.g. AT): picks crisis resources.
+        /// Without it, the region of --locale is used.
+        #[arg(long)]
+        country: Option<String>,
     },
     /// Show what the store holds (no personal data).
     Info,
@@ -55,11 +59,19 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
             tz,
             locale,
             mode,
-        } => init(out, require_store(path)?, name, tz, locale, mode),
+            country,
+        } => init(out, require_store(path)?, name, tz, locale, mode, country),
         StoreCommand::Info => {
             let store = open_store(path)?;
             let info = store.info()?;
-            out.emit(&info, || {
+            // The country crisis resources are chosen by (explicit, else the
+            // locale's region); `null` means the international set.
+            let country = store.profile()?.and_then(|p| p.country_code());
+            let doc = InfoOut {
+                info: &info,
+                country: country.clone(),
+            };
+            out.emit(&doc, || {
                 let mut s = format!(
                     "store {}\nschema version {}\ncreated {}\nprofile: {}\nconsent decisions: {}\naudit entries: {}",
                     info.store_id,
@@ -72,6 +84,10 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
                 for (kind, n) in &info.record_counts {
                     s.push_str(&format!("\nrecords {kind}: {n}"));
                 }
+                s.push_str(&format!(
+                    "\ncountry for crisis resources: {}",
+                    country.as_deref().unwrap_or("unknown (international set)")
+                ));
                 s
             });
             Ok(())
@@ -148,14 +164,25 @@ fn init(
     tz: Option<String>,
     locale: String,
     mode: String,
+    country: Option<String>,
 ) -> Result<()> {
+    // Stored only when given: otherwise the locale's region applies, and
+    // follows a later change of locale (Profile::country_code).
+    let country = country.map(|c| normalise_country(&c));
     let profile = match (name, tz) {
         (Some(display_name), Some(time_zone)) => Some(Profile {
             display_name,
             time_zone,
             locale,
             mode: TreatmentMode::parse(&mode)?,
+            country,
         }),
+        (None, None) if country.is_some() => {
+            return Err(Error::invalid(
+                "country",
+                "is part of the profile: give it with --name and --tz",
+            ))
+        }
         (None, None) => None,
         _ => {
             return Err(Error::invalid(
@@ -177,6 +204,19 @@ fn init(
         || format!("created store {}", store.store_id()),
     );
     Ok(())
+}
+
+/// `store info`: the store's facts plus the effective country.
+#[derive(serde::Serialize)]
+struct InfoOut<'a> {
+    #[serde(flatten)]
+    info: &'a collabzium_core::store::StoreInfo,
+    country: Option<String>,
+}
+
+/// Accepts `at` for `AT`; the core then checks it against ISO 3166-1.
+pub fn normalise_country(c: &str) -> String {
+    c.trim().to_ascii_uppercase()
 }
 
 fn confirm_erase() -> Result<()> {

@@ -373,10 +373,9 @@ impl Checkins {
         alert_id: Option<String>,
     ) -> Result<SafetyAction> {
         let mode = profile.map(|p| p.mode);
-        let locale = profile.map(|p| p.locale.as_str()).unwrap_or("en");
         let mut action = SafetyAction {
             concerns,
-            resources: resources_for(self.program.as_deref(), locale),
+            resources: resources_for(self.program.as_deref(), profile),
             message: String::new(),
             therapist_alert_id: alert_id,
             mode,
@@ -882,7 +881,7 @@ impl Checkins {
                 )?;
                 Some(SafetyAction {
                     concerns,
-                    resources: resources_for(self.program.as_deref(), language),
+                    resources: resources_for(self.program.as_deref(), profile.as_ref()),
                     message: String::new(),
                     therapist_alert_id: alert,
                     mode,
@@ -897,10 +896,7 @@ impl Checkins {
                 // The state is read again once this commits (below).
                 Some(SafetyAction {
                     concerns: score.risk.clone(),
-                    resources: resources_for(
-                        self.program.as_deref(),
-                        profile.as_ref().map_or("en", |p| p.locale.as_str()),
-                    ),
+                    resources: resources_for(self.program.as_deref(), profile.as_ref()),
                     message: String::new(),
                     therapist_alert_id: alert,
                     mode,

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::TreatmentMode;
+use crate::domain::{Profile, TreatmentMode};
 use crate::instruments::RiskHit;
 use crate::program::{CrisisResource, Program};
 
@@ -237,92 +237,20 @@ pub fn message_for(
     }
 }
 
-fn res(
-    name: &str,
-    description: &str,
-    phone: Option<&str>,
-    sms: Option<&str>,
-    url: Option<&str>,
-) -> CrisisResource {
-    CrisisResource {
-        name: name.into(),
-        description: description.into(),
-        phone: phone.map(Into::into),
-        sms: sms.map(Into::into),
-        url: url.map(Into::into),
-    }
+/// Built-in resources for a country (issue 10): that country's national set,
+/// or the international set when the country is unknown. Never another
+/// country's numbers. See `crate::crisis::resources_for`.
+pub fn default_resources(country: Option<&str>, language: &str) -> Vec<CrisisResource> {
+    crate::crisis::resources_for(country, language, None)
 }
 
-/// Built-in resources, used when no program is enrolled or it has none for the locale.
-pub fn default_resources(locale: &str) -> Vec<CrisisResource> {
-    let region = locale.split('-').nth(1).unwrap_or("").to_ascii_uppercase();
-    let lang = locale.split('-').next().unwrap_or("").to_ascii_lowercase();
-    let emergency = |number: &str| {
-        res(
-            "Emergency services",
-            &format!("If you are in immediate danger, call {number}."),
-            Some(number),
-            None,
-            None,
-        )
-    };
-    match (lang.as_str(), region.as_str()) {
-        (_, "GB") => vec![
-            res(
-                "Samaritans",
-                "Free, confidential support at any time of day or night. Call 116 123.",
-                Some("116 123"),
-                None,
-                Some("https://www.samaritans.org"),
-            ),
-            res("NHS 111", "Urgent mental health help from the NHS: call 111 and choose the mental health option.", Some("111"), None, Some("https://111.nhs.uk")),
-            emergency("999"),
-        ],
-        (_, "US") => vec![
-            res(
-                "988 Suicide & Crisis Lifeline",
-                "Call or text 988 at any time to reach a trained crisis counselor.",
-                Some("988"),
-                Some("988"),
-                Some("https://988lifeline.org"),
-            ),
-            emergency("911"),
-        ],
-        ("de", _) => vec![
-            res(
-                "TelefonSeelsorge",
-                "Kostenlos, anonym und rund um die Uhr erreichbar: 0800 111 0 111 oder 0800 111 0 222.",
-                Some("0800 111 0 111"),
-                None,
-                Some("https://www.telefonseelsorge.de"),
-            ),
-            emergency("112"),
-        ],
-        _ => vec![
-            res(
-                "Find a Helpline",
-                "Free, confidential crisis lines in your country, listed by country.",
-                None,
-                None,
-                Some("https://findahelpline.com"),
-            ),
-            res(
-                "Emergency services",
-                "If you are in immediate danger, call your local emergency number (112 in the EU, 911 in North America, 999 in the UK).",
-                Some("112"),
-                None,
-                None,
-            ),
-        ],
-    }
-}
-
-/// The program's resources for `locale` when it has any, else the built-in set.
-pub fn resources_for(program: Option<&Program>, locale: &str) -> Vec<CrisisResource> {
-    match program.map(|p| p.crisis_resources_for(locale)) {
-        Some(r) if !r.is_empty() => r.to_vec(),
-        _ => default_resources(locale),
-    }
+/// What the patient sees: the program's lines for their country, then the
+/// built-in set for their country (explicit, else their locale's region),
+/// in their language where the set has it.
+pub fn resources_for(program: Option<&Program>, profile: Option<&Profile>) -> Vec<CrisisResource> {
+    let country = profile.and_then(Profile::country_code);
+    let language = profile.map_or(crate::crisis::FALLBACK_LANGUAGE, Profile::language);
+    crate::crisis::resources_for(country.as_deref(), language, program)
 }
 
 /// What the therapist did about an alert, recorded with the acknowledgement

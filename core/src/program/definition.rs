@@ -24,7 +24,11 @@ pub struct Program {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checkins: Vec<CheckinSchedule>,
     pub reminders: ReminderPolicy,
-    /// Crisis resources keyed by BCP 47 locale, e.g. `en-US`.
+    /// The program's own crisis resources (a clinic's line), keyed by
+    /// **country**: `GB`, or a locale with a region such as `en-GB`. They are
+    /// shown only to patients in that country, before the built-in national
+    /// set (`crate::crisis`). May be empty: the built-in sets are the source
+    /// of truth for national lines.
     pub crisis_resources: BTreeMap<String, Vec<CrisisResource>>,
 }
 
@@ -365,6 +369,16 @@ pub struct CrisisResource {
     pub url: Option<String>,
 }
 
+/// The country a `crisis_resources` key names: `GB` itself, or the region of
+/// a locale such as `en-GB` or `zh-Hant-TW`. `None` for a bare language
+/// (`en`), which names no country and is rejected by the validator.
+pub fn crisis_key_country(key: &str) -> Option<String> {
+    if key.len() == 2 && key.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Some(key.to_string());
+    }
+    crate::domain::profile::locale_region(key)
+}
+
 /// A local wall-clock time of day, written `HH:MM` in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimeOfDay {
@@ -451,21 +465,16 @@ impl Program {
         self.checkins.iter().find(|c| c.id == id)
     }
 
-    /// Crisis resources for `locale`: exact match, then same language, then
-    /// the program's own locale, which the validator guarantees exists.
-    pub fn crisis_resources_for(&self, locale: &str) -> &[CrisisResource] {
-        let lang = |l: &str| l.split('-').next().unwrap_or("").to_ascii_lowercase();
+    /// The program's own crisis resources for patients in `country` (ISO
+    /// 3166-1 alpha-2, any case), from every key naming that country. Never
+    /// another country's entries: with none for `country` this is empty.
+    pub fn crisis_resources_for_country(&self, country: &str) -> Vec<CrisisResource> {
+        let country = country.trim().to_ascii_uppercase();
         self.crisis_resources
-            .get(locale)
-            .or_else(|| {
-                self.crisis_resources
-                    .iter()
-                    .find(|(k, _)| lang(k) == lang(locale))
-                    .map(|(_, v)| v)
-            })
-            .or_else(|| self.crisis_resources.get(&self.metadata.locale))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+            .iter()
+            .filter(|(k, _)| crisis_key_country(k).as_deref() == Some(country.as_str()))
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect()
     }
 
     /// Pretty JSON in the canonical field order.

@@ -11,9 +11,9 @@ mod unlock;
 mod validate;
 
 pub use definition::{
-    Backoff, CheckinSchedule, CheckinWhen, CrisisResource, Exercise, ExerciseKind, Field,
-    FieldKind, FieldOption, Metadata, Mode, Module, Page, Program, QuietHours, Recurrence,
-    ReminderPolicy, TimeOfDay, UnlockRule, Window, FORMAT_VERSION,
+    crisis_key_country, Backoff, CheckinSchedule, CheckinWhen, CrisisResource, Exercise,
+    ExerciseKind, Field, FieldKind, FieldOption, Metadata, Mode, Module, Page, Program, QuietHours,
+    Recurrence, ReminderPolicy, TimeOfDay, UnlockRule, Window, FORMAT_VERSION,
 };
 pub use unlock::UnlockFacts;
 pub use validate::{

@@ -315,7 +315,7 @@ impl Validator<'_> {
         self.check_modules(&parts);
         self.check_checkins(&parts);
         self.check_reminders(&parts);
-        self.check_crisis(&parts, &crisis, crisis_ok);
+        self.check_crisis(&crisis, crisis_ok);
         if parts.metadata.is_some() && modules_ok && checkins_ok {
             self.check_graph(&parts);
         }
@@ -883,17 +883,37 @@ impl Validator<'_> {
         }
     }
 
-    fn check_crisis(
-        &mut self,
-        p: &Parts,
-        crisis: &BTreeMap<String, Vec<CrisisResource>>,
-        complete: bool,
-    ) {
-        for (locale, list) in crisis {
-            let lp = join_key("crisis_resources", locale);
-            self.check_locale(lp.clone(), locale);
+    fn check_crisis(&mut self, crisis: &BTreeMap<String, Vec<CrisisResource>>, complete: bool) {
+        // Keys name a country, so a program never shows one country's lines
+        // to a patient in another (issue 10).
+        let mut seen: BTreeMap<String, &String> = BTreeMap::new();
+        for (key, list) in crisis {
+            let lp = join_key("crisis_resources", key);
+            let country = crate::program::crisis_key_country(key);
+            if !is_locale(key) && country.is_none() {
+                self.check_locale(lp.clone(), key);
+            } else if let Some(c) = &country {
+                if !crate::domain::profile::is_iso_country(c) {
+                    self.issue(
+                        lp.clone(),
+                        format!("{c:?} is not an ISO 3166-1 alpha-2 country code"),
+                    );
+                } else if let Some(first) = seen.insert(c.clone(), key) {
+                    self.issue(
+                        lp.clone(),
+                        format!("names the same country as {first:?}; put all of {c}'s resources under one key"),
+                    );
+                }
+            } else {
+                self.issue(
+                    lp.clone(),
+                    format!(
+                        "{key:?} is a language, not a country: key crisis resources by country (\"GB\") or by a locale with a region (\"en-GB\"), so that no patient is shown another country's numbers"
+                    ),
+                );
+            }
             if list.is_empty() && complete {
-                self.issue(lp.clone(), "list at least one resource for this locale");
+                self.issue(lp.clone(), "list at least one resource for this country");
             }
             for (i, r) in list.iter().enumerate() {
                 let rp = join_index(&lp, i);
@@ -901,6 +921,28 @@ impl Validator<'_> {
                 self.check_text(format!("{rp}.description"), &r.description);
                 if r.phone.is_none() && r.sms.is_none() && r.url.is_none() {
                     self.issue(rp.clone(), "give at least one of phone, sms or url");
+                }
+                if let Some(c) = &country {
+                    let written = r
+                        .phone
+                        .iter()
+                        .chain(&r.sms)
+                        .map(|n| (n.clone(), "a number"))
+                        .chain(
+                            crate::crisis::numbers_in_text(&r.description)
+                                .into_iter()
+                                .map(|n| (n, "the description")),
+                        );
+                    for (n, where_) in written {
+                        if let Some(owner) = crate::crisis::foreign_owner(c, &n) {
+                            self.issue(
+                                rp.clone(),
+                                format!(
+                                    "{where_} gives {n}, a crisis number of {owner}, not of {c}"
+                                ),
+                            );
+                        }
+                    }
                 }
                 for (name, num) in [("phone", &r.phone), ("sms", &r.sms)] {
                     if let Some(n) = num {
@@ -925,17 +967,6 @@ impl Validator<'_> {
                         self.issue(format!("{rp}.url"), format!("{u:?} is not an https:// URL"));
                     }
                 }
-            }
-        }
-        if let Some(m) = p.metadata {
-            if complete && !crisis.contains_key(&m.locale) {
-                self.issue(
-                    "crisis_resources",
-                    format!(
-                        "no crisis resources for the program's locale {:?}",
-                        m.locale
-                    ),
-                );
             }
         }
     }

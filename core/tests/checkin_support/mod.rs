@@ -43,6 +43,7 @@ pub fn profile(mode: TreatmentMode, locale: &str) -> Profile {
         time_zone: "Europe/Berlin".into(),
         locale: locale.into(),
         mode,
+        country: None,
     }
 }
 

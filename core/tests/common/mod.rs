@@ -22,6 +22,7 @@ pub fn profile(name: &str) -> Profile {
         time_zone: "Europe/Berlin".into(),
         locale: "en-GB".into(),
         mode: TreatmentMode::Guided,
+        country: None,
     }
 }
 
