@@ -262,6 +262,66 @@ object SyncTest : TestSuite() {
             assertEquals(ChannelStatus.REVOKED, therapist.channels().single().status)
         }
 
+        test("the crisis screen says who was told: not connected, sending, delivered, seen") {
+            val relay = RelayProcess.start(this)
+            val transport = JdkHttpTransport()
+            val therapist = store(this, "therapist", 5)
+            val patient = store(this, "patient", 6)
+            patient.setProfile(Profile("Kotlin Patient", "America/New_York", "en-US", TreatmentMode.GUIDED))
+            fun risky(): CheckinResult {
+                val d = patient.startCheckin("phq9", null)
+                patient.answerCheckin(d.checkinId, (1..9).map {
+                    CheckinAnswer("phq9_$it", CheckinAnswerValue.Integer(1L))
+                })
+                return patient.submitCheckin(d.checkinId)
+            }
+            // Not paired: the resources for the patient's country, and nobody told.
+            val first = assertNotNull(risky().safety)
+            assertEquals(AlertState.NOT_CONNECTED, first.alertState)
+            assertTrue(first.resources.any { it.phone == "988" }, "${first.resources}")
+            assertTrue("nobody has been told" in first.message, first.message)
+            assertEquals(AlertState.NOT_CONNECTED, patient.crisisScreen().alertState)
+
+            // Joining asks about the unsent alert; sharing it alone delivers it.
+            val invitation = therapist.therapistInvite(transport, relay.url, "Sam")
+            defer { invitation.close() }
+            assertEquals(1u, patient.unsentSafetyAlerts())
+            assertFailsWith<CollabziumException.InvalidInput> {
+                patient.patientJoin(transport, relay.url, invitation.view().code, false)
+            }
+            patient.patientJoin(transport, relay.url, invitation.view().code, false, true)
+            var paired: PairingResult? = null
+            for (i in 0 until 50) {
+                paired = invitation.poll()
+                if (paired != null) break
+                Thread.sleep(100)
+            }
+            val channelId = assertNotNull(paired).channelId
+            patient.sync(transport)
+            assertEquals(AlertState.SENDING, patient.crisisScreen().alertState)
+            therapist.sync(transport)
+            patient.sync(transport)
+            val delivered = patient.crisisScreen()
+            assertEquals(AlertState.DELIVERED, delivered.alertState)
+            assertTrue(delivered.resources.isNotEmpty(), "resources stay first")
+
+            // The therapist sees the triggering answer, acknowledges with an action.
+            val alert = therapist.inbox(listOf("safety_alert")).single()
+            assertTrue("\"phq9_9\"" in alert.bodyJson && "\"total\"" in alert.bodyJson, alert.bodyJson)
+            val alertId = Regex("\"alert_id\"\\s*:\\s*\"([^\"]+)\"").find(alert.bodyJson)!!.groupValues[1]
+            assertFailsWith<CollabziumException.InvalidInput> {
+                therapist.acknowledgePatientAlert(channelId, alertId, "later")
+            }
+            therapist.acknowledgePatientAlert(channelId, alertId, "phone", "called, safe tonight")
+            therapist.sync(transport)
+            patient.sync(transport)
+            val seen = patient.crisisScreen()
+            assertEquals(AlertState.SEEN, seen.alertState)
+            assertTrue("has seen your alert" in seen.message, seen.message)
+            assertTrue("called" !in seen.message, "the note stays with the therapist")
+            assertEquals(AlertState.SEEN, patient.safetyAlerts().single().alertState)
+        }
+
         test("an unreachable relay is Offline and leaves no channel") {
             val transport = JdkHttpTransport()
             val therapist = store(this, "therapist", 3)

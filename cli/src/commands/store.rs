@@ -170,8 +170,10 @@ fn init(
     // follows a later change of locale (Profile::country_code).
     let country = country.map(|c| normalise_country(&c));
     let profile = match (name, tz) {
-        (Some(display_name), Some(time_zone)) => Some(Profile {
-            display_name,
+        // The zone is what the schedule needs; a name is only a label on
+        // this device, so a missing one is not worth refusing the store.
+        (name, Some(time_zone)) => Some(Profile {
+            display_name: name.unwrap_or_else(|| "Patient".to_string()),
             time_zone,
             locale,
             mode: TreatmentMode::parse(&mode)?,
@@ -187,7 +189,7 @@ fn init(
         _ => {
             return Err(Error::invalid(
                 "profile",
-                "give both --name and --tz, or neither",
+                "--name needs --tz (the profile's time zone)",
             ))
         }
     };

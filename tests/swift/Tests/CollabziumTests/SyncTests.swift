@@ -311,6 +311,69 @@ final class SyncTests: XCTestCase {
         }
     }
 
+    func testCrisisScreenSaysWhoWasTold() throws {
+        let relay = try startRelay()
+        let url = relay.url
+        let transport = URLSessionTransport()
+        let therapist = try makeStore("therapist", 5)
+        let patient = try makeStore("patient", 6)
+        try patient.setProfile(profile: Profile(displayName: "Swift Patient", timeZone: "America/New_York", locale: "en-US", mode: .guided))
+
+        try offMainThread {
+            func risky() throws -> CheckinResult {
+                let d = try patient.startCheckin(instrumentId: "phq9", agendaItemId: nil)
+                _ = try patient.answerCheckin(checkinId: d.checkinId, answers: (1...9).map {
+                    CheckinAnswer(linkId: "phq9_\($0)", value: .integer(value: 1))
+                })
+                return try patient.submitCheckin(checkinId: d.checkinId)
+            }
+            // Not paired: the resources for the patient's country, and nobody told.
+            let first = try XCTUnwrap(try risky().safety)
+            XCTAssertEqual(first.alertState, .notConnected)
+            XCTAssertTrue(first.resources.contains { $0.phone == "988" }, "\(first.resources)")
+            XCTAssertTrue(first.message.contains("nobody has been told"), first.message)
+            XCTAssertEqual(try patient.crisisScreen().alertState, .notConnected)
+
+            // Joining asks about the unsent alert; sharing it alone delivers it.
+            let invitation = try therapist.therapistInvite(transport: transport, relayUrl: url, label: "Sam")
+            let code = try invitation.view().code
+            XCTAssertEqual(try patient.unsentSafetyAlerts(), 1)
+            XCTAssertThrowsError(try patient.patientJoin(transport: transport, relayUrl: url, code: code, shareHistory: false)) { error in
+                guard case CollabziumError.InvalidInput = error else { return XCTFail("expected InvalidInput, got \(error)") }
+            }
+            _ = try patient.patientJoin(transport: transport, relayUrl: url, code: code, shareHistory: false, shareAlerts: true)
+            var paired: PairingResult?
+            for _ in 0..<50 {
+                paired = try invitation.poll()
+                if paired != nil { break }
+                usleep(100_000)
+            }
+            let channelId = try XCTUnwrap(paired).channelId
+            _ = try patient.sync(transport: transport)
+            XCTAssertEqual(try patient.crisisScreen().alertState, .sending)
+            _ = try therapist.sync(transport: transport)
+            _ = try patient.sync(transport: transport)
+            let delivered = try patient.crisisScreen()
+            XCTAssertEqual(delivered.alertState, .delivered)
+            XCTAssertFalse(delivered.resources.isEmpty, "resources stay first")
+
+            // The therapist sees the triggering answer and acknowledges with an action.
+            let alert = try XCTUnwrap(try therapist.inbox(kinds: ["safety_alert"]).first)
+            XCTAssertTrue(alert.bodyJson.contains("\"phq9_9\""), alert.bodyJson)
+            let body = try JSONSerialization.jsonObject(with: Data(alert.bodyJson.utf8)) as? [String: Any]
+            let alertId = try XCTUnwrap(body?["alert_id"] as? String)
+            XCTAssertThrowsError(try therapist.acknowledgePatientAlert(channelId: channelId, alertId: alertId, action: "later"))
+            try therapist.acknowledgePatientAlert(channelId: channelId, alertId: alertId, action: "phone", note: "called, safe tonight")
+            _ = try therapist.sync(transport: transport)
+            _ = try patient.sync(transport: transport)
+            let seen = try patient.crisisScreen()
+            XCTAssertEqual(seen.alertState, .seen)
+            XCTAssertTrue(seen.message.contains("has seen your alert"), seen.message)
+            XCTAssertFalse(seen.message.contains("called"), "the note stays with the therapist")
+            XCTAssertEqual(try patient.safetyAlerts().first?.alertState, .seen)
+        }
+    }
+
     func testUnreachableRelayIsOffline() throws {
         let transport = URLSessionTransport()
         let therapist = try makeStore("therapist", 3)
