@@ -417,3 +417,62 @@ fn collect_items(v: &Value) -> Vec<Value> {
     }
     out
 }
+
+#[test]
+fn risk_language_in_a_message_or_a_comment_shows_help_and_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = format!("sqlite:{}", d.join("relay.sqlite3").display());
+    let relay = common::RelayProcess::start(&db, "127.0.0.1:0");
+    init(d, "t.db", "Europe/Berlin", "de-DE", "guided");
+    init(d, "p.db", "Europe/Berlin", "de-DE", "guided");
+    let cid = pair(d, &relay.url, "p.db", &[]);
+
+    // An ordinary message: no safety action.
+    let m = store_json(d, "p.db", &["message", "send", "Die Übung hat mir gut getan"]);
+    assert!(m["safety_action"].is_null(), "{m}");
+    // Risk language in German: resources at once, worded about the words.
+    let m = store_json(
+        d,
+        "p.db",
+        &["message", "send", "Ich will einfach nicht mehr leben"],
+    );
+    let sa = &m["safety_action"];
+    assert!(!sa["resources"].as_array().unwrap().is_empty(), "{m}");
+    let msg = sa["message"].as_str().unwrap();
+    assert!(msg.contains("Manche Worte"), "{msg}");
+    assert_eq!(sa["concerns"][0]["concern"], "possible_risk_language");
+    // An alliance comment in English.
+    let started = store_json(d, "p.db", &["checkin", "start", "--instrument", "alliance"]);
+    let id = started["checkin_id"].as_str().unwrap().to_string();
+    let answers = r#"{"goals_1":5,"goals_2":5,"goals_3":5,"tasks_1":5,"tasks_2":5,"tasks_3":5,"bond_1":5,"bond_2":5,"comment":"sometimes I think everyone would be better off without me"}"#;
+    store_json(d, "p.db", &["checkin", "answer", &id, "--answers", answers]);
+    let s = store_json(d, "p.db", &["checkin", "submit", &id]);
+    assert_eq!(s["safety_action"]["concerns"][0]["concern"], "possible_risk_language", "{s}");
+
+    sync(d, "p.db");
+    sync(d, "t.db");
+    let inbox = store_json(d, "t.db", &["therapist", "inbox"]);
+    let phrases: Vec<String> = inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "safety_alert")
+        .map(|i| i["body"]["alert"]["phrase"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(phrases.len(), 2, "{inbox}");
+    assert!(phrases.iter().all(|p| !p.is_empty()), "{phrases:?}");
+    // The alert names the list entry, never the patient's sentence.
+    for i in inbox.as_array().unwrap().iter().filter(|i| i["kind"] == "safety_alert") {
+        let a = i["body"]["alert"].to_string();
+        assert!(!a.contains("einfach nicht mehr leben"), "{a}");
+        assert!(!a.contains("everyone would be"), "{a}");
+    }
+    // The therapist's own words are not screened.
+    let t = store_json(
+        d,
+        "t.db",
+        &["message", "send", "--channel", &cid, "Did you mean you want to die?"],
+    );
+    assert!(t["safety_action"].is_null(), "{t}");
+}
