@@ -1696,7 +1696,8 @@ pub struct EventReach {
 /// such event (never queued).
 pub fn event_reach(store: &Store, kind: &str, ref_id: &str) -> Result<Option<EventReach>> {
     store.read(|tx| {
-        let row: Option<(Option<String>, Option<bool>, Option<bool>, Option<bool>)> = tx
+        type Row = (Option<String>, Option<bool>, Option<bool>, Option<bool>);
+        let row: Option<Row> = tx
             .connection()
             .query_row(
                 "SELECT r.channel,
