@@ -130,6 +130,7 @@ struct Assignment {
     start: NaiveDate,
     weeks: Option<u32>,
     review_week: Option<u32>,
+    primary_instrument: Option<String>,
     modes: Vec<String>,
 }
 
@@ -229,7 +230,8 @@ impl Acc {
     }
 
     /// The latest assignment wins; the program is read only for its
-    /// length, review week and modes (the patient's device validated it).
+    /// length, review week, primary instrument and modes (the patient's
+    /// device validated it).
     fn assignment(&mut self, sent_at: i64, b: &Value) {
         let Some(start) = b
             .get("start_date")
@@ -256,11 +258,23 @@ impl Acc {
                     .collect()
             })
             .unwrap_or_default();
+        // Only an id-shaped value: it is compared, never shown raw.
+        let primary_instrument = meta
+            .and_then(|m| m.get("primary_instrument"))
+            .and_then(Value::as_str)
+            .filter(|s| {
+                (1..=64).contains(&s.len())
+                    && s.bytes().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
+                    })
+            })
+            .map(str::to_string);
         self.program = Some(Assignment {
             sent_at,
             start,
             weeks: num("weeks"),
             review_week: num("review_week"),
+            primary_instrument,
             modes,
         });
     }
@@ -453,10 +467,10 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
                 })
                 .collect(),
         );
-        let (weeks, review_week, modes) = a
+        let (weeks, review_week, primary_instrument, modes) = a
             .program
-            .map(|p| (p.weeks, p.review_week, p.modes))
-            .unwrap_or((None, None, Vec::new()));
+            .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
+            .unwrap_or((None, None, None, Vec::new()));
         let mut alerts = a.alerts;
         alerts.sort_by_key(|x| x.at);
         let mut progress = a.progress;
@@ -474,6 +488,7 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
             last_activity: a.last_activity,
             review_week: review_week.filter(|w| weeks.is_none_or(|n| *w <= n)),
             program_weeks: weeks,
+            primary_instrument,
         });
     }
     out.sort_by_key(|p| {
