@@ -806,6 +806,8 @@ fn within_a_tier_patients_are_ordered_by_clinical_severity() {
         mk("d-none", &[], 27),
         mk("f-moderate", &[(0, 10.0), (28, 10.0)], 26),
         mk("e-moderate", &[(0, 10.0), (28, 10.0)], 26),
+        // Same band and change as e and f, a higher score.
+        mk("g-moderate", &[(0, 13.0), (28, 13.0)], 28),
     ];
     let c = caseload(&all, now, &FlagConfig::default());
     assert!(c.iter().all(|e| e.priority == Priority::Routine), "{c:#?}");
@@ -815,6 +817,7 @@ fn within_a_tier_patients_are_ordered_by_clinical_severity() {
         [
             "c-modsev-large",
             "b-modsev-small",
+            "g-moderate",
             "e-moderate",
             "f-moderate",
             "a-mild",

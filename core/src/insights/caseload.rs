@@ -171,7 +171,8 @@ fn headline(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig) -> Option<H
 }
 
 /// Clinical severity within a tier: the headline's band (higher first),
-/// then its worsening since baseline (more first). Unknown sorts last.
+/// then its worsening since baseline (more first), then the score itself
+/// (worse first). Unknown sorts last.
 fn severity_cmp(a: &CaseloadEntry, b: &CaseloadEntry) -> Ordering {
     let key = |e: &CaseloadEntry| {
         e.headline.as_ref().map(|h| {
@@ -192,6 +193,17 @@ fn severity_cmp(a: &CaseloadEntry, b: &CaseloadEntry) -> Ordering {
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
             (None, None) => Ordering::Equal,
+        })
+        .then_with(|| {
+            let score = |e: &CaseloadEntry| {
+                e.headline
+                    .as_ref()
+                    .map(|h| worsening(&h.instrument, h.total))
+            };
+            match (score(a), score(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            }
         })
 }
 
@@ -234,7 +246,7 @@ fn entry(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig) -> CaseloadEnt
 
 /// Every patient, most urgent first: priority tier, then clinical severity
 /// (the headline score's band, higher first, then its worsening since
-/// baseline), then the top flag's severity; label and id break ties so the
+/// baseline, then the score), then the top flag's severity; label and id break ties so the
 /// order is stable. Last activity does not order the list.
 pub fn caseload(
     patients: &[PatientRecord],
