@@ -13,8 +13,10 @@ use crate::store::PatientStore;
 pub enum CaseloadPriority {
     Safety,
     Deterioration,
+    RecentRisk,
     Rupture,
     Disengagement,
+    NonResponse,
     Routine,
 }
 
@@ -22,6 +24,7 @@ pub enum CaseloadPriority {
 pub enum FlagKind {
     Safety,
     Deterioration,
+    RecentRisk,
     AllianceRupture,
     Repair,
     Discrepancy,
@@ -53,6 +56,18 @@ pub struct ScorePoint {
     pub severity_label: Option<String>,
 }
 
+/// The caseload's headline: the latest score on the program's primary instrument.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HeadlineScore {
+    pub instrument: String,
+    pub display_name: String,
+    pub total: f64,
+    pub severity_label: Option<String>,
+    pub at_millis: i64,
+    pub age_days: i64,
+    pub stale: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CaseloadEntry {
     pub channel_id: String,
@@ -61,6 +76,7 @@ pub struct CaseloadEntry {
     /// Top reasons, most important first, each with its evidence.
     pub reasons: Vec<PatientFlag>,
     pub last_activity_millis: Option<i64>,
+    pub headline: Option<HeadlineScore>,
     pub latest_symptom: Option<ScorePoint>,
     pub latest_alliance: Option<ScorePoint>,
     pub week: u32,
@@ -121,6 +137,7 @@ fn kind(k: CoreKind) -> FlagKind {
     match k {
         CoreKind::Safety => FlagKind::Safety,
         CoreKind::Deterioration => FlagKind::Deterioration,
+        CoreKind::RecentRisk => FlagKind::RecentRisk,
         CoreKind::AllianceRupture => FlagKind::AllianceRupture,
         CoreKind::Repair => FlagKind::Repair,
         CoreKind::Discrepancy => FlagKind::Discrepancy,
@@ -160,11 +177,13 @@ fn now(store: &PatientStore) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(store.store.now_millis()).unwrap_or_default()
 }
 
-/// One notification for the therapist: `immediate` only for safety.
+/// One notification for the therapist: `immediate` only for safety;
+/// `renotify` for a reminder of a still unacknowledged alert at a window start.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct DigestBatch {
     pub fire_at_millis: i64,
     pub immediate: bool,
+    pub renotify: bool,
     pub channel_ids: Vec<String>,
     pub labels: Vec<Option<String>>,
 }
@@ -172,8 +191,10 @@ pub struct DigestBatch {
 #[uniffi::export]
 impl PatientStore {
     /// Therapist: when to notify about the caseload: safety at once (or at
-    /// the next window start if the therapist defers alerts), everything
-    /// else batched `per_day` (1 or 2) times a day within availability hours.
+    /// the next window start if the therapist defers alerts) and again at
+    /// each window start for 7 days until acknowledged; everything else
+    /// batched `per_day` (1 or 2) times a day within availability hours,
+    /// safety and recent risk listed first. Reschedule after every sync.
     pub fn notification_digest(&self, per_day: u8) -> Result<Vec<DigestBatch>> {
         let patients = self.patients.patients(&self.store)?;
         let now = now(self);
@@ -190,6 +211,7 @@ impl PatientStore {
             .map(|b| DigestBatch {
                 fire_at_millis: ms(b.fire_at),
                 immediate: b.immediate,
+                renotify: b.renotify,
                 channel_ids: b.entries.iter().map(|e| e.channel_id.clone()).collect(),
                 labels: b.entries.into_iter().map(|e| e.label).collect(),
             })
@@ -197,7 +219,8 @@ impl PatientStore {
     }
 
     /// Therapist: every patient, most urgent first (safety > deterioration >
-    /// rupture > disengagement > routine), with the top reasons.
+    /// recent risk > rupture > disengagement > non-response > routine;
+    /// within a tier by the headline score's severity), with the top reasons.
     pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
         let patients = self.patients.patients(&self.store)?;
         Ok(
@@ -209,12 +232,23 @@ impl PatientStore {
                     priority: match e.priority {
                         CorePriority::Safety => CaseloadPriority::Safety,
                         CorePriority::Deterioration => CaseloadPriority::Deterioration,
+                        CorePriority::RecentRisk => CaseloadPriority::RecentRisk,
                         CorePriority::Rupture => CaseloadPriority::Rupture,
                         CorePriority::Disengagement => CaseloadPriority::Disengagement,
+                        CorePriority::NonResponse => CaseloadPriority::NonResponse,
                         CorePriority::Routine => CaseloadPriority::Routine,
                     },
                     reasons: e.reasons.into_iter().map(flag).collect(),
                     last_activity_millis: e.last_activity.map(ms),
+                    headline: e.headline.map(|h| HeadlineScore {
+                        instrument: h.instrument,
+                        display_name: h.display_name,
+                        total: h.total,
+                        severity_label: h.severity_label,
+                        at_millis: ms(h.at),
+                        age_days: h.age_days,
+                        stale: h.stale,
+                    }),
                     latest_symptom: e.latest_symptom.map(point),
                     latest_alliance: e.latest_alliance.map(point),
                     week: e.week,

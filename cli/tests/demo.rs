@@ -107,8 +107,10 @@ fn demo_prints_the_caseload_writes_valid_charts_and_is_deterministic() {
     let order = [
         "safety",
         "deterioration",
+        "recent_risk",
         "rupture",
         "disengagement",
+        "non_response",
         "routine",
     ];
     let ranks: Vec<usize> = priorities
@@ -124,6 +126,29 @@ fn demo_prints_the_caseload_writes_valid_charts_and_is_deterministic() {
         .as_array()
         .unwrap()
         .is_empty());
+    // The patient who answered item 9 early on (acknowledged that evening)
+    // keeps the risk in sight: never routine, the answer as the reason.
+    let risky = report["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["scenario"].as_str().unwrap().contains("one risk answer"))
+        .expect("the slow improver with a risk answer");
+    let entry = caseload
+        .iter()
+        .find(|e| e["label"] == risky["label"])
+        .unwrap();
+    assert_eq!(entry["priority"], "recent_risk", "{entry:#}");
+    let reason = entry["reasons"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("risk answered on") && reason.contains("(acknowledged "),
+        "{reason}"
+    );
+    // The headline is the program's primary instrument, the PHQ-9, with its date.
+    for e in caseload {
+        assert_eq!(e["headline"]["instrument"], "phq9", "{e:#}");
+        assert!(e["headline"]["at"].is_string() && e["headline"]["stale"].is_boolean());
+    }
     for check in report["checks"].as_object().unwrap().values() {
         assert_eq!(check, true, "{:#}", report["checks"]);
     }

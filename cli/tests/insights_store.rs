@@ -34,12 +34,13 @@ fn caseload_from_a_synced_therapist_store() {
     let sam_ch = pair(&relay.url(), &t, &th.store, &sam.store, "Sam");
     let alex_ch = pair(&relay.url(), &t, &th.store, &alex.store, "Alex");
 
-    // Sam follows the 8-week low-mood program from two weeks ago.
+    // Sam follows the 8-week low-mood program from ten days ago, so today's
+    // first PHQ-9 falls in the baseline window (the first two weeks).
     let program = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/low-mood-8w.json"),
     )
     .unwrap();
-    let start = (Utc::now() - Duration::days(14)).date_naive();
+    let start = (Utc::now() - Duration::days(10)).date_naive();
     service::send_program_assignment(&th.store, &sam_ch, &program, start).unwrap();
 
     // Sam: baseline PHQ-9 5, then 9 corrected to 12 (reliable worsening: +7 ≥ 6).
@@ -83,6 +84,8 @@ fn caseload_from_a_synced_therapist_store() {
     assert_eq!(s.label.as_deref(), Some("Sam"));
     assert_eq!(s.start, start.and_hms_opt(0, 0, 0).unwrap().and_utc());
     assert_eq!((s.review_week, s.program_weeks), (Some(6), Some(8)));
+    // The program declares its primary instrument; it reaches the therapist.
+    assert_eq!(s.primary_instrument.as_deref(), Some("phq9"));
     assert_eq!(s.mode.as_deref(), Some("guided"));
     let totals: Vec<_> = s
         .checkins
@@ -104,9 +107,23 @@ fn caseload_from_a_synced_therapist_store() {
     let cl = caseload_for_store(&th.store, now).unwrap();
     assert_eq!(cl[0].channel_id, alex_ch);
     assert_eq!(cl[0].priority, Priority::Safety);
+    assert!(
+        cl[0].reasons[0]
+            .reason
+            .starts_with("unacknowledged safety alert, risk answered on"),
+        "{}",
+        cl[0].reasons[0].reason
+    );
     assert_eq!(cl[1].channel_id, sam_ch);
     assert_eq!(cl[1].priority, Priority::Deterioration);
-    assert_eq!(cl[1].week, 2);
+    assert_eq!(cl[1].week, 1);
+    // Sam's headline: the program's PHQ-9, 5 at baseline, now 12.
+    let h = cl[1].headline.as_ref().expect("a headline score");
+    assert_eq!(
+        (h.instrument.as_str(), h.total, h.change),
+        ("phq9", 12.0, Some(7.0))
+    );
+    assert!(!h.stale);
     let sam_kinds: Vec<_> = cl[1].reasons.iter().map(|f| f.kind).collect();
     // Sam rates goals 6 and tasks 5.33, the therapist 3.67 and 3.67.
     assert!(sam_kinds.contains(&FlagKind::Discrepancy), "{sam_kinds:?}");
@@ -115,6 +132,8 @@ fn caseload_from_a_synced_therapist_store() {
     assert_eq!(tl.symptoms[0].points.len(), 2);
     let _ = rating;
 
+    // Acknowledged, the alert no longer tops the caseload, but the risk
+    // stays in sight: its own tier and reason, never routine.
     // Acknowledged, the alert no longer tops the caseload.
     service::send_alert_ack(
         &th.store,
@@ -127,5 +146,19 @@ fn caseload_from_a_synced_therapist_store() {
     let cl = caseload_for_store(&th.store, now).unwrap();
     assert_eq!(cl[0].channel_id, sam_ch);
     let alex_entry = cl.iter().find(|e| e.channel_id == alex_ch).unwrap();
-    assert_eq!(alex_entry.priority, Priority::Routine);
+    assert_eq!(alex_entry.priority, Priority::RecentRisk);
+    let reason = &alex_entry.reasons[0];
+    assert_eq!(reason.kind, FlagKind::RecentRisk);
+    assert!(
+        reason.reason.starts_with("risk answered on") && reason.reason.contains("(acknowledged "),
+        "{}",
+        reason.reason
+    );
+    // Eight weeks on, it has left the caseload.
+    let later = caseload_for_store(&th.store, now + Duration::weeks(9)).unwrap();
+    let alex_entry = later.iter().find(|e| e.channel_id == alex_ch).unwrap();
+    assert!(alex_entry
+        .reasons
+        .iter()
+        .all(|f| f.kind != FlagKind::RecentRisk));
 }

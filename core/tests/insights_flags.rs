@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use collabzium_core::checkin::AckAction;
 use collabzium_core::insights::{
-    caseload, digest_plan, flags, research_rows, timeline, AlertRecord, EngagementSnapshot,
-    FlagConfig, FlagKind, PatientRecord, Priority, ScoredPoint,
+    caseload, digest_plan, flags, next_window_start, research_rows, timeline, AlertRecord,
+    AlertTrigger, EngagementSnapshot, FlagConfig, FlagKind, PatientRecord, Priority, ScoredPoint,
 };
 use collabzium_core::research::{parse_csv, rows_to_csv};
-use collabzium_core::sync::availability::{AlertsOutsideHours, Availability};
+use collabzium_core::sync::availability::{AlertsOutsideHours, Availability, Hours};
 
 /// Monday 2026-01-05, midnight UTC: every patient's start.
 fn t0() -> DateTime<Utc> {
@@ -71,6 +72,7 @@ fn patient(id: &str, now_day: i64) -> PatientRecord {
         review_week: None,
         program_weeks: Some(12),
         research_consent: Vec::new(),
+        primary_instrument: None,
     }
 }
 
@@ -105,7 +107,11 @@ fn safety_fires_on_an_unacknowledged_alert() {
     assert_eq!(f[0].kind, FlagKind::Safety);
     assert_eq!(f[0].severity, 100);
     assert_eq!(f[0].evidence[0].at, Some(day(19)));
-    assert!(f[0].evidence[0].label.contains("phq9"));
+    assert!(
+        f[0].evidence[0].label.contains("PHQ-9"),
+        "{:?}",
+        f[0].evidence
+    );
 }
 
 #[test]
@@ -494,30 +500,33 @@ fn digest_notifies_safety_at_once_and_batches_the_rest() {
     let avail = Availability::default();
 
     let once = digest_plan(&cl, &avail, now, 1).unwrap();
-    assert_eq!(once.len(), 2);
-    assert!(once[0].immediate);
+    let digest: Vec<_> = once.iter().filter(|b| !b.immediate).collect();
+    assert_eq!(digest.len(), 1);
+    assert!(once[0].immediate && !once[0].renotify);
     assert_eq!(once[0].fire_at, now);
     assert_eq!(once[0].entries.len(), 1);
     assert_eq!(once[0].entries[0].channel_id, "s");
-    assert!(!once[1].immediate);
-    assert_eq!(once[1].fire_at, utc(2026, 3, 5, 9, 0)); // next window start
-    let ids: Vec<_> = once[1]
+    assert_eq!(digest[0].fire_at, utc(2026, 3, 5, 9, 0)); // next window start
+    let ids: Vec<_> = digest[0]
         .entries
         .iter()
         .map(|e| e.channel_id.as_str())
         .collect();
-    assert_eq!(ids, ["w", "i"]); // caseload order, quiet patient left out
+    // The open alert first, then caseload order; the quiet patient left out.
+    assert_eq!(ids, ["s", "w", "i"]);
 
     let twice = digest_plan(&cl, &avail, now, 2).unwrap();
-    assert_eq!(twice[1].fire_at, utc(2026, 3, 4, 13, 0)); // midday of today's window
+    let digest = twice.iter().find(|b| !b.immediate).unwrap();
+    assert_eq!(digest.fire_at, utc(2026, 3, 4, 13, 0)); // midday of today's window
 
     // Friday evening: the digest waits for Monday; safety defers by default
     // outside hours and notifies at once when the therapist asked for that.
     let fri = utc(2026, 3, 6, 18, 0);
     let plan = digest_plan(&cl, &avail, fri, 1).unwrap();
     assert_eq!(plan[0].fire_at, utc(2026, 3, 9, 9, 0));
-    assert!(plan[0].immediate);
-    assert_eq!(plan[1].fire_at, utc(2026, 3, 9, 9, 0));
+    assert!(plan[0].immediate && !plan[0].renotify);
+    let digest = plan.iter().find(|b| !b.immediate).unwrap();
+    assert_eq!(digest.fire_at, utc(2026, 3, 9, 9, 0));
     let notify = Availability {
         alerts_outside_hours: AlertsOutsideHours::Notify,
         ..Availability::default()
@@ -598,4 +607,406 @@ fn research_rows_are_long_format_pseudonymous_and_seedable() {
     let r1 = research_rows(std::slice::from_ref(&a), None);
     let r2 = research_rows(std::slice::from_ref(&a), None);
     assert_ne!(r1[0].patient, r2[0].patient);
+}
+
+// ------------------------------------------------------- issue 10: risk in sight
+
+/// A PHQ-9 item-9 alert: answer 2 ("More than half the days"), total 19,
+/// acknowledged when `ack` is given.
+fn risk_alert(at: DateTime<Utc>, ack: Option<(DateTime<Utc>, AckAction)>) -> AlertRecord {
+    AlertRecord {
+        alert_id: format!("al-{}", at.timestamp()),
+        at,
+        instrument: "phq9".into(),
+        acknowledged: ack.is_some(),
+        acknowledged_at: ack.map(|a| a.0),
+        action: ack.map(|a| a.1),
+        trigger: AlertTrigger {
+            item: Some("phq9_9".into()),
+            answer: Some(2.0),
+            answer_text: Some("More than half the days".into()),
+            total: Some(19.0),
+            phrase: None,
+        },
+    }
+}
+
+fn priority_of(p: &PatientRecord, now: DateTime<Utc>) -> Priority {
+    caseload(std::slice::from_ref(p), now, &FlagConfig::default())[0].priority
+}
+
+#[test]
+fn acknowledged_risk_stays_a_caseload_reason_for_eight_weeks() {
+    // Day 58 is 2026-03-04; improving scores, nothing else to flag.
+    let mut p = patient("r", 70);
+    p.checkins = vec![phq(day(0), 18.0), phq(day(56), 11.0)];
+    p.alerts.push(risk_alert(
+        day(58),
+        Some((day(59) + Duration::hours(9), AckAction::Phone)),
+    ));
+    let now = day(70);
+    let f = flags(&p, now, &FlagConfig::default());
+    assert!(!f.iter().any(|f| f.kind == FlagKind::Safety));
+    let r = f.iter().find(|f| f.kind == FlagKind::RecentRisk).unwrap();
+    assert_eq!(
+        r.reason,
+        "risk answered on 2026-03-04: PHQ-9 item 9 = 2 (\"More than half the days\"), total 19 \
+         (acknowledged 2026-03-05, contacted by phone)"
+    );
+    assert!(r
+        .evidence
+        .iter()
+        .any(|e| e.at == Some(day(58)) && e.value == Some(2.0)));
+    assert!(r
+        .evidence
+        .iter()
+        .any(|e| e.label == "acknowledged (contacted by phone)"));
+    let c = caseload(std::slice::from_ref(&p), now, &FlagConfig::default());
+    assert_eq!(c[0].priority, Priority::RecentRisk);
+    assert_eq!(c[0].reasons[0].kind, FlagKind::RecentRisk);
+
+    // Visible through the eighth week after the answer, gone the day after.
+    assert!(kinds(&p, day(58 + 56)).contains(&FlagKind::RecentRisk));
+    assert!(!kinds(&p, day(58 + 57)).contains(&FlagKind::RecentRisk));
+    // N is a setting.
+    let short = FlagConfig {
+        risk_visible_weeks: 1,
+        ..FlagConfig::default()
+    };
+    assert!(!flags(&p, now, &short)
+        .iter()
+        .any(|f| f.kind == FlagKind::RecentRisk));
+
+    // Without the details the alert still says what it knows.
+    p.alerts[0].trigger = AlertTrigger::default();
+    p.alerts[0].action = None;
+    let r = flags(&p, now, &FlagConfig::default());
+    let r = r.iter().find(|f| f.kind == FlagKind::RecentRisk).unwrap();
+    assert_eq!(
+        r.reason,
+        "risk answered on 2026-03-04: PHQ-9 (acknowledged 2026-03-05)"
+    );
+
+    // Risk language in a message.
+    p.alerts[0].instrument = "message".into();
+    p.alerts[0].trigger.phrase = Some("no way out".into());
+    p.alerts[0].action = Some(AckAction::Message);
+    let r = flags(&p, now, &FlagConfig::default());
+    let r = r.iter().find(|f| f.kind == FlagKind::RecentRisk).unwrap();
+    assert_eq!(
+        r.reason,
+        "possible risk language in a message on 2026-03-04: \"no way out\" (acknowledged 2026-03-05, messaged)"
+    );
+}
+
+#[test]
+fn unacknowledged_alert_says_what_raised_it_and_keeps_the_top_tier() {
+    let mut p = patient("s", 70);
+    p.alerts.push(risk_alert(day(58), None));
+    let f = flags(&p, day(60), &FlagConfig::default());
+    assert_eq!(f[0].kind, FlagKind::Safety);
+    assert_eq!(
+        f[0].reason,
+        "unacknowledged safety alert, risk answered on 2026-03-04: PHQ-9 item 9 = 2 \
+         (\"More than half the days\"), total 19"
+    );
+    assert!(f[0]
+        .evidence
+        .iter()
+        .any(|e| e.label == "PHQ-9 total" && e.value == Some(19.0)));
+    // An open alert older than the eight weeks still tops the caseload.
+    assert_eq!(priority_of(&p, day(58 + 70)), Priority::Safety);
+    // Two open, one acknowledged earlier: both are reasons.
+    p.alerts.insert(
+        0,
+        risk_alert(
+            day(40),
+            Some((day(40) + Duration::hours(3), AckAction::SafetyPlan)),
+        ),
+    );
+    p.alerts.push(risk_alert(day(59), None));
+    let c = caseload(std::slice::from_ref(&p), day(60), &FlagConfig::default());
+    assert_eq!(c[0].priority, Priority::Safety);
+    assert!(c[0].reasons[0]
+        .reason
+        .starts_with("2 unacknowledged safety alerts, latest risk answered on 2026-03-05"));
+    assert_eq!(c[0].reasons[1].kind, FlagKind::RecentRisk);
+    assert!(c[0].reasons[1].reason.contains("safety plan reviewed"));
+}
+
+#[test]
+fn recent_risk_ranks_after_deterioration_and_above_rupture_and_is_never_cut() {
+    let now = day(60);
+    let mut risk = patient("risk", 60);
+    risk.checkins = vec![phq(day(0), 19.0), phq(day(56), 19.0)];
+    risk.alerts
+        .push(risk_alert(day(14), Some((day(14), AckAction::Phone))));
+    let mut worse = patient("worse", 60);
+    worse.checkins = vec![phq(day(0), 8.0), phq(day(56), 15.0)];
+    let mut rupture = patient("rupture", 60);
+    rupture.checkins = steady(3);
+    rupture.checkins.push(alliance(day(56), 6.0, 4.0, 6.0));
+    let plain = patient("plain", 60);
+    let c = caseload(&[plain, rupture, risk, worse], now, &FlagConfig::default());
+    let order: Vec<_> = c
+        .iter()
+        .map(|e| (e.channel_id.as_str(), e.priority))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("worse", Priority::Deterioration),
+            ("risk", Priority::RecentRisk),
+            ("rupture", Priority::Rupture),
+            ("plain", Priority::Routine)
+        ]
+    );
+    assert_eq!(serde_json::to_value(c[1].priority).unwrap(), "recent_risk");
+
+    // Safety, two deteriorations and a rupture: the acknowledged risk is
+    // kept beyond the top three.
+    let mut busy = patient("busy", 60);
+    busy.checkins = vec![
+        phq(day(0), 5.0),
+        symptom("gad7", day(0), 4.0),
+        phq(day(56), 15.0),
+        symptom("gad7", day(56), 12.0),
+    ];
+    busy.checkins.extend(steady(3));
+    busy.checkins.push(alliance(day(57), 6.0, 4.0, 6.0));
+    busy.alerts
+        .push(risk_alert(day(30), Some((day(30), AckAction::Referred))));
+    busy.alerts.push(risk_alert(day(59), None));
+    let c = caseload(std::slice::from_ref(&busy), now, &FlagConfig::default());
+    let k: Vec<_> = c[0].reasons.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        k,
+        [
+            FlagKind::Safety,
+            FlagKind::Deterioration,
+            FlagKind::Deterioration,
+            FlagKind::RecentRisk
+        ]
+    );
+}
+
+#[test]
+fn within_a_tier_patients_are_ordered_by_clinical_severity() {
+    let now = day(30);
+    let mk = |id: &str, scores: &[(i64, f64)], active: i64| {
+        let mut p = patient(id, 30);
+        p.checkins = scores.iter().map(|&(d, v)| phq(day(d), v)).collect();
+        p.last_activity = Some(day(active));
+        p
+    };
+    // Most recent activity belongs to the mildest patient.
+    let all = vec![
+        mk("a-mild", &[(0, 8.0), (28, 7.0)], 29),
+        mk("b-modsev-small", &[(0, 14.0), (28, 16.0)], 25),
+        mk("c-modsev-large", &[(0, 12.0), (28, 17.0)], 24),
+        mk("d-none", &[], 27),
+        mk("f-moderate", &[(0, 10.0), (28, 10.0)], 26),
+        mk("e-moderate", &[(0, 10.0), (28, 10.0)], 26),
+        // Same band and change as e and f, a higher score.
+        mk("g-moderate", &[(0, 13.0), (28, 13.0)], 28),
+    ];
+    let c = caseload(&all, now, &FlagConfig::default());
+    assert!(c.iter().all(|e| e.priority == Priority::Routine), "{c:#?}");
+    let order: Vec<_> = c.iter().map(|e| e.channel_id.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "c-modsev-large",
+            "b-modsev-small",
+            "g-moderate",
+            "e-moderate",
+            "f-moderate",
+            "a-mild",
+            "d-none"
+        ]
+    );
+}
+
+#[test]
+fn a_non_responder_at_the_review_week_has_a_tier_above_routine() {
+    let now = day(42); // week 6
+    let mut slow = patient("slow", 42);
+    slow.review_week = Some(6);
+    slow.checkins = vec![phq(day(0), 18.0), phq(day(41), 14.0)];
+    // More severe, but no review week has passed: routine.
+    let mut severe = patient("severe", 42);
+    severe.checkins = vec![phq(day(0), 22.0), phq(day(41), 21.0)];
+    let mut inactive = patient("inactive", 42);
+    inactive.last_activity = Some(day(30));
+    let c = caseload(&[severe, slow, inactive], now, &FlagConfig::default());
+    let order: Vec<_> = c
+        .iter()
+        .map(|e| (e.channel_id.as_str(), e.priority))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("inactive", Priority::Disengagement),
+            ("slow", Priority::NonResponse),
+            ("severe", Priority::Routine)
+        ]
+    );
+    assert_eq!(c[1].reasons[0].kind, FlagKind::NoReliableImprovement);
+
+    // Judged on the primary instrument: PHQ-9 improved reliably, a GAD-7
+    // that stayed mild does not make a non-responder.
+    let mut better = patient("better", 42);
+    better.review_week = Some(6);
+    better.checkins = vec![
+        phq(day(0), 18.0),
+        symptom("gad7", day(0), 6.0),
+        phq(day(41), 9.0),
+        symptom("gad7", day(41), 5.0),
+    ];
+    assert!(!kinds(&better, now).contains(&FlagKind::NoReliableImprovement));
+    better.primary_instrument = Some("gad7".into());
+    assert!(kinds(&better, now).contains(&FlagKind::NoReliableImprovement));
+}
+
+#[test]
+fn the_headline_is_the_primary_instrument_with_its_date_and_age() {
+    let mut p = patient("h", 30);
+    p.checkins = vec![
+        phq(day(0), 18.0),
+        phq(day(7), 16.0),
+        symptom("gad7", day(20), 9.0),
+    ];
+    let c = caseload(std::slice::from_ref(&p), day(30), &FlagConfig::default());
+    // The latest symptom score is the GAD-7; the headline stays PHQ-9.
+    assert_eq!(c[0].latest_symptom.as_ref().unwrap().instrument, "gad7");
+    let h = c[0].headline.as_ref().unwrap();
+    assert_eq!(
+        (h.instrument.as_str(), h.display_name.as_str(), h.total),
+        ("phq9", "PHQ-9", 16.0)
+    );
+    assert_eq!(h.severity.as_deref(), Some("moderately_severe"));
+    assert_eq!((h.at, h.age_days, h.stale), (day(7), 23, true));
+    assert_eq!(h.change, Some(-2.0));
+    let j = serde_json::to_value(&c[0]).unwrap();
+    assert_eq!(j["headline"]["stale"], true);
+    assert_eq!(j["headline"]["age_days"], 23);
+    // Fourteen days old is not stale yet; fifteen is.
+    let at = |d| {
+        caseload(std::slice::from_ref(&p), day(d), &FlagConfig::default())[0]
+            .headline
+            .clone()
+            .unwrap()
+    };
+    assert!(!at(21).stale);
+    assert!(at(22).stale);
+
+    // The program's declared instrument wins.
+    p.primary_instrument = Some("gad7".into());
+    let c = caseload(std::slice::from_ref(&p), day(30), &FlagConfig::default());
+    let h = c[0].headline.as_ref().unwrap();
+    assert_eq!(
+        (h.instrument.as_str(), h.display_name.as_str()),
+        ("gad7", "GAD-7")
+    );
+    assert_eq!((h.age_days, h.stale, h.change), (10, false, None));
+    // No scores: no headline.
+    let none = patient("n", 30);
+    assert!(caseload(&[none], day(30), &FlagConfig::default())[0]
+        .headline
+        .is_none());
+}
+
+#[test]
+fn the_deterioration_baseline_is_the_first_score_of_the_first_two_weeks() {
+    let mut p = patient("b", 45);
+    // First score in week 3: no baseline, no deterioration.
+    p.checkins = vec![phq(day(20), 8.0), phq(day(40), 18.0)];
+    assert!(!kinds(&p, day(45)).contains(&FlagKind::Deterioration));
+    // A score on day 13 is the baseline; day 14 is too late.
+    p.checkins = vec![phq(day(13), 8.0), phq(day(40), 18.0)];
+    let f = flags(&p, day(45), &FlagConfig::default());
+    let d = f
+        .iter()
+        .find(|f| f.kind == FlagKind::Deterioration)
+        .unwrap();
+    assert_eq!(d.evidence[0].at, Some(day(13)));
+    p.checkins = vec![phq(day(14), 8.0), phq(day(40), 18.0)];
+    assert!(!kinds(&p, day(45)).contains(&FlagKind::Deterioration));
+    // An intake score in the week before the start counts; earlier does not,
+    // and a mid-treatment score never stands in for it.
+    p.checkins = vec![phq(day(-3), 8.0), phq(day(40), 18.0)];
+    assert!(kinds(&p, day(45)).contains(&FlagKind::Deterioration));
+    p.checkins = vec![phq(day(-8), 8.0), phq(day(20), 9.0), phq(day(40), 18.0)];
+    assert!(!kinds(&p, day(45)).contains(&FlagKind::Deterioration));
+    // The review-week rule uses the same baseline.
+    p.review_week = Some(6);
+    p.checkins = vec![phq(day(20), 15.0), phq(day(44), 15.0)];
+    assert!(!kinds(&p, day(45)).contains(&FlagKind::NoReliableImprovement));
+    p.checkins = vec![phq(day(2), 15.0), phq(day(44), 15.0)];
+    assert!(kinds(&p, day(45)).contains(&FlagKind::NoReliableImprovement));
+}
+
+#[test]
+fn an_open_alert_renotifies_at_each_window_start_and_leads_the_digest() {
+    // Wednesday 2026-03-04 10:00 UTC; hours Mon–Fri 09:00–17:00 UTC.
+    let now = utc(2026, 3, 4, 10, 0);
+    let mut open = patient("open", 58);
+    open.alerts.push(risk_alert(now - Duration::hours(1), None));
+    let avail = Availability::default();
+    let cl = caseload(std::slice::from_ref(&open), now, &FlagConfig::default());
+    let plan = digest_plan(&cl, &avail, now, 1).unwrap();
+    let times: Vec<_> = plan.iter().map(|b| (b.fire_at, b.renotify)).collect();
+    assert_eq!(
+        times,
+        [
+            (now, false),
+            (utc(2026, 3, 5, 9, 0), true),
+            (utc(2026, 3, 6, 9, 0), true),
+            (utc(2026, 3, 9, 9, 0), true),
+            (utc(2026, 3, 10, 9, 0), true),
+            (utc(2026, 3, 11, 9, 0), true),
+        ]
+    );
+    assert!(plan
+        .iter()
+        .all(|b| b.immediate && b.entries[0].channel_id == "open"));
+    assert_eq!(
+        next_window_start(&avail, utc(2026, 3, 6, 18, 0)).unwrap(),
+        Some(utc(2026, 3, 9, 9, 0))
+    );
+    // Every window start counts, a split day's too.
+    let split = Availability {
+        hours: vec![
+            Hours {
+                days: vec!["WE".into()],
+                start: "09:00".into(),
+                end: "12:00".into(),
+            },
+            Hours {
+                days: vec!["WE".into()],
+                start: "13:00".into(),
+                end: "17:00".into(),
+            },
+        ],
+        ..Availability::default()
+    };
+    let plan = digest_plan(&cl, &split, now, 1).unwrap();
+    let times: Vec<_> = plan.iter().map(|b| b.fire_at).collect();
+    assert_eq!(times, [now, utc(2026, 3, 4, 13, 0), utc(2026, 3, 11, 9, 0)]);
+    // Acknowledged: no more re-notification; recent risk leads the digest.
+    let mut acked = open.clone();
+    acked.alerts[0].acknowledged = true;
+    let mut worse = patient("worse", 58);
+    worse.checkins = vec![phq(day(0), 5.0), phq(day(50), 15.0)];
+    let cl = caseload(&[worse, acked], now, &FlagConfig::default());
+    assert_eq!(cl[0].channel_id, "worse");
+    let plan = digest_plan(&cl, &avail, now, 1).unwrap();
+    assert_eq!(plan.len(), 1);
+    assert!(!plan[0].immediate);
+    let ids: Vec<_> = plan[0]
+        .entries
+        .iter()
+        .map(|e| e.channel_id.as_str())
+        .collect();
+    assert_eq!(ids, ["open", "worse"]);
 }

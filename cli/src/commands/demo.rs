@@ -987,8 +987,10 @@ fn priority_color(p: Priority) -> &'static str {
     match p {
         Priority::Safety => "#c53030",
         Priority::Deterioration => "#dd6b20",
+        Priority::RecentRisk => "#9b2c2c",
         Priority::Rupture => "#b7791f",
         Priority::Disengagement => "#6b46c1",
+        Priority::NonResponse => "#2b6cb0",
         Priority::Routine => "#2f855a",
     }
 }
@@ -997,10 +999,28 @@ fn priority_name(p: Priority) -> &'static str {
     match p {
         Priority::Safety => "Safety",
         Priority::Deterioration => "Deterioration",
+        Priority::RecentRisk => "Recent risk",
         Priority::Rupture => "Rupture",
         Priority::Disengagement => "Disengagement",
+        Priority::NonResponse => "Non-response",
         Priority::Routine => "Routine",
     }
+}
+
+/// The headline score for a caseload row: "PHQ-9 19 (Moderately severe)",
+/// with its age when stale ("…, 21 days ago").
+fn headline_text(e: &CaseloadEntry) -> String {
+    let Some(h) = &e.headline else {
+        return "-".into();
+    };
+    let mut s = format!("{} {}", h.display_name, trim_num(h.total));
+    if let Some(l) = &h.severity_label {
+        s.push_str(&format!(" ({l})"));
+    }
+    if h.stale {
+        s.push_str(&format!(", {} days ago", h.age_days));
+    }
+    s
 }
 
 fn instrument_name(id: &str) -> String {
@@ -1071,23 +1091,7 @@ fn write_outputs(dir: &Path, args: &DemoArgs, seed: u64, sim: &Simulated) -> Res
                     .collect()
             })
             .unwrap_or_default();
-        let latest = e
-            .latest_symptom
-            .as_ref()
-            .map(|s| {
-                format!(
-                    "{} {}{}",
-                    instrument_name(&s.instrument),
-                    s.total
-                        .map(|v| format!("{v}"))
-                        .unwrap_or_else(|| "-".into()),
-                    s.severity_label
-                        .as_ref()
-                        .map(|l| format!(" ({l})"))
-                        .unwrap_or_default()
-                )
-            })
-            .unwrap_or_else(|| "-".into());
+        let latest = headline_text(e);
         overview.push(OverviewRow {
             label: e.label.clone().unwrap_or_else(|| e.channel_id.clone()),
             priority: priority_name(e.priority).into(),
@@ -1105,7 +1109,7 @@ fn write_outputs(dir: &Path, args: &DemoArgs, seed: u64, sim: &Simulated) -> Res
     let svg = charts::caseload_svg(
         "Caseload: whom to contact and why",
         &format!(
-            "Simulated clinic, seed {seed}, {} patients, as of week {weeks} ({}). Ordered by priority: safety, deterioration, rupture, disengagement, routine.",
+            "Simulated clinic, seed {seed}, {} patients, as of week {weeks} ({}). Ordered by priority (safety, deterioration, recent risk, rupture, disengagement, non-response, routine), then by the headline score's severity.",
             sim.caseload.len(),
             sim.now.format("%Y-%m-%d")
         ),
@@ -1312,14 +1316,21 @@ fn human_report(sim: &Simulated, dir: &Path, files: &[String], elapsed: f64) -> 
         sim.weeks
     );
     for (i, e) in sim.caseload.iter().enumerate() {
-        let latest = e
-            .latest_symptom
-            .as_ref()
-            .and_then(|p| {
-                p.total
-                    .map(|v| format!("{} {v}", instrument_name(&p.instrument)))
-            })
-            .unwrap_or_else(|| "no scores".into());
+        let latest = match &e.headline {
+            Some(h) => {
+                let mut t = format!(
+                    "{} {} on {}",
+                    h.display_name,
+                    trim_num(h.total),
+                    h.at.format("%d %b")
+                );
+                if h.stale {
+                    t.push_str(&format!(" ({} days ago)", h.age_days));
+                }
+                t
+            }
+            None => "no scores".into(),
+        };
         let alliance = e
             .latest_alliance
             .as_ref()

@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::{is_alliance_instrument, weeks_since, PatientRecord, ScoredPoint};
+use super::{
+    is_alliance_instrument, primary_instrument, weeks_since, AlertRecord, PatientRecord,
+    ScoredPoint,
+};
 use crate::instruments::{
     reliable_change, reliable_threshold, ChangeCategory, Instrument, Registry,
 };
@@ -15,8 +18,12 @@ use crate::instruments::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlagKind {
+    /// A safety alert not yet acknowledged.
     Safety,
     Deterioration,
+    /// A risk answer (or risk language) in the last `risk_visible_weeks`,
+    /// already acknowledged: the risk history stays in sight.
+    RecentRisk,
     AllianceRupture,
     Repair,
     Discrepancy,
@@ -64,6 +71,12 @@ pub struct FlagConfig {
     pub missed_run: u32,
     /// Disengagement: modules open a week or more without completion.
     pub stalled_modules: u32,
+    /// An acknowledged risk alert stays a caseload reason this many weeks.
+    pub risk_visible_weeks: i64,
+    /// Baseline: the first score within this many days of the start.
+    pub baseline_days: i64,
+    /// The headline score is stale when older than this many days.
+    pub stale_score_days: i64,
 }
 
 impl Default for FlagConfig {
@@ -78,8 +91,52 @@ impl Default for FlagConfig {
             inactive_days: 10,
             missed_run: 2,
             stalled_modules: 1,
+            risk_visible_weeks: 8,
+            baseline_days: 14,
+            stale_score_days: 14,
         }
     }
+}
+
+/// A score this many days before the start still counts as the baseline:
+/// an intake measure, or a start date in a zone east of UTC (the start is
+/// UTC midnight of the local start date).
+pub const BASELINE_LEAD_DAYS: i64 = 7;
+
+/// The patient's baseline on a series (oldest first): its first score from
+/// [`BASELINE_LEAD_DAYS`] before the start to `cfg.baseline_days` after it.
+/// `None` when there is none: a score from the middle of treatment is no
+/// baseline.
+pub fn baseline<'a>(
+    p: &PatientRecord,
+    series: &'a [ScoredPoint],
+    cfg: &FlagConfig,
+) -> Option<&'a ScoredPoint> {
+    let from = p.start - Duration::days(BASELINE_LEAD_DAYS);
+    let until = p.start + Duration::days(cfg.baseline_days);
+    series
+        .iter()
+        .find(|c| c.total.is_some() && c.at >= from && c.at < until)
+}
+
+/// The name a therapist knows an instrument by: `PHQ-9`, `GAD-7`; for
+/// others the acronym in the title's closing parentheses, else the id.
+pub fn display_name(id: &str) -> String {
+    match id {
+        "phq9" => return "PHQ-9".into(),
+        "gad7" => return "GAD-7".into(),
+        _ => {}
+    }
+    instrument(id)
+        .and_then(|i| {
+            let inner = i.title.trim_end().strip_suffix(')')?;
+            let (_, short) = inner.rsplit_once('(')?;
+            let acronym = !short.is_empty()
+                && !short.contains(' ')
+                && short.chars().any(|c| c.is_ascii_uppercase());
+            acronym.then(|| short.to_string())
+        })
+        .unwrap_or_else(|| id.to_string())
 }
 
 /// The shipped instrument definitions (bands, direction, reliable change),
@@ -119,11 +176,79 @@ fn day(t: DateTime<Utc>) -> String {
 pub fn flags(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig) -> Vec<Flag> {
     let mut out = Vec::new();
     safety(p, &mut out);
-    symptoms(p, now, &mut out);
+    recent_risk(p, now, cfg, &mut out);
+    symptoms(p, now, cfg, &mut out);
     alliance(p, now, cfg, &mut out);
     discrepancy(p, cfg, &mut out);
     disengagement(p, now, cfg, &mut out);
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+    out
+}
+
+/// "PHQ-9 item 9 = 2 ("More than half the days"), total 19", as much as
+/// the alert says; for risk language, the matched phrase.
+fn trigger_text(a: &AlertRecord) -> String {
+    let t = &a.trigger;
+    if let Some(phrase) = &t.phrase {
+        return format!("\"{phrase}\"");
+    }
+    let name = display_name(&a.instrument);
+    let Some(item) = &t.item else {
+        return name;
+    };
+    // The item's number in the instrument (`phq9_9` is item 9).
+    let number = instrument(&a.instrument)
+        .and_then(|i| i.items.iter().position(|x| &x.link_id == item))
+        .map_or_else(|| item.clone(), |n| (n + 1).to_string());
+    let mut s = format!("{name} item {number}");
+    if let Some(v) = t.answer {
+        s.push_str(&format!(" = {}", num(v)));
+        if let Some(text) = &t.answer_text {
+            s.push_str(&format!(" (\"{text}\")"));
+        }
+    }
+    if let Some(total) = t.total {
+        s.push_str(&format!(", total {}", num(total)));
+    }
+    s
+}
+
+/// What happened, with its date: "risk answered on DATE: PHQ-9 item 9 = 2,
+/// total 19", or "possible risk language in a message on DATE: "…"".
+fn alert_text(a: &AlertRecord) -> String {
+    let what = if a.trigger.phrase.is_some() {
+        let place = if is_alliance_instrument(&a.instrument) {
+            "an alliance comment"
+        } else {
+            "a message"
+        };
+        format!("possible risk language in {place}")
+    } else {
+        "risk answered".to_string()
+    };
+    format!("{what} on {}: {}", day(a.at), trigger_text(a))
+}
+
+fn alert_evidence(a: &AlertRecord) -> Vec<Evidence> {
+    let mut out = vec![ev(
+        format!("safety alert ({})", trigger_text(a)),
+        Some(a.at),
+        a.trigger.answer,
+    )];
+    if let Some(total) = a.trigger.total {
+        out.push(ev(
+            format!("{} total", display_name(&a.instrument)),
+            Some(a.at),
+            Some(total),
+        ));
+    }
+    if a.acknowledged {
+        let label = match a.action {
+            Some(act) => format!("acknowledged ({})", act.label()),
+            None => "acknowledged".to_string(),
+        };
+        out.push(ev(label, a.acknowledged_at, None));
+    }
     out
 }
 
@@ -132,44 +257,85 @@ fn safety(p: &PatientRecord, out: &mut Vec<Flag>) {
     let Some(latest) = open.iter().max_by_key(|a| a.at) else {
         return;
     };
+    let reason = match open.len() {
+        1 => format!("unacknowledged safety alert, {}", alert_text(latest)),
+        n => format!(
+            "{n} unacknowledged safety alerts, latest {}",
+            alert_text(latest)
+        ),
+    };
     out.push(Flag {
         kind: FlagKind::Safety,
-        reason: format!(
-            "{} unacknowledged safety alert(s), latest from {} on {}",
-            open.len(),
-            latest.instrument,
-            day(latest.at)
-        ),
-        evidence: open
-            .iter()
-            .map(|a| ev(format!("safety alert ({})", a.instrument), Some(a.at), None))
-            .collect(),
+        reason,
+        evidence: open.iter().flat_map(|a| alert_evidence(a)).collect(),
         severity: 100,
     });
 }
 
+/// Acknowledged alerts of the last `risk_visible_weeks`: the risk was
+/// answered, and stays in sight while it is recent.
+fn recent_risk(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig, out: &mut Vec<Flag>) {
+    let since = now - Duration::weeks(cfg.risk_visible_weeks);
+    let recent: Vec<&AlertRecord> = p
+        .alerts
+        .iter()
+        .filter(|a| a.acknowledged && a.at >= since && a.at <= now)
+        .collect();
+    let Some(latest) = recent.iter().max_by_key(|a| a.at) else {
+        return;
+    };
+    let mut ack = vec!["acknowledged".to_string()];
+    if let Some(at) = latest.acknowledged_at {
+        ack[0].push_str(&format!(" {}", day(at)));
+    }
+    if let Some(act) = latest.action {
+        ack.push(act.label().to_string());
+    }
+    let mut reason = format!("{} ({})", alert_text(latest), ack.join(", "));
+    if recent.len() > 1 {
+        reason.push_str(&format!(
+            "; {} risk alerts in the last {} weeks",
+            recent.len(),
+            cfg.risk_visible_weeks
+        ));
+    }
+    out.push(Flag {
+        kind: FlagKind::RecentRisk,
+        reason,
+        evidence: recent.iter().flat_map(|a| alert_evidence(a)).collect(),
+        severity: 79,
+    });
+}
+
 /// Scorable symptom scores per instrument, oldest first.
-fn symptom_series(p: &PatientRecord) -> BTreeMap<&str, Vec<(&ScoredPoint, f64)>> {
-    let mut by: BTreeMap<&str, Vec<(&ScoredPoint, f64)>> = BTreeMap::new();
+fn symptom_series(p: &PatientRecord) -> BTreeMap<&str, Vec<ScoredPoint>> {
+    let mut by: BTreeMap<&str, Vec<ScoredPoint>> = BTreeMap::new();
     for c in &p.checkins {
-        if let (false, Some(t)) = (is_alliance_instrument(&c.instrument), c.total) {
-            by.entry(&c.instrument).or_default().push((c, t));
+        if !is_alliance_instrument(&c.instrument) && c.total.is_some() {
+            by.entry(&c.instrument).or_default().push(c.clone());
         }
     }
     by
 }
 
 /// Deterioration and no reliable improvement, per symptom instrument, with
-/// the instrument's own Jacobson–Truax rule (`reliable_change`).
-fn symptoms(p: &PatientRecord, now: DateTime<Utc>, out: &mut Vec<Flag>) {
+/// the instrument's own Jacobson–Truax rule (`reliable_change`), against the
+/// baseline of [`baseline`] (none: neither flag). No reliable improvement
+/// is judged on the primary instrument only: the review week is the
+/// program's expectation for its main outcome.
+fn symptoms(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig, out: &mut Vec<Flag>) {
     let week = weeks_since(p.start, now);
     let review_due = p.review_week.filter(|w| week >= *w);
+    let primary = primary_instrument(p);
     for (id, series) in symptom_series(p) {
         let Some(inst) = instrument(id) else { continue };
         let Some(rc) = &inst.scoring.reliable_change else {
             continue;
         };
-        let (Some(&(b, base)), Some(&(l, last))) = (series.first(), series.last()) else {
+        let (Some(b), Some(l)) = (baseline(p, &series, cfg), series.last()) else {
+            continue;
+        };
+        let (Some(base), Some(last)) = (b.total, l.total) else {
             continue;
         };
         let Some(change) = reliable_change(rc, inst.scoring.total.direction, base, last) else {
@@ -181,7 +347,7 @@ fn symptoms(p: &PatientRecord, now: DateTime<Utc>, out: &mut Vec<Flag>) {
             ev("reliable change threshold", None, Some(change.threshold)),
         ];
         match change.category {
-            ChangeCategory::ReliablyDeteriorated if series.len() > 1 => {
+            ChangeCategory::ReliablyDeteriorated if l.at > b.at => {
                 let excess = change.difference.abs() / change.threshold.max(f64::EPSILON) - 1.0;
                 out.push(Flag {
                     kind: FlagKind::Deterioration,
@@ -199,7 +365,7 @@ fn symptoms(p: &PatientRecord, now: DateTime<Utc>, out: &mut Vec<Flag>) {
             }
             ChangeCategory::ReliablyImproved | ChangeCategory::ReliablyDeteriorated => {}
             ChangeCategory::NoReliableChange => {
-                if let Some(w) = review_due {
+                if let (Some(w), true) = (review_due, primary == Some(id)) {
                     let mut evidence = evidence;
                     evidence.push(ev("review week", None, Some(f64::from(w))));
                     out.push(Flag {

@@ -155,6 +155,7 @@ struct Assignment {
     start: NaiveDate,
     weeks: Option<u32>,
     review_week: Option<u32>,
+    primary_instrument: Option<String>,
     modes: Vec<String>,
 }
 
@@ -275,7 +276,8 @@ impl Acc {
     }
 
     /// The latest assignment wins; the program is read only for its
-    /// length, review week and modes (the patient's device validated it).
+    /// length, review week, primary instrument and modes (the patient's
+    /// device validated it).
     fn assignment(&mut self, sent_at: i64, b: &Value) {
         let Some(start) = b
             .get("start_date")
@@ -302,11 +304,23 @@ impl Acc {
                     .collect()
             })
             .unwrap_or_default();
+        // Only an id-shaped value: it is compared, never shown raw.
+        let primary_instrument = meta
+            .and_then(|m| m.get("primary_instrument"))
+            .and_then(Value::as_str)
+            .filter(|s| {
+                (1..=64).contains(&s.len())
+                    && s.bytes().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
+                    })
+            })
+            .map(str::to_string);
         self.program = Some(Assignment {
             sent_at,
             start,
             weeks: num("weeks"),
             review_week: num("review_week"),
+            primary_instrument,
             modes,
         });
     }
@@ -516,10 +530,10 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
                 })
                 .collect(),
         );
-        let (weeks, review_week, modes) = a
+        let (weeks, review_week, primary_instrument, modes) = a
             .program
-            .map(|p| (p.weeks, p.review_week, p.modes))
-            .unwrap_or((None, None, Vec::new()));
+            .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
+            .unwrap_or((None, None, None, Vec::new()));
         let mut alerts = a.alerts;
         for al in &mut alerts {
             if let Some(ack) = acks.get(&(c.id.as_str(), al.alert_id.as_str())) {
@@ -556,6 +570,7 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
                 .into_iter()
                 .map(|(at, _, granted)| ConsentPoint { at, granted })
                 .collect(),
+            primary_instrument,
         });
     }
     out.sort_by_key(|p| {

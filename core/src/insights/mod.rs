@@ -24,9 +24,10 @@ pub use cache::{
     PatientsMemo, CACHE_FORMAT, CACHE_KIND,
 };
 pub use caseload::{
-    caseload, caseload_for_store, digest_plan, CaseloadEntry, DigestBatch, Priority,
+    caseload, caseload_for_store, digest_plan, next_window_start, CaseloadEntry, DigestBatch,
+    Headline, Priority, RENOTIFY_DAYS,
 };
-pub use flags::{flags, Evidence, Flag, FlagConfig, FlagKind};
+pub use flags::{baseline, display_name, flags, Evidence, Flag, FlagConfig, FlagKind};
 pub use load::{load_patients, rate_alliance, TherapistRating, RATING_KIND};
 pub use research::{research_export, research_rows, ResearchExport, ResearchNote};
 pub use timeline::{timeline, AlliancePoint, BandView, SymptomPoint, SymptomSeries, Timeline};
@@ -58,6 +59,10 @@ pub struct PatientRecord {
     /// The week by which the program expects reliable improvement.
     pub review_week: Option<u32>,
     pub program_weeks: Option<u32>,
+    /// The program's primary symptom instrument (`metadata.primary_instrument`),
+    /// when the assignment names one; see [`primary_instrument`] for the fallback.
+    #[serde(default)]
+    pub primary_instrument: Option<String>,
     /// The patient's `research_export` decisions (received `consent`
     /// events), oldest first. Empty: never granted (research is opt-in).
     #[serde(default)]
@@ -147,6 +152,34 @@ pub struct EngagementSnapshot {
 /// bond subscales) rather than a symptom measure.
 pub fn is_alliance_instrument(id: &str) -> bool {
     matches!(id, "alliance" | "alliance_unguided" | "alliance_therapist")
+}
+
+/// Symptom instruments in the order the primary-instrument fallback tries them.
+pub const PRIMARY_FALLBACK: [&str; 2] = ["phq9", "gad7"];
+
+/// The patient's headline instrument: the program's `primary_instrument`
+/// when the assignment names one; otherwise the first of
+/// [`PRIMARY_FALLBACK`] the patient has a score on, then any other symptom
+/// instrument with a score (by id, so the choice is stable).
+pub fn primary_instrument(p: &PatientRecord) -> Option<&str> {
+    if let Some(id) = p.primary_instrument.as_deref() {
+        return Some(id);
+    }
+    let scored = |id: &str| {
+        p.checkins
+            .iter()
+            .any(|c| c.instrument == id && c.total.is_some())
+    };
+    PRIMARY_FALLBACK
+        .into_iter()
+        .find(|id| scored(id))
+        .or_else(|| {
+            p.checkins
+                .iter()
+                .filter(|c| !is_alliance_instrument(&c.instrument) && c.total.is_some())
+                .map(|c| c.instrument.as_str())
+                .min()
+        })
 }
 
 /// Whole weeks from `start` to `at`, 0 before the start.

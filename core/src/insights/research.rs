@@ -224,6 +224,7 @@ mod tests {
             review_week: None,
             program_weeks: None,
             research_consent: consent,
+            primary_instrument: None,
         }
     }
 

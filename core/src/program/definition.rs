@@ -49,6 +49,11 @@ pub struct Metadata {
     /// the therapist's caseload flags patients without it from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_week: Option<u32>,
+    /// The symptom instrument that measures the program's main outcome
+    /// (`phq9`); one of the program's check-ins must use it. The therapist's
+    /// caseload shows it as the headline score and judges the review week on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_instrument: Option<String>,
     pub modes: Vec<Mode>,
     /// IANA zone suggested at enrolment when the device gives none.
     #[serde(default, skip_serializing_if = "Option::is_none")]

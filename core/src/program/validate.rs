@@ -314,6 +314,7 @@ impl Validator<'_> {
         self.check_metadata(&parts);
         self.check_modules(&parts);
         self.check_checkins(&parts);
+        self.check_primary_instrument(&parts);
         self.check_reminders(&parts);
         self.check_crisis(&crisis, crisis_ok);
         if parts.metadata.is_some() && modules_ok && checkins_ok {
@@ -706,6 +707,43 @@ impl Validator<'_> {
                     self.check_rule(r, &format!("{path}.{key}[{i}]"), refs);
                 }
             }
+        }
+    }
+
+    /// `metadata.primary_instrument` names a symptom instrument that one of
+    /// the program's check-ins uses (skipped when the check-ins could not be read).
+    fn check_primary_instrument(&mut self, p: &Parts) {
+        let Some(id) = p.metadata.and_then(|m| m.primary_instrument.as_deref()) else {
+            return;
+        };
+        let field = "metadata.primary_instrument";
+        if crate::insights::is_alliance_instrument(id) {
+            self.issue(
+                field,
+                format!("{id:?} is an alliance check-in; name the symptom measure, e.g. \"phq9\""),
+            );
+            return;
+        }
+        if !p.checkins_listed || p.checkins.iter().any(|c| c.value.is_none()) {
+            return;
+        }
+        let used: Vec<&str> = p.checkins().map(|(_, c)| c.instrument.as_str()).collect();
+        if !used.contains(&id) {
+            let mut symptom: Vec<&str> = used
+                .into_iter()
+                .filter(|i| !crate::insights::is_alliance_instrument(i))
+                .collect();
+            symptom.sort_unstable();
+            symptom.dedup();
+            let hint = if symptom.is_empty() {
+                "the program has no symptom check-in".to_string()
+            } else {
+                format!("its check-ins use {}", symptom.join(", "))
+            };
+            self.issue(
+                field,
+                format!("{id:?} is not used by any of the program's check-ins; {hint}"),
+            );
         }
     }
 
