@@ -3,31 +3,13 @@
 //! `checkin submit --json` showing the patient's own country's lines only.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-const PASS: &str = "a long test passphrase";
+mod common;
 
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collabzium"))
-        .args(args)
-        .current_dir(dir)
-        .env("COLLABZIUM_PASSPHRASE", PASS)
-        .env_remove("COLLABZIUM_STORE")
-        .output()
-        .unwrap()
-}
-
-fn ok_json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "stdout {} stderr {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
-}
+use common::{cli_run as run, ok_json};
 
 fn err_json(o: &Output) -> Value {
     assert!(

@@ -8,12 +8,11 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use chrono::{Datelike, Duration, TimeZone, Utc};
 use serde_json::Value;
 
-const PASS: &str = "a long test passphrase";
 const RISKY: &str = r#"{"phq9_1":2,"phq9_2":2,"phq9_3":1,"phq9_4":2,"phq9_5":1,"phq9_6":2,"phq9_7":1,"phq9_8":0,"phq9_9":1}"#;
 /// Words that claim a therapist was told; never true before delivery.
 const CLAIMS: [&str; 3] = [
@@ -22,27 +21,7 @@ const CLAIMS: [&str; 3] = [
     "has seen",
 ];
 
-fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_collabzium"));
-    c.current_dir(dir)
-        .env("COLLABZIUM_PASSPHRASE", PASS)
-        .env_remove("COLLABZIUM_STORE");
-    c
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir).args(args).output().unwrap()
-}
-
-fn ok_json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "stdout {} stderr {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
-}
+use common::{cli as cmd, cli_run as run, ok_json};
 
 fn store_json(d: &Path, store: &str, args: &[&str]) -> Value {
     let mut all = vec!["--store", store, "--json"];

@@ -18,6 +18,36 @@ use collabzium_core::sync::service::{self, InvitationState, SyncSummary};
 use collabzium_core::sync::{HttpTransport, TherapistInvitation};
 use collabzium_http::UreqTransport;
 
+/// The passphrase of every store the black-box tests create.
+pub const PASS: &str = "a long test passphrase";
+
+/// The real `collabzium` binary in `dir`, with the test passphrase.
+pub fn cli(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_collabzium"));
+    c.current_dir(dir)
+        .env("COLLABZIUM_PASSPHRASE", PASS)
+        .env_remove("COLLABZIUM_STORE");
+    c
+}
+
+pub fn cli_run(dir: &Path, args: &[&str]) -> std::process::Output {
+    cli(dir)
+        .args(args)
+        .output()
+        .expect("run the collabzium binary")
+}
+
+/// The JSON a successful command printed; fails the test otherwise.
+pub fn ok_json(o: &std::process::Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "stdout {} stderr {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("JSON on stdout")
+}
+
 /// System time plus an adjustable offset, so tests can jump past backoffs.
 #[derive(Default)]
 pub struct TestClock(AtomicI64);

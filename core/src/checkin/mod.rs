@@ -372,18 +372,28 @@ impl Checkins {
         concerns: Vec<RiskHit>,
         alert_id: Option<String>,
     ) -> Result<SafetyAction> {
-        let mode = profile.map(|p| p.mode);
-        let mut action = SafetyAction {
+        let mut action = self.provisional_action(profile, concerns, alert_id);
+        self.refresh_action(profile, &mut action)?;
+        Ok(action)
+    }
+
+    /// The action as stored with a check-in inside its transaction; who was
+    /// told is read again once the transaction commits (`refresh_action`).
+    fn provisional_action(
+        &self,
+        profile: Option<&Profile>,
+        concerns: Vec<RiskHit>,
+        alert_id: Option<String>,
+    ) -> SafetyAction {
+        SafetyAction {
             concerns,
             resources: resources_for(self.program.as_deref(), profile),
             message: String::new(),
             therapist_alert_id: alert_id,
-            mode,
+            mode: profile.map(|p| p.mode),
             alert_state: AlertState::NotConnected,
             therapist_next_available_millis: None,
-        };
-        self.refresh_action(profile, &mut action)?;
-        Ok(action)
+        }
     }
 
     /// Recomputes who has been told, and the message that says so.
@@ -879,30 +889,13 @@ impl Checkins {
                     &hit.phrase,
                     &concerns,
                 )?;
-                Some(SafetyAction {
-                    concerns,
-                    resources: resources_for(self.program.as_deref(), profile.as_ref()),
-                    message: String::new(),
-                    therapist_alert_id: alert,
-                    mode,
-                    alert_state: AlertState::NotConnected,
-                    therapist_next_available_millis: None,
-                })
+                Some(self.provisional_action(profile.as_ref(), concerns, alert))
             } else if score.risk.is_empty() {
                 None
             } else {
                 let alert =
                     self.ensure_alert(tx, mode, checkin_id, &inst, &draft, &score.risk, false)?;
-                // The state is read again once this commits (below).
-                Some(SafetyAction {
-                    concerns: score.risk.clone(),
-                    resources: resources_for(self.program.as_deref(), profile.as_ref()),
-                    message: String::new(),
-                    therapist_alert_id: alert,
-                    mode,
-                    alert_state: AlertState::NotConnected,
-                    therapist_next_available_millis: None,
-                })
+                Some(self.provisional_action(profile.as_ref(), score.risk.clone(), alert))
             };
             let now = tx.now_millis();
             let mut checkin = Checkin {
