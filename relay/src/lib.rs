@@ -189,13 +189,16 @@ pub const MAX_BODY_RANGE: (usize, usize) = (http::SMALL_BODY, 64 * 1024 * 1024);
 /// `1d`, `2h`, `90s`, `250ms`: the largest unit that divides evenly.
 fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
     for (unit, n) in [
         ("d", 86_400_000u128),
         ("h", 3_600_000),
         ("m", 60_000),
         ("s", 1_000),
     ] {
-        if ms >= n && ms % n == 0 {
+        if ms >= n && (ms / n) * n == ms {
             return format!("{}{unit}", ms / n);
         }
     }

@@ -263,7 +263,7 @@ fn out_of_range_settings_fail_start_up_with_a_clear_message() {
                 retention: Duration::ZERO,
                 ..config(&db)
             },
-            "retention must be between 1h and 365d, not 0ms",
+            "retention must be between 1h and 365d, not 0s",
         ),
         (
             RelayConfig {

@@ -184,7 +184,7 @@ async fn relay_serves_a_legitimate_pair_under_hostile_load() {
                     Ok(r) if r.status == 200 => health_ok += 1,
                     _ => health_bad += 1,
                 }
-                if i % 5 == 0 {
+                if i.is_multiple_of(5) {
                     seq += 1;
                     let p = therapist
                         .push(&cid, &[envelope(&cid, 1, seq, 256, 7)])

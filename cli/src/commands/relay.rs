@@ -9,7 +9,7 @@ use collabzium_relay::{parse_duration, parse_rate, parse_size, RelayConfig};
 #[derive(Subcommand)]
 pub enum RelayCommand {
     /// Serve the relay API until SIGTERM or Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Args)]
@@ -88,6 +88,7 @@ fn config_error(e: impl std::fmt::Display) -> Error {
 
 pub fn run(cmd: RelayCommand) -> Result<()> {
     let RelayCommand::Serve(a) = cmd;
+    let a = *a;
     let (rate, burst) = parse_rate(&a.rate_limit).map_err(config_error)?;
     let config = RelayConfig {
         database: a.database,
