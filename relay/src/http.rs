@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Path, Request, State};
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::limits::RateLimiter;
-use crate::metrics::{ClassLabels, HttpLabels, Metrics, ReasonLabels, RouteLabels};
+use crate::metrics::{method_label, ClassLabels, HttpLabels, Metrics, ReasonLabels, RouteLabels};
 use crate::store::{
     Auth, ChannelId, DeviceId, PairingState, RelayStore, Revocation, StoreError, MAX_BOX_LEN,
 };
@@ -32,7 +32,8 @@ pub const MAX_ACK_SEQS: usize = 1000;
 pub const DEFAULT_FETCH_LIMIT: usize = 200;
 pub const MAX_FETCH_LIMIT: usize = 500;
 pub const MAX_FETCH_BYTES: usize = 4 * 1024 * 1024;
-/// Oversized bodies up to this size are drained before the 413.
+/// Oversized bodies up to this size are drained before the 413, unless the
+/// client asked `Expect: 100-continue` (then it gets the 413 instead of 100).
 const DRAIN_CAP: usize = 8 * 1024 * 1024;
 
 pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
@@ -44,6 +45,10 @@ pub(crate) struct App {
     pub device_limiter: Arc<RateLimiter<DeviceId>>,
     pub ip_limiter: Arc<RateLimiter<IpAddr>>,
     pub metrics: Arc<Metrics>,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// False when `/metrics` is served on its own listener instead.
+    pub metrics_public: bool,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -72,6 +77,42 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/channels/{cid}/acks"),
     ("DELETE", "/v1/devices/self"),
 ];
+
+/// The route templates, for metric labels (a fixed set).
+const ROUTE_TEMPLATES: &[&str] = &[
+    "/health",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/v1/pairings",
+    "/v1/pairings/{np}",
+    "/v1/pairings/{np}/join",
+    "/v1/pairings/{np}/finish",
+    "/v1/channels",
+    "/v1/channels/{cid}",
+    "/v1/channels/{cid}/envelopes",
+    "/v1/channels/{cid}/acks",
+    "/v1/devices/self",
+];
+
+fn route_label(matched: Option<&str>) -> &'static str {
+    match matched {
+        None => "unmatched",
+        Some(m) => ROUTE_TEMPLATES
+            .iter()
+            .find(|t| **t == m)
+            .copied()
+            .unwrap_or("other"),
+    }
+}
+
+/// `/metrics` alone, for `--metrics-listen`.
+pub(crate) fn metrics_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_private))
+        .fallback(not_found)
+        .with_state(app)
+}
 
 pub(crate) fn router(app: App) -> Router {
     Router::new()
@@ -250,6 +291,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer when a whole request outlived `--request-timeout`.
+pub(crate) fn request_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "Request took too long",
+    )
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found()
 }
@@ -284,13 +334,10 @@ fn request_id() -> String {
 
 async fn observe(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    // The template, never the concrete path: paths carry channel ids and nameplates.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    // The template, never the concrete path: paths carry channel ids and
+    // nameplates. Both labels come from fixed lists: they are also log fields.
+    let route = route_label(req.extensions().get::<MatchedPath>().map(|m| m.as_str()));
+    let method = method_label(req.method().as_str());
     let req_bytes = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -300,7 +347,22 @@ async fn observe(State(app): State<App>, mut req: Request, next: Next) -> Respon
     let ctx = LogCtx::default();
     req.extensions_mut().insert(ctx.clone());
     let rid = request_id();
-    let mut resp = next.run(req).await;
+    // The pre-auth limit comes first, so it covers every answer (404 and 405
+    // included), not only signed routes.
+    let limited = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .and_then(|ConnectInfo(addr)| app.ip_limiter.check(&addr.ip()).err());
+    let mut resp = match limited {
+        Some(retry) => {
+            app.metrics
+                .rate_limited
+                .get_or_create(&ClassLabels { class: "ip" })
+                .inc();
+            ApiError::rate_limited(retry).into_response()
+        }
+        None => next.run(req).await,
+    };
     let status = resp.status().as_u16();
     let code = resp
         .extensions()
@@ -315,23 +377,21 @@ async fn observe(State(app): State<App>, mut req: Request, next: Next) -> Respon
     app.metrics
         .http
         .get_or_create(&HttpLabels {
-            route: route.clone(),
-            method: method.clone(),
+            route,
+            method,
             status: status.to_string(),
         })
         .inc();
     app.metrics
         .latency
-        .get_or_create(&RouteLabels {
-            route: route.clone(),
-        })
+        .get_or_create(&RouteLabels { route })
         .observe(latency.as_secs_f64());
     let tag = ctx.0.lock().map(|t| t.clone()).unwrap_or(None);
     tracing::info!(
         target: "collabzium_relay::access",
         request_id = %rid,
-        method = %method,
-        route = %route,
+        method,
+        route,
         status,
         latency_ms = latency.as_secs_f64() * 1000.0,
         req_bytes,
@@ -355,16 +415,8 @@ impl FromRequest<App> for Signed {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, app: &App) -> Result<Self, ApiError> {
-        // Order per ADR 0006 §3: pre-auth limit, size, parse, time, verify, digest.
-        if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-            if let Err(retry) = app.ip_limiter.check(&addr.ip()) {
-                app.metrics
-                    .rate_limited
-                    .get_or_create(&ClassLabels { class: "ip" })
-                    .inc();
-                return Err(ApiError::rate_limited(retry));
-            }
-        }
+        // Order per ADR 0006 §3: pre-auth limit (in `observe`), size, parse,
+        // time, verify, digest.
         let limit = if req.method() == Method::POST && req.uri().path().ends_with("/envelopes") {
             app.max_body
         } else {
@@ -376,17 +428,28 @@ impl FromRequest<App> for Signed {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
-            // Read (and drop) a moderately oversized body so the client sees
-            // the 413 instead of a reset mid-upload; beyond the cap, just close.
-            if declared.is_some_and(|n| n <= DRAIN_CAP as u64) {
-                let _ = axum::body::to_bytes(req.into_body(), DRAIN_CAP).await;
+            // Polling the body is what makes hyper send `100 Continue`, so a
+            // client that waits for it gets the 413 without uploading.
+            // Otherwise read (and drop) a moderately oversized body so the
+            // client sees the 413 instead of a reset mid-upload.
+            let expects = req.headers().contains_key(header::EXPECT);
+            if !expects && declared.is_some_and(|n| n <= DRAIN_CAP as u64) {
+                let drain = axum::body::to_bytes(req.into_body(), DRAIN_CAP);
+                let _ = tokio::time::timeout(app.body_timeout, drain).await;
             }
             return Err(ApiError::too_large());
         }
         let ctx = req.extensions().get::<LogCtx>().cloned();
         let (parts, body) = req.into_parts();
-        let body = axum::body::to_bytes(body, limit)
+        let body = tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit))
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    "Request body too slow",
+                )
+            })?
             .map_err(|_| ApiError::too_large())?;
         let h = |name: &str| {
             parts
@@ -508,6 +571,13 @@ async fn ready(State(app): State<App>) -> Result<Json<Value>, ApiError> {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
+    if !app.metrics_public {
+        return ApiError::not_found().into_response();
+    }
+    metrics_private(State(app)).await
+}
+
+async fn metrics_private(State(app): State<App>) -> Response {
     let mut resp = app.metrics.encode().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -853,6 +923,8 @@ mod tests {
             device_limiter: Arc::new(RateLimiter::new(0, 0)),
             ip_limiter: Arc::new(RateLimiter::new(0, 0)),
             metrics: Arc::new(Metrics::new()),
+            body_timeout: Duration::from_secs(5),
+            metrics_public: true,
         };
         let router = router(app);
         for (method, path) in ROUTES {

@@ -17,6 +17,7 @@ use thiserror::Error;
 mod http;
 mod limits;
 mod metrics;
+mod server;
 pub mod store;
 
 pub use store::{open_store, RelayStore, StoreError, StoreLimits};
@@ -42,8 +43,9 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Relay configuration (ADR 0006 §9). `Default` gives the documented defaults.
-#[derive(Debug, Clone)]
+/// Relay configuration (ADR 0006 §9). `Default` gives the documented defaults;
+/// [`RelayConfig::validate`] holds every value to its documented range.
+#[derive(Clone)]
 pub struct RelayConfig {
     /// `sqlite:PATH` or `postgres://…`.
     pub database: String,
@@ -67,6 +69,197 @@ pub struct RelayConfig {
     /// How often the sweeper deletes expired rows.
     pub sweep_interval: Duration,
     pub log_format: LogFormat,
+    /// A client must send a whole request head within this, once it starts.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress is closed after this.
+    pub idle_timeout: Duration,
+    /// A request body must arrive within this.
+    pub body_timeout: Duration,
+    /// A whole request (body and handler) must finish within this (408).
+    pub request_timeout: Duration,
+    /// Open connections in total; beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// Open connections per client IP; beyond it new ones are closed at once.
+    pub max_connections_per_ip: usize,
+    /// Serve `/metrics` on this address only (and not on `listen`).
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// The database URL with any password replaced by `***`: config dumps and
+/// logs must never carry it.
+pub fn redact_database_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        // Key-value form `host=… password=…`.
+        return url
+            .split(' ')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    let rest = &url[scheme_end..];
+    // userinfo ends at the last '@' before the query; erring towards
+    // redacting too much is the safe side (a password may hold '/' or '@').
+    let query_start = rest.find('?').unwrap_or(rest.len());
+    if let Some(at) = rest[..query_start].rfind('@') {
+        if let Some(colon) = rest[..at].find(':') {
+            out.replace_range(scheme_end + colon + 1..scheme_end + at, "***");
+        }
+    }
+    // `?password=…` in the query (libpq style).
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out = format!("{base}{}", query.join("&"));
+    }
+    out
+}
+
+impl std::fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayConfig")
+            .field("database", &redact_database_url(&self.database))
+            .field("listen", &self.listen)
+            .field("retention", &self.retention)
+            .field("max_body", &self.max_body)
+            .field("rate_limit_per_s", &self.rate_limit_per_s)
+            .field("rate_burst", &self.rate_burst)
+            .field("ip_rate_limit_per_s", &self.ip_rate_limit_per_s)
+            .field("channel_quota", &self.channel_quota)
+            .field("channel_quota_bytes", &self.channel_quota_bytes)
+            .field("tombstone_retention", &self.tombstone_retention)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("log_format", &self.log_format)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("metrics_listen", &self.metrics_listen)
+            .finish()
+    }
+}
+
+const SEC: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Valid ranges (inclusive) of the duration settings, as documented in
+/// docs/relay.md. Upper bounds keep every `now + duration` far from i64.
+pub const DURATION_RANGES: &[(&str, Duration, Duration)] = &[
+    ("retention", HOUR, Duration::from_secs(365 * 86_400)),
+    (
+        "tombstone_retention",
+        DAY,
+        Duration::from_secs(3650 * 86_400),
+    ),
+    ("sweep_interval", Duration::from_millis(10), DAY),
+    (
+        "header_read_timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(300),
+    ),
+    (
+        "idle_timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(3600),
+    ),
+    (
+        "body_timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+    ),
+    ("request_timeout", SEC, Duration::from_secs(600)),
+];
+/// Valid range of `max_connections`; `max_connections_per_ip` is 1..=it.
+pub const MAX_CONNECTIONS_RANGE: (usize, usize) = (1, 1_000_000);
+/// Valid range of `max_body`.
+pub const MAX_BODY_RANGE: (usize, usize) = (http::SMALL_BODY, 64 * 1024 * 1024);
+
+/// `1d`, `2h`, `90s`, `250ms`: the largest unit that divides evenly.
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    for (unit, n) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= n && (ms / n) * n == ms {
+            return format!("{}{unit}", ms / n);
+        }
+    }
+    format!("{ms}ms")
+}
+
+impl RelayConfig {
+    /// Every setting within its documented range; the error names the
+    /// setting, the range and the value given.
+    pub fn validate(&self) -> Result<(), RelayError> {
+        for &(name, min, max) in DURATION_RANGES {
+            let v = match name {
+                "retention" => self.retention,
+                "tombstone_retention" => self.tombstone_retention,
+                "sweep_interval" => self.sweep_interval,
+                "header_read_timeout" => self.header_read_timeout,
+                "idle_timeout" => self.idle_timeout,
+                "body_timeout" => self.body_timeout,
+                _ => self.request_timeout,
+            };
+            if v < min || v > max {
+                return Err(RelayError::Config(format!(
+                    "{name} must be between {} and {}, not {}",
+                    show_duration(min),
+                    show_duration(max),
+                    show_duration(v)
+                )));
+            }
+        }
+        let (lo, hi) = MAX_CONNECTIONS_RANGE;
+        if !(lo..=hi).contains(&self.max_connections) {
+            return Err(RelayError::Config(format!(
+                "max_connections must be between {lo} and {hi}, not {}",
+                self.max_connections
+            )));
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_ip) {
+            return Err(RelayError::Config(format!(
+                "max_connections_per_ip must be between 1 and max_connections ({}), not {}",
+                self.max_connections, self.max_connections_per_ip
+            )));
+        }
+        let (lo, hi) = MAX_BODY_RANGE;
+        if !(lo..=hi).contains(&self.max_body) {
+            return Err(RelayError::Config(format!(
+                "max_body must be between {lo} and {hi} bytes, not {}",
+                self.max_body
+            )));
+        }
+        Ok(())
+    }
+
+    fn conn_limits(&self) -> server::ConnLimits {
+        server::ConnLimits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+        }
+    }
 }
 
 impl Default for RelayConfig {
@@ -84,6 +277,13 @@ impl Default for RelayConfig {
             tombstone_retention: Duration::from_secs(400 * 86_400),
             sweep_interval: Duration::from_secs(60),
             log_format: LogFormat::Json,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            metrics_listen: None,
         }
     }
 }
@@ -168,14 +368,21 @@ pub fn parse_rate(s: &str) -> Result<(u32, u32), RelayError> {
 struct Bound {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
+    metrics_listener: Option<tokio::net::TcpListener>,
     app: http::App,
     sweep_interval: Duration,
+    limits: server::ConnLimits,
 }
 
 async fn bind(config: RelayConfig) -> Result<Bound, RelayError> {
+    config.validate()?;
     let store = open_store(&config.database, config.store_limits()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
+        None => None,
+    };
     let app = http::App {
         store,
         max_body: config.max_body,
@@ -188,12 +395,16 @@ async fn bind(config: RelayConfig) -> Result<Bound, RelayError> {
             config.ip_rate_limit_per_s.saturating_mul(4),
         )),
         metrics: Arc::new(metrics::Metrics::new()),
+        body_timeout: config.body_timeout,
+        metrics_public: config.metrics_listen.is_none(),
     };
     Ok(Bound {
         listener,
         addr,
+        metrics_listener,
         app,
         sweep_interval: config.sweep_interval,
+        limits: config.conn_limits(),
     })
 }
 
@@ -203,14 +414,27 @@ impl Bound {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RelayError> {
         let sweeper = tokio::spawn(sweep_loop(self.app.clone(), self.sweep_interval));
+        let metrics_server = self.metrics_listener.map(|l| {
+            let (router, metrics) = (
+                http::metrics_router(self.app.clone()),
+                self.app.metrics.clone(),
+            );
+            // Stops with the runtime; it holds no request state worth draining.
+            tokio::spawn(server::serve(
+                l,
+                router,
+                self.limits,
+                metrics,
+                std::future::pending(),
+            ))
+        });
+        let metrics = self.app.metrics.clone();
         let router = http::router(self.app);
-        let result = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result = server::serve(self.listener, router, self.limits, metrics, shutdown).await;
         sweeper.abort();
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         result.map_err(RelayError::Io)
     }
 }
@@ -280,6 +504,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RelayError> {
     let format = config.log_format;
+    let database = config.database.clone();
     let bound = bind(config).await?;
     {
         use std::io::Write;
@@ -292,7 +517,11 @@ pub async fn serve(
         out.flush()?;
     }
     init_logging(format);
-    tracing::info!(target: "collabzium_relay", "relay started");
+    tracing::info!(
+        target: "collabzium_relay",
+        database = %redact_database_url(&database),
+        "relay started"
+    );
     let r = bound.run(shutdown).await;
     tracing::info!(target: "collabzium_relay", "relay stopped");
     r
@@ -301,6 +530,7 @@ pub async fn serve(
 /// A relay running on its own runtime thread. Shuts down on drop.
 pub struct RelayHandle {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -313,6 +543,11 @@ impl RelayHandle {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The `--metrics-listen` address, if one was configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stop accepting, drain in-flight requests, and wait for the thread.
@@ -339,7 +574,8 @@ impl Drop for RelayHandle {
 /// Start a relay on a background thread with its own tokio runtime; returns
 /// once it is listening. Prints nothing and installs no log subscriber.
 pub fn spawn_background(config: RelayConfig) -> Result<RelayHandle, RelayError> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, RelayError>>();
+    type Ready = Result<(SocketAddr, Option<SocketAddr>), RelayError>;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Ready>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("collabzium-relay".into())
@@ -359,7 +595,11 @@ pub fn spawn_background(config: RelayConfig) -> Result<RelayHandle, RelayError> 
             rt.block_on(async move {
                 match bind(config).await {
                     Ok(bound) => {
-                        let _ = ready_tx.send(Ok(bound.addr));
+                        let maddr = bound
+                            .metrics_listener
+                            .as_ref()
+                            .and_then(|l| l.local_addr().ok());
+                        let _ = ready_tx.send(Ok((bound.addr, maddr)));
                         let _ = bound
                             .run(async {
                                 let _ = stop_rx.await;
@@ -373,8 +613,9 @@ pub fn spawn_background(config: RelayConfig) -> Result<RelayHandle, RelayError> 
             });
         })?;
     match ready_rx.recv() {
-        Ok(Ok(addr)) => Ok(RelayHandle {
+        Ok(Ok((addr, metrics_addr))) => Ok(RelayHandle {
             addr,
+            metrics_addr,
             stop: Some(stop_tx),
             thread: Some(thread),
         }),

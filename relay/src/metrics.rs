@@ -10,14 +10,14 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct HttpLabels {
-    pub route: String,
-    pub method: String,
+    pub route: &'static str,
+    pub method: &'static str,
     pub status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RouteLabels {
-    pub route: String,
+    pub route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,6 +47,19 @@ pub(crate) struct Metrics {
     pub pairings: Family<OutcomeLabels, Counter>,
     pub db_errors: Counter,
     pub queued: Gauge,
+    pub connections_closed: Family<ReasonLabels, Counter>,
+}
+
+/// Methods that get their own label; anything else is `other`, so a client
+/// cannot mint label values (or log fields) with made-up methods.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+pub(crate) fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
 }
 
 fn latency_histogram() -> Histogram {
@@ -64,6 +77,7 @@ impl Metrics {
         let pairings = Family::<OutcomeLabels, Counter>::default();
         let db_errors = Counter::default();
         let queued = Gauge::default();
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route template",
@@ -96,6 +110,11 @@ impl Metrics {
             "Envelopes queued (sampled by the sweeper)",
             queued.clone(),
         );
+        registry.register(
+            "connections_closed",
+            "Connections closed by the relay (timeouts, caps)",
+            connections_closed.clone(),
+        );
         Self {
             registry,
             http,
@@ -106,6 +125,7 @@ impl Metrics {
             pairings,
             db_errors,
             queued,
+            connections_closed,
         }
     }
 

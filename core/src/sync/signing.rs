@@ -210,7 +210,9 @@ pub fn verify_request(
     if params != self::params(created, &nonce, &device) {
         return Err(SignatureError::Malformed);
     }
-    if (now_s - created).abs() > MAX_SKEW_S {
+    // Checked: `created` is the client's; `now - created` can overflow i64.
+    let skew = now_s.checked_sub(created).and_then(i64::checked_abs);
+    if !matches!(skew, Some(d) if d <= MAX_SKEW_S) {
         return Err(SignatureError::Stale { server_time: now_s });
     }
     let base = signature_base(method, path, query, digest_header, params);

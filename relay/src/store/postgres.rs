@@ -676,7 +676,7 @@ impl RelayStore for PostgresStore {
             return Err(StoreError::Malformed);
         };
         let dir = claimed_dir as i16;
-        let expires_at = now_ms + self.limits.retention_ms;
+        let expires_at = now_ms.saturating_add(self.limits.retention_ms);
         let cid = &channel_id[..];
         let dev = &auth.device[..];
         let nonce = &auth.nonce[..];
@@ -927,7 +927,7 @@ impl RelayStore for PostgresStore {
         stats.tombstones = c
             .execute(
                 "DELETE FROM channels WHERE revoked_at IS NOT NULL AND revoked_at <= $1",
-                &[&(now_ms - self.limits.tombstone_ms)],
+                &[&now_ms.saturating_sub(self.limits.tombstone_ms)],
             )
             .await?;
         let q: i64 = c

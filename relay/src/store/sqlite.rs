@@ -535,7 +535,7 @@ impl RelayStore for SqliteStore {
             let role = active_role(tx, &auth.device, &channel_id)?;
             let dir = role.own_dir();
             let checked = check_envelopes(&channel_id, dir, &envelopes)?;
-            let expires_at = now_ms + limits.retention_ms;
+            let expires_at = now_ms.saturating_add(limits.retention_ms);
             let mut results = Vec::with_capacity(checked.len());
             for ((seq, dig), body) in checked.into_iter().zip(envelopes.iter()) {
                 let seq_i = seq as i64;
@@ -745,7 +745,7 @@ impl RelayStore for SqliteStore {
                 )? as u64;
                 let tombstones = tx.execute(
                     "DELETE FROM channels WHERE revoked_at IS NOT NULL AND revoked_at <= ?1",
-                    [now_ms - limits.tombstone_ms],
+                    [now_ms.saturating_sub(limits.tombstone_ms)],
                 )? as u64;
                 let queued = count(tx, "SELECT COUNT(*) FROM envelopes", [])? as u64;
                 Ok((nonces, pairings, tombstones, queued))
