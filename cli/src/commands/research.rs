@@ -132,6 +132,16 @@ fn table(results: &[InstrumentResult]) -> String {
         for (i, (scale, assoc, seed)) in rows.iter().enumerate() {
             let name = if i == 0 { res.instrument.as_str() } else { "" };
             let _ = match &assoc.estimate {
+                // Defence in depth: the analysis never yields a non-finite value.
+                Estimate::Value { r, ci }
+                    if !(r.is_finite() && ci.iter().all(|c| c.is_finite())) =>
+                {
+                    writeln!(
+                        s,
+                        "{name:<12} {scale:<9} {:>4} {:>7}  not a finite number",
+                        assoc.n, "-"
+                    )
+                }
                 Estimate::Value { r, ci } => writeln!(
                     s,
                     "{name:<12} {scale:<9} {:>4} {r:>7.3}  [{:>6.3}, {:>6.3}]  {seed}",
