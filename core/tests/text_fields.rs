@@ -10,6 +10,9 @@ fn phq9() -> Value {
     serde_json::from_str(json).unwrap()
 }
 
+/// (path, edit of the definition, expected message fragment).
+type Case = (&'static str, fn(&mut Value), &'static str);
+
 fn issues_for(def: &Value) -> Vec<String> {
     match load_instrument(&def.to_string()) {
         Ok(_) => Vec::new(),
@@ -24,7 +27,7 @@ fn the_shipped_definition_is_clean() {
 
 #[test]
 fn instrument_text_refuses_controls_and_bidi_overrides() {
-    let cases: [(&str, fn(&mut Value), &str); 5] = [
+    let cases: [Case; 5] = [
         (
             "title",
             |d| d["title"] = "PHQ\u{202E}9".into(),
