@@ -100,3 +100,46 @@ fn errors_have_codes_and_name_the_line() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["error"]["code"], "not_found");
 }
+
+/// Issue 15 case 9: scores of 1e308 overflow every mean and sum of squares.
+/// The result is a reason (JSON) and never NaN (table), not `"r": null`.
+#[test]
+fn huge_scores_give_a_reason_and_never_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("patient,week,goals,tasks,bond,alliance,instrument,score\n");
+    for (i, p) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        let last = if i % 2 == 0 { "-1e308" } else { "1e308" };
+        csv.push_str(&format!(
+            "{p},1,{g},{g},{g},{g},,\n{p},0,,,,,phq9,1e308\n{p},12,,,,,phq9,{last}\n",
+            g = i + 1
+        ));
+    }
+    let file = dir.path().join("huge.csv");
+    std::fs::write(&file, csv).unwrap();
+    let path = file.to_str().unwrap();
+    let o = run(
+        dir.path(),
+        &["research", "alliance-outcome", "--input", path, "--json"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(!text.contains("null"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let phq9 = &v[0];
+    assert_eq!(phq9["n"], 5);
+    assert!(phq9.get("r").is_none(), "{phq9}");
+    let reason = phq9["reason"].as_str().unwrap();
+    assert!(reason.contains("not a finite number"), "{reason}");
+    for scale in ["goals", "tasks", "bond"] {
+        assert!(phq9["subscales"][scale]["reason"].is_string(), "{scale}");
+    }
+
+    let o = run(
+        dir.path(),
+        &["research", "alliance-outcome", "--input", path],
+    );
+    assert!(o.status.success());
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(!table.to_lowercase().contains("nan"), "{table}");
+    assert!(table.contains("not a finite number"), "{table}");
+}

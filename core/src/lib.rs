@@ -17,6 +17,7 @@ pub mod risk_language;
 pub mod schedule;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 pub use error::{Error, Result};
 

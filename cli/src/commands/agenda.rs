@@ -82,12 +82,8 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: AgendaCommand) -> Result<()> 
     let store = open_store(path)?;
     match cmd {
         AgendaCommand::Enrol { program, start, tz } => {
-            let text = std::fs::read_to_string(&program).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::NotFound {
-                    what: "program file".into(),
-                },
-                _ => Error::from(e),
-            })?;
+            let text =
+                super::read_text_limited(&program, super::MAX_DEFINITION_BYTES, "program file")?;
             let p = program::load(&text).map_err(|issues| {
                 Error::invalid(
                     "program",

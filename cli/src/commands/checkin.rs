@@ -56,7 +56,7 @@ fn service(path: Option<&Path>, program: Option<&Path>) -> Result<Checkins> {
     match program {
         None => Ok(c),
         Some(p) => {
-            let text = std::fs::read_to_string(p)?;
+            let text = super::read_text_limited(p, super::MAX_DEFINITION_BYTES, "program file")?;
             let program =
                 collabzium_core::program::validate(&text, &c.registry().validation_context())
                     .map_err(|issues| {
@@ -275,7 +275,8 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
         }
         CheckinCommand::Install { file } => {
             let mut c = service(path, None)?;
-            let text = std::fs::read_to_string(&file)?;
+            let text =
+                super::read_text_limited(&file, super::MAX_DEFINITION_BYTES, "instrument file")?;
             let inst = c.install_instrument(&text)?;
             out.emit(
                 &json!({"installed": inst.id, "version": inst.version}),

@@ -543,7 +543,7 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("collabzium-demo-{seed}")));
-    std::fs::create_dir_all(dir.join("charts"))?;
+    super::create_private_dir(&dir.join("charts"))?;
     let started = Instant::now();
     if !out.json {
         println!(

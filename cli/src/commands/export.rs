@@ -17,18 +17,22 @@ pub enum ExportCommand {
         /// Written owner-only; plaintext health data.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing --out file (written anew, owner-only; a symlink is replaced, not followed).
+        #[arg(long)]
+        force: bool,
     },
 }
 
 pub fn run(out: &Output, path: Option<&Path>, cmd: ExportCommand) -> Result<()> {
     match cmd {
-        ExportCommand::Fhir { out: file } => {
+        ExportCommand::Fhir { out: file, force } => {
+            super::check_export_target(&file, force)?;
             let c = Checkins::new(open_store(path)?)?;
             let bundle = fhir::bundle(&c, c.store().now_millis())?;
             let text = serde_json::to_string_pretty(&bundle).map_err(|e| {
                 Error::Internal(format!("cannot encode bundle: {:?}", e.classify()))
             })?;
-            super::write_private(&file, text.as_bytes())?;
+            super::write_export(&file, text.as_bytes(), force)?;
             let entries = bundle["entry"].as_array().map_or(0, Vec::len);
             out.emit(&json!({"written": true, "entries": entries}), || {
                 format!("wrote {entries} FHIR entries")

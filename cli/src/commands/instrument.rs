@@ -197,7 +197,8 @@ pub fn run(out: &Output, cmd: InstrumentCommand) -> Result<()> {
             });
         }
         InstrumentCommand::Validate { file } => {
-            let text = std::fs::read_to_string(&file)?;
+            let text =
+                super::read_text_limited(&file, super::MAX_DEFINITION_BYTES, "instrument file")?;
             match instruments::load_instrument(&text) {
                 Ok(i) => out.emit(
                     &json!({"valid": true, "id": i.id, "version": i.version}),

@@ -30,31 +30,38 @@ pub enum ResearchCommand {
         /// Where to write the CSV (owner-only permissions).
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing CSV and note (written anew, owner-only; a symlink is replaced, not followed).
+        #[arg(long)]
+        force: bool,
     },
 }
 
 pub fn run(out: &Output, store: Option<&Path>, cmd: ResearchCommand) -> Result<()> {
     match cmd {
         ResearchCommand::AllianceOutcome { input } => run_alliance_outcome(out, &input),
-        ResearchCommand::Export { out: file } => run_export(out, store, &file),
+        ResearchCommand::Export { out: file, force } => run_export(out, store, &file, force),
     }
 }
 
 /// `--store T research export --out FILE.csv`: the patients on the therapist's
 /// device who consented to research, as de-identified long-format rows, and the
 /// companion note `FILE.csv.note.json` with counts only (`docs/research.md`).
-pub fn run_export(out: &Output, store: Option<&Path>, file: &Path) -> Result<()> {
+/// An existing CSV or note is refused (`already_exists`) unless `force`.
+pub fn run_export(out: &Output, store: Option<&Path>, file: &Path, force: bool) -> Result<()> {
+    let note_file = note_path(file);
+    // Both checked before either is written: never a fresh CSV beside a stale note.
+    super::check_export_target(file, force)?;
+    super::check_export_target(&note_file, force)?;
     let store = super::open_store(store)?;
     let patients = collabzium_core::insights::load_patients(&store)?;
     let export = collabzium_core::insights::research_export(&patients, None);
     let csv = research::rows_to_csv(&export.rows).map_err(|e| Error::Internal(e.to_string()))?;
-    let note_file = note_path(file);
     let note = serde_json::to_string_pretty(&export.note)
         .map_err(|e| Error::Internal(e.to_string()))?
         + "\n";
     // The note first: a CSV never stands without the account of who is missing.
-    super::write_private(&note_file, note.as_bytes())?;
-    super::write_private(file, csv.as_bytes())?;
+    super::write_export(&note_file, note.as_bytes(), force)?;
+    super::write_export(file, csv.as_bytes(), force)?;
     let n = &export.note;
     out.emit(
         &serde_json::json!({
@@ -86,13 +93,7 @@ pub fn note_path(csv: &Path) -> PathBuf {
 /// Reads the CSV, runs the analysis, prints the JSON array (`--json`) or a table.
 /// A malformed file is `invalid_input` naming line and column; an unreadable one `not_found`/`io`.
 pub fn run_alliance_outcome(out: &Output, input: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(input).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            what: "input file".into(),
-        },
-        std::io::ErrorKind::InvalidData => Error::invalid("research csv", "not UTF-8 text"),
-        _ => Error::from(e),
-    })?;
+    let text = super::read_text_limited(input, super::MAX_CSV_BYTES, "research csv")?;
     let results = research::analyze_csv(&text)?;
     out.emit(&results, || table(&results));
     Ok(())
@@ -131,6 +132,16 @@ fn table(results: &[InstrumentResult]) -> String {
         for (i, (scale, assoc, seed)) in rows.iter().enumerate() {
             let name = if i == 0 { res.instrument.as_str() } else { "" };
             let _ = match &assoc.estimate {
+                // Defence in depth: the analysis never yields a non-finite value.
+                Estimate::Value { r, ci }
+                    if !(r.is_finite() && ci.iter().all(|c| c.is_finite())) =>
+                {
+                    writeln!(
+                        s,
+                        "{name:<12} {scale:<9} {:>4} {:>7}  not a finite number",
+                        assoc.n, "-"
+                    )
+                }
                 Estimate::Value { r, ci } => writeln!(
                     s,
                     "{name:<12} {scale:<9} {:>4} {r:>7.3}  [{:>6.3}, {:>6.3}]  {seed}",

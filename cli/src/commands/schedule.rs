@@ -114,13 +114,7 @@ pub fn run_schedule(out: &Output, cmd: ScheduleCommand) -> Result<()> {
 /// output, not an error of the command itself).
 pub fn run_program(out: &Output, cmd: ProgramCommand) -> Result<()> {
     let ProgramCommand::Validate { file } = cmd;
-    let text = std::fs::read_to_string(&file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            what: "program file".into(),
-        },
-        std::io::ErrorKind::InvalidData => Error::invalid("file", "is not UTF-8 text"),
-        _ => Error::from(e),
-    })?;
+    let text = super::read_text_limited(&file, super::MAX_DEFINITION_BYTES, "program file")?;
     let issues: Vec<ValidationIssue> = match program::load(&text) {
         Ok(_) => Vec::new(),
         Err(issues) => issues,

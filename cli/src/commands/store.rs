@@ -39,6 +39,9 @@ pub enum StoreCommand {
         /// Output file (created with owner-only permissions); stdout without it.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an existing --out file (written anew, owner-only; a symlink is replaced, not followed).
+        #[arg(long)]
+        force: bool,
     },
     /// Crypto-shred the store and delete its files.
     Erase {
@@ -92,13 +95,16 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
             });
             Ok(())
         }
-        StoreCommand::Export { out: file } => {
+        StoreCommand::Export { out: file, force } => {
+            if let Some(f) = &file {
+                super::check_export_target(f, force)?;
+            }
             let store = open_store(path)?;
             let export = store.export()?;
             let text = export.to_json_pretty()?;
             match file {
                 Some(f) => {
-                    super::write_private(&f, text.as_bytes())?;
+                    super::write_export(&f, text.as_bytes(), force)?;
                     out.emit(
                         &json!({"exported": true, "records": export.records.len()}),
                         || {

@@ -217,7 +217,8 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
             program,
             start,
         } => {
-            let json = std::fs::read_to_string(&program)?;
+            let json =
+                super::read_text_limited(&program, super::MAX_DEFINITION_BYTES, "program file")?;
             let start = start.unwrap_or_else(|| chrono::Utc::now().date_naive());
             service::send_program_assignment(&store, &channel, &json, start)?;
             out.emit(

@@ -24,6 +24,10 @@ pub use validate::{check, load_instrument, InstrumentIssue};
 
 use crate::error::{Error, Result};
 
+/// Largest instrument definition file read from disk (8 MiB); real ones are
+/// a few tens of KiB.
+pub const MAX_DEFINITION_BYTES: u64 = 8 * 1024 * 1024;
+
 /// The definitions that ship in the binary (repo root `instruments/`).
 pub const SHIPPED: [(&str, &str); 5] = [
     ("phq9", include_str!("../../../instruments/phq9.json")),
@@ -100,7 +104,8 @@ impl Registry {
         Ok(inst)
     }
 
-    /// Loads every `*.json` file in `dir` as a clinic definition.
+    /// Loads every `*.json` file in `dir` as a clinic definition, each at
+    /// most [`MAX_DEFINITION_BYTES`].
     pub fn add_dir(&mut self, dir: &std::path::Path) -> Result<Vec<String>> {
         let mut paths: Vec<_> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -109,7 +114,16 @@ impl Registry {
         paths.sort();
         let mut ids = Vec::new();
         for p in paths {
-            let json = std::fs::read_to_string(&p)?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(std::fs::File::open(&p)?, MAX_DEFINITION_BYTES + 1),
+                &mut bytes,
+            )?;
+            if bytes.len() as u64 > MAX_DEFINITION_BYTES {
+                return Err(Error::invalid("instrument file", "larger than 8 MiB"));
+            }
+            let json = String::from_utf8(bytes)
+                .map_err(|_| Error::invalid("instrument file", "not UTF-8 text"))?;
             ids.push(self.add_definition(&json)?.id.clone());
         }
         Ok(ids)

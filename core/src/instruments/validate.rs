@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::definition::{Instrument, ItemType, INSTRUMENT_FORMAT_VERSION};
+use crate::text::{refused_char, TextKind};
 
 /// One problem in a definition file, with its path, e.g. `items[3].linkId`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -86,6 +87,25 @@ pub fn check(inst: &Instrument) -> Vec<InstrumentIssue> {
     if inst.items.is_empty() {
         bad("items".into(), "must not be empty");
     }
+    text_chars(&inst.title, TextKind::Line, "title".into(), &mut bad);
+    if let Some(t) = &inst.preamble {
+        text_chars(t, TextKind::Prose, "preamble".into(), &mut bad);
+    }
+    if let Some(t) = &inst.licence.notice {
+        text_chars(t, TextKind::Prose, "licence.notice".into(), &mut bad);
+    }
+    for (k, sub) in inst.scoring.subscales.iter().enumerate() {
+        let p = format!("scoring.subscales[{k}].title");
+        text_chars(&sub.title, TextKind::Line, p, &mut bad);
+    }
+    for (k, b) in inst.scoring.bands.iter().enumerate() {
+        let p = format!("scoring.bands[{k}].label");
+        text_chars(&b.label, TextKind::Line, p, &mut bad);
+    }
+    for (k, r) in inst.scoring.risk.iter().enumerate() {
+        let p = format!("scoring.risk[{k}].concern");
+        text_chars(&r.concern, TextKind::Line, p, &mut bad);
+    }
     for (name, set) in &inst.answer_sets {
         check_options(set, &format!("answer_sets.{name}"), &mut bad);
     }
@@ -104,6 +124,7 @@ pub fn check(inst: &Instrument) -> Vec<InstrumentIssue> {
         if item.text.trim().is_empty() {
             bad(format!("{p}.text"), "must not be empty");
         }
+        text_chars(&item.text, TextKind::Prose, format!("{p}.text"), &mut bad);
         match item.item_type {
             ItemType::Choice => match (&item.answer_set, &item.options) {
                 (Some(s), None) if !inst.answer_sets.contains_key(s) => {
@@ -263,6 +284,13 @@ pub fn check(inst: &Instrument) -> Vec<InstrumentIssue> {
     out
 }
 
+/// Refuses control characters and bidi overrides in display text.
+fn text_chars(text: &str, kind: TextKind, path: String, bad: &mut impl FnMut(String, &str)) {
+    if let Some(why) = refused_char(text, kind) {
+        bad(path, &why);
+    }
+}
+
 fn check_options(
     opts: &[super::definition::AnswerOption],
     path: &str,
@@ -285,5 +313,6 @@ fn check_options(
         if o.text.trim().is_empty() {
             bad(format!("{path}[{i}].text"), "must not be empty");
         }
+        text_chars(&o.text, TextKind::Line, format!("{path}[{i}].text"), bad);
     }
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::definition::*;
 use super::rrule::{check_rrule, min_gap_minutes, program_rule_problems};
 use super::spans::{join_index, join_key, line_col, offset_of, PathIndex};
+use crate::text::{refused_char, TextKind};
 
 /// Ids of the instruments the core ships (see the instrument registry).
 pub const DEFAULT_INSTRUMENTS: [&str; 5] = [
@@ -456,9 +457,21 @@ impl Validator<'_> {
         }
     }
 
+    /// A one-line text: a title, label or name.
     fn check_text(&mut self, path: String, text: &str) {
+        self.check_text_as(path, text, TextKind::Line);
+    }
+
+    /// Prose: newline and tab allowed.
+    fn check_prose(&mut self, path: String, text: &str) {
+        self.check_text_as(path, text, TextKind::Prose);
+    }
+
+    fn check_text_as(&mut self, path: String, text: &str, kind: TextKind) {
         if text.trim().is_empty() {
             self.issue(path, "must not be empty");
+        } else if let Some(why) = refused_char(text, kind) {
+            self.issue(path, why);
         }
     }
 
@@ -489,7 +502,7 @@ impl Validator<'_> {
         }
         self.check_text("metadata.title".into(), &m.title);
         if let Some(s) = &m.summary {
-            self.check_text("metadata.summary".into(), s);
+            self.check_prose("metadata.summary".into(), s);
         }
         self.check_locale("metadata.locale".into(), &m.locale);
         if !(5..=36).contains(&m.weeks) {
@@ -574,7 +587,7 @@ impl Validator<'_> {
                     );
                 }
                 self.check_text(format!("{pp}.title"), &page.title);
-                self.check_text(format!("{pp}.body"), &page.body);
+                self.check_prose(format!("{pp}.body"), &page.body);
             }
             for (j, ex) in m.exercises.iter().enumerate() {
                 let ep = format!("{base}.exercises[{j}]");
@@ -588,7 +601,7 @@ impl Validator<'_> {
                     exercise_first.insert(&ex.id, ep.clone());
                 }
                 self.check_text(format!("{ep}.title"), &ex.title);
-                self.check_text(format!("{ep}.instructions"), &ex.instructions);
+                self.check_prose(format!("{ep}.instructions"), &ex.instructions);
                 self.check_fields(&ep, ex);
             }
             let refs = RuleRefs {
@@ -956,7 +969,7 @@ impl Validator<'_> {
             for (i, r) in list.iter().enumerate() {
                 let rp = join_index(&lp, i);
                 self.check_text(format!("{rp}.name"), &r.name);
-                self.check_text(format!("{rp}.description"), &r.description);
+                self.check_prose(format!("{rp}.description"), &r.description);
                 if r.phone.is_none() && r.sms.is_none() && r.url.is_none() {
                     self.issue(rp.clone(), "give at least one of phone, sms or url");
                 }

@@ -12,6 +12,8 @@
 //!
 //! Edge cases (documented in docs/research.md, mirrored by scripts/research_reference.py):
 //! - n < 4, or an early value or residual with no variance: a `reason` instead of r;
+//! - an intermediate result that is not finite (means or sums of squares of values near
+//!   f64::MAX overflow): a `reason` ending in [`OVERFLOW`], never NaN;
 //! - first scores with no variance: OLS fitted values are then the mean last score (the
 //!   projection is unique even though the slope is not), so the residual is last − mean;
 //! - |r| = 1: the Fisher interval collapses to [r, r].
@@ -208,23 +210,48 @@ fn associate(scale: Scale, data: &[(f64, f64, f64)]) -> Association {
     let x: Vec<f64> = data.iter().map(|d| d.0).collect();
     let first: Vec<f64> = data.iter().map(|d| d.1).collect();
     let last: Vec<f64> = data.iter().map(|d| d.2).collect();
-    if is_constant(&x, &x) {
-        return undefined(format!("early {} has no variance", scale.name()));
+    // Parsed values are finite, but a mean or a sum of squares of values near
+    // f64::MAX is not: every step is checked, and overflow is a reason, never
+    // a NaN that would print as "NaN" or serialize as a bare null.
+    let overflow = |what: &str| undefined(format!("{what} {OVERFLOW}"));
+    let early_name = format!("early {}", scale.name());
+    if !all_finite(&x) {
+        return overflow(&early_name);
     }
-    let residual = residualize(&first, &last);
-    if is_constant(&residual, &last) {
-        return undefined("residualized gain has no variance".to_string());
+    match is_constant(&x, &x) {
+        None => return overflow(&early_name),
+        Some(true) => return undefined(format!("{early_name} has no variance")),
+        Some(false) => {}
+    }
+    let Some(residual) = residualize(&first, &last) else {
+        return overflow("the residualized gain");
+    };
+    match is_constant(&residual, &last) {
+        None => return overflow("the residualized gain"),
+        Some(true) => return undefined("residualized gain has no variance".to_string()),
+        Some(false) => {}
     }
     let gain: Vec<f64> = residual.iter().map(|e| -e).collect();
+    let Some(r) = pearson(&x, &gain) else {
+        return overflow("the correlation");
+    };
     // Rounding can push |r| a hair past 1.
-    let r = pearson(&x, &gain).clamp(-1.0, 1.0);
+    let r = r.clamp(-1.0, 1.0);
+    let ci = fisher_ci(r, n);
+    if !ci.iter().all(|c| c.is_finite()) {
+        return overflow("the confidence interval");
+    }
     Association {
         n,
-        estimate: Estimate::Value {
-            r,
-            ci: fisher_ci(r, n),
-        },
+        estimate: Estimate::Value { r, ci },
     }
+}
+
+/// The reason's tail when an intermediate result is not a finite number.
+pub const OVERFLOW: &str = "is not a finite number (the values are too large to analyse)";
+
+fn all_finite(v: &[f64]) -> bool {
+    v.iter().all(|x| x.is_finite())
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -238,35 +265,42 @@ fn centred(v: &[f64]) -> Vec<f64> {
 
 /// True when `v` has no spread beyond rounding noise relative to the magnitude of `source`,
 /// the values it was computed from.
-fn is_constant(v: &[f64], source: &[f64]) -> bool {
+/// `None` when the spread cannot be computed in finite arithmetic.
+fn is_constant(v: &[f64], source: &[f64]) -> Option<bool> {
     let c = centred(v);
     let rms = (c.iter().map(|d| d * d).sum::<f64>() / c.len() as f64).sqrt();
     let scale = 1.0 + source.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
-    rms <= CONSTANT_TOLERANCE * scale
+    if !rms.is_finite() || !scale.is_finite() {
+        return None;
+    }
+    Some(rms <= CONSTANT_TOLERANCE * scale)
 }
 
 /// Residuals of `y` regressed on `x` with an intercept (OLS). With no variance in `x` the
-/// fitted values are mean(y).
-fn residualize(x: &[f64], y: &[f64]) -> Vec<f64> {
+/// fitted values are mean(y). `None` if any step leaves finite arithmetic.
+fn residualize(x: &[f64], y: &[f64]) -> Option<Vec<f64>> {
     let dx = centred(x);
     let dy = centred(y);
-    let slope = if is_constant(x, x) {
+    let slope = if is_constant(x, x)? {
         0.0
     } else {
         let sxy: f64 = dx.iter().zip(&dy).map(|(a, b)| a * b).sum();
         let sxx: f64 = dx.iter().map(|a| a * a).sum();
         sxy / sxx
     };
-    dy.iter().zip(&dx).map(|(b, a)| b - slope * a).collect()
+    let r: Vec<f64> = dy.iter().zip(&dx).map(|(b, a)| b - slope * a).collect();
+    (slope.is_finite() && all_finite(&r)).then_some(r)
 }
 
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
+/// `None` when a sum of products overflows (or the result is otherwise not finite).
+fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     let dx = centred(x);
     let dy = centred(y);
     let sxy: f64 = dx.iter().zip(&dy).map(|(a, b)| a * b).sum();
     let sxx: f64 = dx.iter().map(|a| a * a).sum();
     let syy: f64 = dy.iter().map(|b| b * b).sum();
-    sxy / (sxx.sqrt() * syy.sqrt())
+    let r = sxy / (sxx.sqrt() * syy.sqrt());
+    (sxy.is_finite() && sxx.is_finite() && syy.is_finite() && r.is_finite()).then_some(r)
 }
 
 /// 95% interval by Fisher's z; degenerate [r, r] when |r| = 1 (atanh is infinite there).
@@ -397,6 +431,50 @@ mod tests {
         assert_eq!(a.n, 4);
         // Larger alliance, larger drop in score: r > 0.
         assert!(a.r().unwrap() > 0.9);
+    }
+
+    /// Scores near f64::MAX: every mean and sum of squares overflows. A reason, never NaN.
+    #[test]
+    fn huge_scores_give_a_reason_not_nan() {
+        let mut rows = Vec::new();
+        for i in 0..6 {
+            let p = format!("p{i}");
+            rows.push(alliance_row(&p, 1, (i + 1) as f64));
+            rows.push(score_row(&p, 0, "phq9", 1e308));
+            rows.push(score_row(
+                &p,
+                12,
+                "phq9",
+                if i % 2 == 0 { -1e308 } else { 1e308 },
+            ));
+        }
+        rows.push(alliance_row("q", 1, 1e308));
+        rows.push(alliance_row("q", 2, 1e308));
+        let a = &alliance_outcome(&rows)[0].alliance;
+        assert_eq!(a.n, 6);
+        let Estimate::Undefined { reason } = &a.estimate else {
+            panic!("expected a reason, got {:?}", a.estimate)
+        };
+        assert!(reason.ends_with(OVERFLOW), "{reason}");
+
+        // Early alliance whose mean overflows.
+        let mut rows = Vec::new();
+        for i in 0..5 {
+            let p = format!("p{i}");
+            rows.push(alliance_row(&p, 1, 1e308));
+            rows.push(alliance_row(&p, 2, 1e308 * (1.0 - i as f64 / 10.0)));
+            rows.push(score_row(&p, 0, "phq9", 10.0));
+            rows.push(score_row(&p, 12, "phq9", i as f64));
+        }
+        let a = &alliance_outcome(&rows)[0].alliance;
+        assert_eq!(
+            a.estimate,
+            Estimate::Undefined {
+                reason: format!("early alliance {OVERFLOW}")
+            }
+        );
+        let json = serde_json::to_string(&alliance_outcome(&rows)).unwrap();
+        assert!(!json.contains("null"), "{json}");
     }
 
     #[test]

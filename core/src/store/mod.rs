@@ -263,13 +263,50 @@ fn read_header(path: &Path) -> Result<Header> {
 /// touched by a failed open; the next successful unlock moves them into
 /// the audit chain.
 fn note_failed_unlock(path: &Path, now: i64) {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(sidecar(path, "-unlock-failures"));
+    let mut opts = fs::OpenOptions::new();
+    opts.create(true).append(true);
+    owner_only(&mut opts);
+    let file = opts.open(sidecar(path, "-unlock-failures"));
     if let Ok(mut f) = file {
         let _ = writeln!(f, "{now}");
     }
+}
+
+/// New files get mode 0600 (on Unix): only their owner may read them.
+pub fn owner_only(opts: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts
+}
+
+/// Creates `path` empty with mode 0600 before SQLite opens it. SQLite gives
+/// its `-wal`, `-shm` and `-journal` files the main file's mode, so the
+/// whole set stays owner-only without touching the process umask.
+fn create_owner_only(path: &Path) -> Result<()> {
+    owner_only(fs::OpenOptions::new().write(true).create_new(true)).open(path)?;
+    Ok(())
+}
+
+/// Takes group and other access away from a store made by an older build
+/// (and its sidecars); new sidecars then inherit 0600 from the main file.
+fn tighten_modes(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm", "-unlock-failures"] {
+            let p = sidecar(path, suffix);
+            if let Ok(m) = fs::symlink_metadata(&p) {
+                if m.is_file() && m.permissions().mode() & 0o077 != 0 {
+                    let _ = fs::set_permissions(&p, fs::Permissions::from_mode(0o600));
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 pub(crate) fn audit_append(
@@ -346,6 +383,7 @@ impl Store {
         // leaves no half-made store at `path`.
         let tmp = sidecar(path, &format!(".creating-{}", &random_id()[..8]));
         let built = (|| -> Result<()> {
+            create_owner_only(&tmp)?;
             let mut conn = open_writer(&tmp, true)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             schema::create_latest(&tx)?;
@@ -454,6 +492,7 @@ impl Store {
         clock: Arc<dyn Clock>,
         audit_unlock: bool,
     ) -> Result<Store> {
+        tighten_modes(path);
         let mut writer = open_writer(path, false)?;
         {
             let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;

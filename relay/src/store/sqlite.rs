@@ -79,6 +79,50 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Creates a missing database file with mode 0600 before SQLite opens it;
+/// SQLite gives its `-wal` and `-shm` files the main file's mode. An existing
+/// file made by an older build loses group and other access.
+fn create_owner_only(path: &str) -> Result<(), StoreError> {
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let p = std::path::Path::new(path);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(p)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut name = p.as_os_str().to_owned();
+                    name.push(suffix);
+                    let q = std::path::PathBuf::from(name);
+                    if let Ok(m) = std::fs::symlink_metadata(&q) {
+                        if m.is_file() && m.permissions().mode() & 0o077 != 0 {
+                            let _ = std::fs::set_permissions(
+                                &q,
+                                std::fs::Permissions::from_mode(0o600),
+                            );
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(StoreError::Db(format!(
+                    "cannot create the database file: {}",
+                    e.kind()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 pub struct SqliteStore {
     inner: Arc<Inner>,
 }
@@ -91,6 +135,7 @@ struct Inner {
 impl SqliteStore {
     /// Open (creating if needed) and migrate. Blocking.
     pub fn open(path: &str, limits: StoreLimits) -> Result<Self, StoreError> {
+        create_owner_only(path)?;
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // auto_vacuum must be set before the first table exists.
