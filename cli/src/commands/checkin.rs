@@ -193,9 +193,11 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
         }
         CheckinCommand::List => {
             let c = service(path, None)?;
-            let list = c.list()?;
-            let drafts: Vec<Value> = c
-                .drafts()?
+            // Damaged check-ins and drafts are skipped and named, not fatal.
+            let (list, mut damaged) = c.list_lenient()?;
+            let (draft_views, bad_drafts) = c.drafts_lenient()?;
+            damaged.extend(bad_drafts);
+            let drafts: Vec<Value> = draft_views
                 .iter()
                 .map(|d| json!({"checkin_id": d.checkin_id, "instrument": d.instrument, "answered": d.answers.len()}))
                 .collect();
@@ -210,7 +212,7 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
                     })
                 })
                 .collect();
-            out.emit(&json!({"checkins": rows, "drafts": drafts}), || {
+            out.emit(&json!({"checkins": rows, "drafts": drafts, "damaged": damaged}), || {
                 list.iter()
                     .map(|s| {
                         format!(
@@ -221,6 +223,9 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
                             s.severity.as_deref().unwrap_or("-")
                         )
                     })
+                    .chain(damaged.iter().map(|d| {
+                        format!("{} damaged {} (cannot be read)", d.id, d.kind)
+                    }))
                     .collect::<Vec<_>>()
                     .join("\n")
             });
