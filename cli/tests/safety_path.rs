@@ -16,7 +16,11 @@ use serde_json::Value;
 const PASS: &str = "a long test passphrase";
 const RISKY: &str = r#"{"phq9_1":2,"phq9_2":2,"phq9_3":1,"phq9_4":2,"phq9_5":1,"phq9_6":2,"phq9_7":1,"phq9_8":0,"phq9_9":1}"#;
 /// Words that claim a therapist was told; never true before delivery.
-const CLAIMS: [&str; 3] = ["let your therapist know", "reached your therapist", "has seen"];
+const CLAIMS: [&str; 3] = [
+    "let your therapist know",
+    "reached your therapist",
+    "has seen",
+];
 
 fn cmd(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_collabzium"));
@@ -74,7 +78,15 @@ fn assert_no_claim(message: &str) {
 /// channel id once both sides are active.
 fn pair(d: &Path, url: &str, patient: &str, join_args: &[&str]) -> String {
     let mut invite = cmd(d)
-        .args(["--store", "t.db", "--json", "therapist", "invite", "--relay", url])
+        .args([
+            "--store",
+            "t.db",
+            "--json",
+            "therapist",
+            "invite",
+            "--relay",
+            url,
+        ])
         .args(["--label", "Sam K", "--wait", "60"])
         .stdout(Stdio::piped())
         .spawn()
@@ -127,7 +139,15 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
 
     // Joining while an alert is unsent asks whether to share it.
     let mut invite = cmd(d)
-        .args(["--store", "t.db", "--json", "therapist", "invite", "--relay", &url])
+        .args([
+            "--store",
+            "t.db",
+            "--json",
+            "therapist",
+            "invite",
+            "--relay",
+            &url,
+        ])
         .args(["--wait", "5"])
         .stdout(Stdio::piped())
         .spawn()
@@ -137,12 +157,17 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     let code = first["code"].as_str().unwrap().to_string();
     let o = run(
         d,
-        &["--store", "p.db", "--json", "patient", "join", "--relay", &url, "--code", &code],
+        &[
+            "--store", "p.db", "--json", "patient", "join", "--relay", &url, "--code", &code,
+        ],
     );
     assert!(!o.status.success());
     let e: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("share_alerts"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("share_alerts"),
         "{e}"
     );
     let _ = invite.wait();
@@ -156,14 +181,18 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     assert_eq!(alert_states(d, "p.db"), ["not_connected"]);
     let inbox = store_json(d, "t.db", &["therapist", "inbox"]);
     assert!(
-        !inbox.as_array().unwrap().iter().any(|i| i["kind"] == "safety_alert"),
+        !inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "safety_alert"),
         "{inbox}"
     );
 
     // Case 3: the therapist is away until a known window three days ahead.
     let opens = Utc::now() + Duration::days(3);
-    let day = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
-        [opens.weekday().num_days_from_monday() as usize];
+    let day =
+        ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][opens.weekday().num_days_from_monday() as usize];
     let cid = store_json(d, "t.db", &["channels"])[0]["channel_id"]
         .as_str()
         .map(str::to_string)
@@ -172,8 +201,16 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
         d,
         "t.db",
         &[
-            "therapist", "availability", "--tz", "UTC", "--days", day, "--start", "09:00",
-            "--end", "10:00",
+            "therapist",
+            "availability",
+            "--tz",
+            "UTC",
+            "--days",
+            day,
+            "--start",
+            "09:00",
+            "--end",
+            "10:00",
         ],
     );
     sync(d, "t.db");
@@ -232,17 +269,27 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     assert_eq!(body["items"][0]["answer"].as_f64(), Some(1.0));
     assert_eq!(body["items"][0]["answer_text"], "Several days");
     assert_eq!(body["total"].as_f64(), Some(12.0));
-    let text = String::from_utf8(
-        run(d, &["--store", "t.db", "therapist", "inbox"]).stdout,
-    )
-    .unwrap();
-    assert!(text.contains("item 9 answered 1 (Several days), total 12"), "{text}");
+    let text =
+        String::from_utf8(run(d, &["--store", "t.db", "therapist", "inbox"]).stdout).unwrap();
+    assert!(
+        text.contains("item 9 answered 1 (Several days), total 12"),
+        "{text}"
+    );
     let alert_id = alert["body"]["alert_id"].as_str().unwrap().to_string();
     let o = run(
         d,
         &[
-            "--store", "t.db", "--json", "therapist", "ack-alert", "--channel", &cid, "--alert",
-            &alert_id, "--action", "sometime",
+            "--store",
+            "t.db",
+            "--json",
+            "therapist",
+            "ack-alert",
+            "--channel",
+            &cid,
+            "--alert",
+            &alert_id,
+            "--action",
+            "sometime",
         ],
     );
     assert!(!o.status.success(), "an unknown action is refused");
@@ -250,8 +297,16 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
         d,
         "t.db",
         &[
-            "therapist", "ack-alert", "--channel", &cid, "--alert", &alert_id, "--action",
-            "phone", "--note", "Called; safety plan agreed",
+            "therapist",
+            "ack-alert",
+            "--channel",
+            &cid,
+            "--alert",
+            &alert_id,
+            "--action",
+            "phone",
+            "--note",
+            "Called; safety plan agreed",
         ],
     );
     sync(d, "t.db");
@@ -261,7 +316,10 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     assert_eq!(crisis["alert_state"], "seen");
     let msg = crisis["message"].as_str().unwrap();
     assert!(msg.contains("has seen your alert"), "{msg}");
-    assert!(!msg.contains("safety plan") && !msg.contains("Called"), "{msg}");
+    assert!(
+        !msg.contains("safety plan") && !msg.contains("Called"),
+        "{msg}"
+    );
     let patient_side = std::fs::read(d.join("p.db")).unwrap();
     assert!(!String::from_utf8_lossy(&patient_side).contains("safety plan agreed"));
 
@@ -282,7 +340,11 @@ fn an_alert_made_before_pairing_can_be_shared_alone() {
     let relay = common::RelayProcess::start(&db, "127.0.0.1:0");
     init(d, "t.db", "Europe/Berlin", "de-DE", "guided");
     init(d, "p.db", "Europe/Berlin", "de-DE", "guided");
-    phq9(d, "p.db", r#"{"phq9_1":0,"phq9_2":0,"phq9_3":0,"phq9_4":0,"phq9_5":0,"phq9_6":0,"phq9_7":0,"phq9_8":0,"phq9_9":0}"#);
+    phq9(
+        d,
+        "p.db",
+        r#"{"phq9_1":0,"phq9_2":0,"phq9_3":0,"phq9_4":0,"phq9_5":0,"phq9_6":0,"phq9_7":0,"phq9_8":0,"phq9_9":0}"#,
+    );
     let r = phq9(d, "p.db", RISKY);
     // The German message, not the English one.
     let msg = r["safety_action"]["message"].as_str().unwrap();
@@ -334,7 +396,10 @@ fn corrections_show_resources_at_once_and_raise_no_second_alert() {
     let c = store_json(d, "p.db", &["checkin", "correct", &id]);
     let cid = c["checkin_id"].as_str().unwrap().to_string();
     assert!(c["safety_action"].is_object(), "{c}");
-    assert!(!c["safety_action"]["resources"].as_array().unwrap().is_empty());
+    assert!(!c["safety_action"]["resources"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert_eq!(
         c["safety_action"]["therapist_alert_id"].as_str(),
         Some(id.as_str())
@@ -345,16 +410,27 @@ fn corrections_show_resources_at_once_and_raise_no_second_alert() {
     assert_eq!(again["checkin_id"].as_str(), Some(cid.as_str()));
 
     // Editing another item keeps the same risk answer: no second alert.
-    store_json(d, "p.db", &["checkin", "answer", &cid, "--answers", r#"{"phq9_1":3}"#]);
+    store_json(
+        d,
+        "p.db",
+        &["checkin", "answer", &cid, "--answers", r#"{"phq9_1":3}"#],
+    );
     store_json(d, "p.db", &["checkin", "submit", &cid]);
     assert_eq!(alert_states(d, "p.db").len(), 1);
 
     // A changed risk answer is new information: it raises its own alert.
     let c2 = store_json(d, "p.db", &["checkin", "correct", &cid]);
     let c2id = c2["checkin_id"].as_str().unwrap().to_string();
-    store_json(d, "p.db", &["checkin", "answer", &c2id, "--answers", r#"{"phq9_9":3}"#]);
+    store_json(
+        d,
+        "p.db",
+        &["checkin", "answer", &c2id, "--answers", r#"{"phq9_9":3}"#],
+    );
     let s = store_json(d, "p.db", &["checkin", "submit", &c2id]);
-    assert_eq!(s["safety_action"]["therapist_alert_id"].as_str(), Some(c2id.as_str()));
+    assert_eq!(
+        s["safety_action"]["therapist_alert_id"].as_str(),
+        Some(c2id.as_str())
+    );
     assert_eq!(alert_states(d, "p.db").len(), 2);
 }
 
@@ -363,12 +439,23 @@ fn a_check_in_before_its_window_is_refused_with_its_opening_time() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     init(d, "p.db", "Europe/London", "en-GB", "guided");
-    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/../programs/steady-steps-12w.json");
+    let program = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../programs/steady-steps-12w.json"
+    );
     let today = Utc::now().format("%Y-%m-%d").to_string();
     store_json(
         d,
         "p.db",
-        &["enrol", "--program", program, "--start", &today, "--tz", "Europe/London"],
+        &[
+            "enrol",
+            "--program",
+            program,
+            "--start",
+            &today,
+            "--tz",
+            "Europe/London",
+        ],
     );
     let agenda = store_json(d, "p.db", &["agenda"]);
     let upcoming = agenda
@@ -384,18 +471,29 @@ fn a_check_in_before_its_window_is_refused_with_its_opening_time() {
     let o = run(
         d,
         &[
-            "--store", "p.db", "--json", "checkin", "start", "--agenda-item",
+            "--store",
+            "p.db",
+            "--json",
+            "checkin",
+            "start",
+            "--agenda-item",
             item["id"].as_str().unwrap(),
         ],
     );
     assert!(!o.status.success());
     let e: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("agenda_item"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("agenda_item"),
         "{e}"
     );
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("not open yet"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not open yet"),
         "{e}"
     );
 }
@@ -429,7 +527,11 @@ fn risk_language_in_a_message_or_a_comment_shows_help_and_alerts() {
     let cid = pair(d, &relay.url, "p.db", &[]);
 
     // An ordinary message: no safety action.
-    let m = store_json(d, "p.db", &["message", "send", "Die Übung hat mir gut getan"]);
+    let m = store_json(
+        d,
+        "p.db",
+        &["message", "send", "Die Übung hat mir gut getan"],
+    );
     assert!(m["safety_action"].is_null(), "{m}");
     // Risk language in German: resources at once, worded about the words.
     let m = store_json(
@@ -448,7 +550,10 @@ fn risk_language_in_a_message_or_a_comment_shows_help_and_alerts() {
     let answers = r#"{"goals_1":5,"goals_2":5,"goals_3":5,"tasks_1":5,"tasks_2":5,"tasks_3":5,"bond_1":5,"bond_2":5,"comment":"sometimes I think everyone would be better off without me"}"#;
     store_json(d, "p.db", &["checkin", "answer", &id, "--answers", answers]);
     let s = store_json(d, "p.db", &["checkin", "submit", &id]);
-    assert_eq!(s["safety_action"]["concerns"][0]["concern"], "possible_risk_language", "{s}");
+    assert_eq!(
+        s["safety_action"]["concerns"][0]["concern"], "possible_risk_language",
+        "{s}"
+    );
 
     sync(d, "p.db");
     sync(d, "t.db");
@@ -458,12 +563,22 @@ fn risk_language_in_a_message_or_a_comment_shows_help_and_alerts() {
         .unwrap()
         .iter()
         .filter(|i| i["kind"] == "safety_alert")
-        .map(|i| i["body"]["alert"]["phrase"].as_str().unwrap_or("").to_string())
+        .map(|i| {
+            i["body"]["alert"]["phrase"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     assert_eq!(phrases.len(), 2, "{inbox}");
     assert!(phrases.iter().all(|p| !p.is_empty()), "{phrases:?}");
     // The alert names the list entry, never the patient's sentence.
-    for i in inbox.as_array().unwrap().iter().filter(|i| i["kind"] == "safety_alert") {
+    for i in inbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "safety_alert")
+    {
         let a = i["body"]["alert"].to_string();
         assert!(!a.contains("einfach nicht mehr leben"), "{a}");
         assert!(!a.contains("everyone would be"), "{a}");
@@ -472,7 +587,13 @@ fn risk_language_in_a_message_or_a_comment_shows_help_and_alerts() {
     let t = store_json(
         d,
         "t.db",
-        &["message", "send", "--channel", &cid, "Did you mean you want to die?"],
+        &[
+            "message",
+            "send",
+            "--channel",
+            &cid,
+            "Did you mean you want to die?",
+        ],
     );
     assert!(t["safety_action"].is_null(), "{t}");
 }

@@ -25,6 +25,9 @@ pub enum AuditEvent {
     SyncUnpaired,
     /// A sealed value failed to open on read; noted once per value.
     RecordDamaged,
+    /// Found on append: the keyed head named more entries than were left,
+    /// so the newest ones had been deleted. Verification fails from here on.
+    AuditTruncated,
 }
 
 impl AuditEvent {
@@ -42,6 +45,7 @@ impl AuditEvent {
             AuditEvent::SyncRejected => "sync_rejected",
             AuditEvent::SyncUnpaired => "sync_unpaired",
             AuditEvent::RecordDamaged => "record_damaged",
+            AuditEvent::AuditTruncated => "audit_truncated",
         }
     }
 
@@ -59,6 +63,7 @@ impl AuditEvent {
             "sync_rejected" => AuditEvent::SyncRejected,
             "sync_unpaired" => AuditEvent::SyncUnpaired,
             "record_damaged" => AuditEvent::RecordDamaged,
+            "audit_truncated" => AuditEvent::AuditTruncated,
             _ => return None,
         })
     }
@@ -153,6 +158,21 @@ pub fn verify_with_head(
         reason: Some(reason),
         code: Some(code),
     };
+    // A truncation noticed by a later append stays on record in the chain.
+    if let Some(e) = entries
+        .iter()
+        .find(|e| e.event == AuditEvent::AuditTruncated.as_str())
+    {
+        return fail(
+            "truncated",
+            e.seq,
+            format!(
+                "entries after {} were deleted (noticed at entry {})",
+                e.seq - 1,
+                e.seq
+            ),
+        );
+    }
     let next = entries.len() as i64 + 1;
     let Some(head) = head else {
         return fail(
@@ -275,6 +295,9 @@ mod tests {
             verify_with_head(&key, cut, Some(&forged)).code,
             Some("broken_link")
         );
-        assert_eq!(verify_with_head(&key, &good, None).code, Some("head_missing"));
+        assert_eq!(
+            verify_with_head(&key, &good, None).code,
+            Some("head_missing")
+        );
     }
 }

@@ -212,23 +212,28 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
                     })
                 })
                 .collect();
-            out.emit(&json!({"checkins": rows, "drafts": drafts, "damaged": damaged}), || {
-                list.iter()
-                    .map(|s| {
-                        format!(
-                            "{} {:<18} total {:<6} {}",
-                            s.checkin_id,
-                            s.instrument,
-                            number(s.total),
-                            s.severity.as_deref().unwrap_or("-")
+            out.emit(
+                &json!({"checkins": rows, "drafts": drafts, "damaged": damaged}),
+                || {
+                    list.iter()
+                        .map(|s| {
+                            format!(
+                                "{} {:<18} total {:<6} {}",
+                                s.checkin_id,
+                                s.instrument,
+                                number(s.total),
+                                s.severity.as_deref().unwrap_or("-")
+                            )
+                        })
+                        .chain(
+                            damaged
+                                .iter()
+                                .map(|d| format!("{} damaged {} (cannot be read)", d.id, d.kind)),
                         )
-                    })
-                    .chain(damaged.iter().map(|d| {
-                        format!("{} damaged {} (cannot be read)", d.id, d.kind)
-                    }))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            );
         }
         CheckinCommand::Correct { checkin_id } => {
             let c = service(path, None)?;

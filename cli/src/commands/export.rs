@@ -37,10 +37,7 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: ExportCommand) -> Result<()> 
                 || {
                     let mut t = format!("wrote {entries} FHIR entries");
                     if !damaged.is_empty() {
-                        t.push_str(&format!(
-                            "; {} damaged check-in(s) left out",
-                            damaged.len()
-                        ));
+                        t.push_str(&format!("; {} damaged check-in(s) left out", damaged.len()));
                     }
                     t
                 },

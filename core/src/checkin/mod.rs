@@ -24,13 +24,13 @@ pub use safety::{
 use crate::crypto::random_id;
 use crate::domain::{Profile, TreatmentMode};
 use crate::error::{Error, Result};
-use crate::store::Damaged;
 use crate::instruments::{
     item_field, reliable_change, risk_hits, score, validate_answer, AnswerValue, Answers, Band,
     Direction, Instrument, Registry, ReliableChangeResult, RiskHit, Score,
 };
 use crate::program::Program;
 use crate::store::outbox::{self, Priority};
+use crate::store::Damaged;
 use crate::store::{Record, Store, WriteTx};
 
 /// Outbox kinds (the event types issue 5's sync carries).
@@ -1020,26 +1020,25 @@ impl Checkins {
 /// Summaries with correction links, in the order given.
 fn summaries(all: &[Checkin]) -> Vec<CheckinSummary> {
     let superseded: BTreeMap<&str, &str> = all
-            .iter()
-            .filter_map(|c| c.corrects.as_deref().map(|old| (old, c.id.as_str())))
-            .collect();
+        .iter()
+        .filter_map(|c| c.corrects.as_deref().map(|old| (old, c.id.as_str())))
+        .collect();
     all.iter()
-            .map(|c| CheckinSummary {
-                checkin_id: c.id.clone(),
-                instrument: c.instrument.clone(),
-                submitted_at_millis: c.submitted_at_millis,
-                revision: c.revision,
-                corrects: c.corrects.clone(),
-                superseded_by: superseded.get(c.id.as_str()).map(|s| s.to_string()),
-                total: c.score.total,
-                severity: c.score.severity.clone(),
-                safety_alert: c.safety.is_some(),
-            })
-            .collect()
+        .map(|c| CheckinSummary {
+            checkin_id: c.id.clone(),
+            instrument: c.instrument.clone(),
+            submitted_at_millis: c.submitted_at_millis,
+            revision: c.revision,
+            corrects: c.corrects.clone(),
+            superseded_by: superseded.get(c.id.as_str()).map(|s| s.to_string()),
+            total: c.score.total,
+            severity: c.score.severity.clone(),
+            safety_alert: c.safety.is_some(),
+        })
+        .collect()
 }
 
 impl Checkins {
-
     /// Every therapist alert with its delivery state, newest first.
     pub fn alerts(&self) -> Result<Vec<AlertView>> {
         let (alerts, sent, damaged) = self.store.read(|tx| {

@@ -283,9 +283,43 @@ pub(crate) fn audit_append(
         .prepare_cached("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let (seq, prev) = match last {
-        Some((seq, mac)) => (seq + 1, mac),
-        None => (1, audit::GENESIS.to_vec()),
+    let (last_seq, prev) = match last {
+        Some((seq, mac)) => (seq, mac),
+        None => (0, audit::GENESIS.to_vec()),
+    };
+    // The head says how long the log was at the last append. If it is
+    // longer than what is left, the tail was deleted: say so in the chain
+    // itself before going on, so the next append cannot paper over it.
+    // (A forged larger head can only cause a false alarm, never hide one.)
+    let head_seq = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([AUDIT_HEAD], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+        .and_then(|h| h.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
+        .map(i64::from_be_bytes);
+    // Every store has a head from its first entry on (v5 writes one at
+    // upgrade), so entries without a head mean the head row was deleted.
+    let lost = match head_seq {
+        Some(h) => h > last_seq,
+        None => last_seq > 0,
+    };
+    let (seq, prev) = match head_seq {
+        h if lost && event != AuditEvent::AuditTruncated => {
+            let note = serde_json::json!({
+                "last_present": last_seq,
+                "head": h,
+            })
+            .to_string();
+            let seq = last_seq + 1;
+            let event = AuditEvent::AuditTruncated.as_str();
+            let mac = audit::chain_mac(&keys.audit, &prev, seq, now, event, &note);
+            conn.prepare_cached(
+                "INSERT INTO audit_log (seq, at, event, detail, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![seq, now, event, note, mac])?;
+            (seq + 1, mac)
+        }
+        _ => (last_seq + 1, prev),
     };
     let mac = audit::chain_mac(&keys.audit, &prev, seq, now, event.as_str(), detail);
     conn.prepare_cached(
@@ -303,7 +337,10 @@ fn write_audit_head(conn: &Connection, keys: &StoreKeys, seq: i64, mac: &[u8]) -
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
-    .execute(params![AUDIT_HEAD, audit::encode_head(&keys.audit, seq, mac)])?;
+    .execute(params![
+        AUDIT_HEAD,
+        audit::encode_head(&keys.audit, seq, mac)
+    ])?;
     Ok(())
 }
 
@@ -781,11 +818,9 @@ impl Store {
         let (entries, head) = self.read(|tx| {
             let head: Option<Vec<u8>> = tx
                 .connection()
-                .query_row(
-                    "SELECT value FROM meta WHERE key = ?1",
-                    [AUDIT_HEAD],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT value FROM meta WHERE key = ?1", [AUDIT_HEAD], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             Ok((audit_entries(tx)?, head))
         })?;
@@ -954,7 +989,10 @@ pub(crate) fn read_profile(tx: &ReadTx<'_>) -> Result<Option<Profile>> {
 fn consent_history(tx: &ReadTx<'_>) -> Result<Vec<ConsentRecord>> {
     let (out, damaged) = consent_history_lenient(tx)?;
     if !damaged.is_empty() {
-        return Err(Error::corrupt("consent", "a consent decision does not open"));
+        return Err(Error::corrupt(
+            "consent",
+            "a consent decision does not open",
+        ));
     }
     Ok(out)
 }

@@ -106,10 +106,17 @@ pub fn mark_sent_through(tx: &WriteTx<'_>, seq: i64) -> Result<usize> {
 
 fn read_rows(tx: &ReadTx<'_>, sql: &str) -> Result<Vec<OutboxEntry>> {
     let (out, damaged) = read_rows_with(tx, sql, [])?;
-    match damaged.first() {
-        // Strict for sync: skipping an event would break the order the
-        // peer relies on (ADR 0002 §4).
-        Some(_) => Err(crate::Error::corrupt("outbox", "an outbox event does not open")),
+    strict(out, damaged)
+}
+
+/// Strict for sync: skipping an event would break the order the peer
+/// relies on (ADR 0002 §4).
+fn strict(out: Vec<OutboxEntry>, damaged: Vec<Damaged>) -> Result<Vec<OutboxEntry>> {
+    match damaged.into_iter().next() {
+        Some(d) => Err(crate::Error::corrupt(
+            d.kind,
+            "a queued event does not open",
+        )),
         None => Ok(out),
     }
 }
@@ -183,10 +190,7 @@ pub fn pending_for_channel(
          ORDER BY o.seq",
         params![channel, unrouted],
     )?;
-    if !damaged.is_empty() {
-        return Err(crate::Error::corrupt("outbox", "an outbox event does not open"));
-    }
-    Ok(out)
+    strict(out, damaged)
 }
 
 /// Every entry, sent or not, in sequence order.
