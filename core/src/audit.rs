@@ -23,6 +23,11 @@ pub enum AuditEvent {
     SyncPairingFailed,
     SyncRejected,
     SyncUnpaired,
+    /// A sealed value failed to open on read; noted once per value.
+    RecordDamaged,
+    /// Found on append: the keyed head named more entries than were left,
+    /// so the newest ones had been deleted. Verification fails from here on.
+    AuditTruncated,
 }
 
 impl AuditEvent {
@@ -39,6 +44,8 @@ impl AuditEvent {
             AuditEvent::SyncPairingFailed => "sync_pairing_failed",
             AuditEvent::SyncRejected => "sync_rejected",
             AuditEvent::SyncUnpaired => "sync_unpaired",
+            AuditEvent::RecordDamaged => "record_damaged",
+            AuditEvent::AuditTruncated => "audit_truncated",
         }
     }
 
@@ -55,6 +62,8 @@ impl AuditEvent {
             "sync_pairing_failed" => AuditEvent::SyncPairingFailed,
             "sync_rejected" => AuditEvent::SyncRejected,
             "sync_unpaired" => AuditEvent::SyncUnpaired,
+            "record_damaged" => AuditEvent::RecordDamaged,
+            "audit_truncated" => AuditEvent::AuditTruncated,
             _ => return None,
         })
     }
@@ -106,6 +115,95 @@ pub struct AuditVerification {
     /// Sequence number of the first entry that does not verify.
     pub first_broken_seq: Option<i64>,
     pub reason: Option<String>,
+    /// `broken_link` (an entry was edited, reordered or removed),
+    /// `truncated` (entries after the last one present were deleted) or
+    /// `head_missing` (the keyed head was removed); `None` when ok.
+    pub code: Option<&'static str>,
+}
+
+/// The keyed head: the last entry's `seq` and a tag that only the key
+/// holder can make. Kept in `meta` and rewritten with every append, so
+/// deleting the newest entries leaves a head that points past the end.
+/// (Distinct from the entry MAC: an old entry's visible MAC is not a head.)
+pub fn head_tag(key: &hmac::Key, seq: i64, last_mac: &[u8]) -> Vec<u8> {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(b"collabzium audit head v1\0");
+    ctx.update(&seq.to_be_bytes());
+    ctx.update(last_mac);
+    ctx.sign().as_ref().to_vec()
+}
+
+/// `seq` (8 bytes, big-endian) followed by its [`head_tag`].
+pub fn encode_head(key: &hmac::Key, seq: i64, last_mac: &[u8]) -> Vec<u8> {
+    let mut out = seq.to_be_bytes().to_vec();
+    out.extend(head_tag(key, seq, last_mac));
+    out
+}
+
+/// Checks the chain and then that it ends where the keyed head says.
+/// `head` is the stored head value, `None` when absent.
+pub fn verify_with_head(
+    key: &hmac::Key,
+    entries: &[AuditEntry],
+    head: Option<&[u8]>,
+) -> AuditVerification {
+    let chain = verify_chain(key, entries);
+    if !chain.ok {
+        return chain;
+    }
+    let fail = |code: &'static str, first: i64, reason: String| AuditVerification {
+        entries: entries.len() as u64,
+        ok: false,
+        first_broken_seq: Some(first),
+        reason: Some(reason),
+        code: Some(code),
+    };
+    // A truncation noticed by a later append stays on record in the chain.
+    if let Some(e) = entries
+        .iter()
+        .find(|e| e.event == AuditEvent::AuditTruncated.as_str())
+    {
+        return fail(
+            "truncated",
+            e.seq,
+            format!(
+                "entries after {} were deleted (noticed at entry {})",
+                e.seq - 1,
+                e.seq
+            ),
+        );
+    }
+    let next = entries.len() as i64 + 1;
+    let Some(head) = head else {
+        return fail(
+            "head_missing",
+            next,
+            "the keyed head of the audit log is missing".into(),
+        );
+    };
+    let (seq_bytes, tag) = head.split_at(head.len().min(8));
+    let head_seq = <[u8; 8]>::try_from(seq_bytes).map(i64::from_be_bytes).ok();
+    let last = entries.last();
+    let matches = |seq: i64| {
+        let mac = last.map_or(&GENESIS[..], |e| &e.mac[..]);
+        constant_time_eq(&head_tag(key, seq, mac), tag)
+    };
+    match head_seq {
+        Some(seq) if seq == entries.len() as i64 && matches(seq) => chain,
+        Some(seq) if seq > entries.len() as i64 => fail(
+            "truncated",
+            next,
+            format!(
+                "the log ends at entry {} but its keyed head names entry {seq}: the tail was deleted",
+                entries.len()
+            ),
+        ),
+        _ => fail(
+            "broken_link",
+            next.saturating_sub(1).max(1),
+            "the keyed head does not match the last entry".into(),
+        ),
+    }
 }
 
 /// Checks entries (in ascending `seq` order) from the genesis link.
@@ -118,6 +216,7 @@ pub fn verify_chain(key: &hmac::Key, entries: &[AuditEntry]) -> AuditVerificatio
             ok: false,
             first_broken_seq: Some(expected_seq.min(e.seq)),
             reason: Some(reason),
+            code: Some("broken_link"),
         };
         if e.seq != expected_seq {
             return broken(format!("entry {expected_seq} is missing or out of order"));
@@ -133,6 +232,7 @@ pub fn verify_chain(key: &hmac::Key, entries: &[AuditEntry]) -> AuditVerificatio
         ok: true,
         first_broken_seq: None,
         reason: None,
+        code: None,
     }
 }
 
@@ -173,5 +273,31 @@ mod tests {
 
         let other = hmac::Key::new(hmac::HMAC_SHA256, &[2u8; 32]);
         assert_eq!(verify_chain(&other, &good).first_broken_seq, Some(1));
+    }
+
+    #[test]
+    fn head_catches_a_deleted_tail() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &[1u8; 32]);
+        let good = chain(&key, 6);
+        let head = encode_head(&key, 6, &good[5].mac);
+        assert!(verify_with_head(&key, &good, Some(&head)).ok);
+
+        // The chain alone cannot tell a log cut after entry 4 from a short one.
+        let cut = &good[..4];
+        assert!(verify_chain(&key, cut).ok);
+        let v = verify_with_head(&key, cut, Some(&head));
+        assert_eq!((v.ok, v.code), (false, Some("truncated")));
+
+        // Nor can a head be rebuilt from a visible older entry's MAC.
+        let mut forged = 4i64.to_be_bytes().to_vec();
+        forged.extend(&good[3].mac);
+        assert_eq!(
+            verify_with_head(&key, cut, Some(&forged)).code,
+            Some("broken_link")
+        );
+        assert_eq!(
+            verify_with_head(&key, &good, None).code,
+            Some("head_missing")
+        );
     }
 }

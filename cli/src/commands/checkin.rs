@@ -193,9 +193,11 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
         }
         CheckinCommand::List => {
             let c = service(path, None)?;
-            let list = c.list()?;
-            let drafts: Vec<Value> = c
-                .drafts()?
+            // Damaged check-ins and drafts are skipped and named, not fatal.
+            let (list, mut damaged) = c.list_lenient()?;
+            let (draft_views, bad_drafts) = c.drafts_lenient()?;
+            damaged.extend(bad_drafts);
+            let drafts: Vec<Value> = draft_views
                 .iter()
                 .map(|d| json!({"checkin_id": d.checkin_id, "instrument": d.instrument, "answered": d.answers.len()}))
                 .collect();
@@ -210,20 +212,28 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: CheckinCommand) -> Result<()>
                     })
                 })
                 .collect();
-            out.emit(&json!({"checkins": rows, "drafts": drafts}), || {
-                list.iter()
-                    .map(|s| {
-                        format!(
-                            "{} {:<18} total {:<6} {}",
-                            s.checkin_id,
-                            s.instrument,
-                            number(s.total),
-                            s.severity.as_deref().unwrap_or("-")
+            out.emit(
+                &json!({"checkins": rows, "drafts": drafts, "damaged": damaged}),
+                || {
+                    list.iter()
+                        .map(|s| {
+                            format!(
+                                "{} {:<18} total {:<6} {}",
+                                s.checkin_id,
+                                s.instrument,
+                                number(s.total),
+                                s.severity.as_deref().unwrap_or("-")
+                            )
+                        })
+                        .chain(
+                            damaged
+                                .iter()
+                                .map(|d| format!("{} damaged {} (cannot be read)", d.id, d.kind)),
                         )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            );
         }
         CheckinCommand::Correct { checkin_id } => {
             let c = service(path, None)?;

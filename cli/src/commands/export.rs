@@ -28,15 +28,24 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: ExportCommand) -> Result<()> 
         ExportCommand::Fhir { out: file, force } => {
             super::check_export_target(&file, force)?;
             let c = Checkins::new(open_store(path)?)?;
-            let bundle = fhir::bundle(&c, c.store().now_millis())?;
+            let (bundle, damaged) = fhir::bundle_lenient(&c, c.store().now_millis())?;
             let text = serde_json::to_string_pretty(&bundle).map_err(|e| {
                 Error::Internal(format!("cannot encode bundle: {:?}", e.classify()))
             })?;
             super::write_export(&file, text.as_bytes(), force)?;
             let entries = bundle["entry"].as_array().map_or(0, Vec::len);
-            out.emit(&json!({"written": true, "entries": entries}), || {
-                format!("wrote {entries} FHIR entries")
-            });
+            // A FHIR Bundle has no place for them: damaged check-ins are
+            // named here instead.
+            out.emit(
+                &json!({"written": true, "entries": entries, "damaged": damaged}),
+                || {
+                    let mut t = format!("wrote {entries} FHIR entries");
+                    if !damaged.is_empty() {
+                        t.push_str(&format!("; {} damaged check-in(s) left out", damaged.len()));
+                    }
+                    t
+                },
+            );
         }
     }
     Ok(())

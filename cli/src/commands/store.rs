@@ -106,11 +106,20 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
                 Some(f) => {
                     super::write_export(&f, text.as_bytes(), force)?;
                     out.emit(
-                        &json!({"exported": true, "records": export.records.len()}),
+                        &json!({
+                            "exported": true,
+                            "records": export.records.len(),
+                            "damaged": export.damaged,
+                        }),
                         || {
                             format!(
-                                "exported {} records to the output file (plaintext: keep it safe)",
-                                export.records.len()
+                                "exported {} records to the output file (plaintext: keep it safe){}",
+                                export.records.len(),
+                                if export.damaged.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("; {} damaged value(s) named in it", export.damaged.len())
+                                }
                             )
                         },
                     );
@@ -155,7 +164,8 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
             Err(Error::corrupt(
                 "audit log",
                 format!(
-                    "first broken link at entry {seq}: {}",
+                    "{} at entry {seq}: {}",
+                    v.code.unwrap_or("broken_link"),
                     v.reason.unwrap_or_default()
                 ),
             ))

@@ -213,9 +213,19 @@ fn score_code(inst: &Instrument, c: Option<&Coding>, fallback: &str, text: &str)
 }
 
 /// Builds the Bundle from every submitted check-in (corrections included;
-/// each links to what it corrects).
+/// each links to what it corrects). Damaged check-ins are left out; see
+/// [`bundle_lenient`] for their names.
 pub fn bundle(svc: &Checkins, generated_at_millis: i64) -> Result<Value> {
-    let checkins = svc.checkins()?;
+    Ok(bundle_lenient(svc, generated_at_millis)?.0)
+}
+
+/// [`bundle`] plus the check-ins that failed to open (kind, id, time): a
+/// FHIR Bundle has no place for them, so the caller reports them.
+pub fn bundle_lenient(
+    svc: &Checkins,
+    generated_at_millis: i64,
+) -> Result<(Value, Vec<crate::store::Damaged>)> {
+    let (checkins, damaged) = svc.checkins_lenient()?;
     let mut used: BTreeMap<String, &Instrument> = BTreeMap::new();
     for c in &checkins {
         let inst = svc.registry().require(&c.instrument)?;
@@ -264,11 +274,12 @@ pub fn bundle(svc: &Checkins, generated_at_millis: i64) -> Result<Value> {
         .single()
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-    Ok(json!({
+    let bundle = json!({
         "resourceType": "Bundle",
         "id": urn("Bundle", svc.store().store_id()).trim_start_matches("urn:uuid:"),
         "type": "collection",
         "timestamp": ts,
         "entry": entries,
-    }))
+    });
+    Ok((bundle, damaged))
 }

@@ -30,6 +30,7 @@ use crate::instruments::{
 };
 use crate::program::Program;
 use crate::store::outbox::{self, Priority};
+use crate::store::Damaged;
 use crate::store::{Record, Store, WriteTx};
 
 /// Outbox kinds (the event types issue 5's sync carries).
@@ -165,6 +166,9 @@ pub struct Trend {
     pub points: Vec<TrendPoint>,
     pub baseline: Option<f64>,
     pub latest_change: Option<ReliableChangeResult>,
+    /// Check-ins that failed to open and are missing from `points`
+    /// (kind, id, time; no content).
+    pub damaged: Vec<Damaged>,
 }
 
 /// The check-in service over one store.
@@ -320,7 +324,9 @@ impl Checkins {
     /// Shipped instruments plus any clinic definitions installed in the store.
     pub fn new(store: Store) -> Result<Checkins> {
         let mut registry = Registry::shipped();
-        for s in store.list::<StoredInstrument>()? {
+        // A damaged clinic definition must not lock the patient out of
+        // every check-in; the shipped instruments still work.
+        for s in store.list_lenient::<StoredInstrument>()?.0 {
             registry.add_definition(&s.value.json)?;
         }
         // The enrolled program (issue 3's agenda) supplies crisis resources.
@@ -964,59 +970,82 @@ impl Checkins {
     }
 
     pub fn drafts(&self) -> Result<Vec<DraftView>> {
+        Ok(self.drafts_lenient()?.0)
+    }
+
+    /// Open drafts that read back, plus the damaged ones (kind, id, time).
+    pub fn drafts_lenient(&self) -> Result<(Vec<DraftView>, Vec<Damaged>)> {
+        let (drafts, damaged) = self.store.list_lenient::<CheckinDraft>()?;
         let mut out = Vec::new();
-        for d in self.store.list::<CheckinDraft>()? {
+        for d in drafts {
             let inst = self.registry.require(&d.value.instrument)?;
             out.push(self.draft_view(&d.id, &d.value, inst, None));
         }
-        Ok(out)
+        Ok((out, damaged))
     }
 
+    /// Submitted check-ins that read back, oldest first. A damaged one is
+    /// skipped (and audited once); [`Checkins::checkins_lenient`] names it.
     pub fn checkins(&self) -> Result<Vec<Checkin>> {
-        let mut all: Vec<Checkin> = self
-            .store
-            .list::<Checkin>()?
-            .into_iter()
-            .map(|s| s.value)
-            .collect();
+        Ok(self.checkins_lenient()?.0)
+    }
+
+    /// [`Checkins::checkins`] plus the check-ins that failed to open.
+    pub fn checkins_lenient(&self) -> Result<(Vec<Checkin>, Vec<Damaged>)> {
+        let (stored, damaged) = self.store.list_lenient::<Checkin>()?;
+        let mut all: Vec<Checkin> = stored.into_iter().map(|s| s.value).collect();
         all.sort_by_key(|c| (c.submitted_at_millis, c.outbox_seq));
-        Ok(all)
+        Ok((all, damaged))
     }
 
     /// Submitted check-ins, oldest first, with correction links.
     pub fn list(&self) -> Result<Vec<CheckinSummary>> {
-        let all = self.checkins()?;
-        let superseded: BTreeMap<&str, &str> = all
-            .iter()
-            .filter_map(|c| c.corrects.as_deref().map(|old| (old, c.id.as_str())))
-            .collect();
-        Ok(all
-            .iter()
-            .map(|c| CheckinSummary {
-                checkin_id: c.id.clone(),
-                instrument: c.instrument.clone(),
-                submitted_at_millis: c.submitted_at_millis,
-                revision: c.revision,
-                corrects: c.corrects.clone(),
-                superseded_by: superseded.get(c.id.as_str()).map(|s| s.to_string()),
-                total: c.score.total,
-                severity: c.score.severity.clone(),
-                safety_alert: c.safety.is_some(),
-            })
-            .collect())
+        Ok(self.list_lenient()?.0)
     }
 
+    /// [`Checkins::list`] plus the check-ins that failed to open.
+    pub fn list_lenient(&self) -> Result<(Vec<CheckinSummary>, Vec<Damaged>)> {
+        let (all, damaged) = self.checkins_lenient()?;
+        Ok((summaries(&all), damaged))
+    }
+}
+
+/// Summaries with correction links, in the order given.
+fn summaries(all: &[Checkin]) -> Vec<CheckinSummary> {
+    let superseded: BTreeMap<&str, &str> = all
+        .iter()
+        .filter_map(|c| c.corrects.as_deref().map(|old| (old, c.id.as_str())))
+        .collect();
+    all.iter()
+        .map(|c| CheckinSummary {
+            checkin_id: c.id.clone(),
+            instrument: c.instrument.clone(),
+            submitted_at_millis: c.submitted_at_millis,
+            revision: c.revision,
+            corrects: c.corrects.clone(),
+            superseded_by: superseded.get(c.id.as_str()).map(|s| s.to_string()),
+            total: c.score.total,
+            severity: c.score.severity.clone(),
+            safety_alert: c.safety.is_some(),
+        })
+        .collect()
+}
+
+impl Checkins {
     /// Every therapist alert with its delivery state, newest first.
     pub fn alerts(&self) -> Result<Vec<AlertView>> {
-        let (alerts, sent) = self.store.read(|tx| {
-            let alerts = tx.list::<SafetyAlert>()?;
-            let sent: BTreeMap<String, bool> = outbox::all(tx)?
+        let (alerts, sent, damaged) = self.store.read(|tx| {
+            let (alerts, mut damaged) = tx.list_lenient::<SafetyAlert>()?;
+            let (entries, bad) = outbox::all_lenient(tx)?;
+            damaged.extend(bad);
+            let sent: BTreeMap<String, bool> = entries
                 .into_iter()
                 .filter(|e| e.kind == OUTBOX_ALERT)
                 .map(|e| (e.ref_id, e.sent_at_millis.is_some()))
                 .collect();
-            Ok((alerts, sent))
+            Ok((alerts, sent, damaged))
         })?;
+        self.store.note_damaged(&damaged)?;
         let profile = self.profile()?;
         let mut out = Vec::with_capacity(alerts.len());
         for a in alerts {
@@ -1066,13 +1095,13 @@ impl Checkins {
     /// Jacobson–Truax reliable change against the first scorable check-in.
     pub fn trend(&self, instrument_id: &str) -> Result<Trend> {
         let inst = self.registry.require(instrument_id)?.clone();
-        let summaries = self.list()?;
+        let (all, damaged) = self.checkins_lenient()?;
+        let summaries = summaries(&all);
         let current: std::collections::BTreeSet<&str> = summaries
             .iter()
             .filter(|s| s.superseded_by.is_none())
             .map(|s| s.checkin_id.as_str())
             .collect();
-        let all = self.checkins()?;
         let mut points = Vec::new();
         let mut baseline = None;
         for c in all
@@ -1109,6 +1138,7 @@ impl Checkins {
             points,
             baseline,
             latest_change,
+            damaged,
         })
     }
 }

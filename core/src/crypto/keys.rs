@@ -42,9 +42,14 @@ impl DataKey {
             .expand(&[b"audit chain"], hmac::HMAC_SHA256)
             .expect("HKDF output length is valid")
             .into();
+        let label_key: hmac::Key = prk
+            .expand(&[b"kind label"], hmac::HMAC_SHA256)
+            .expect("HKDF output length is valid")
+            .into();
         StoreKeys {
             sealer: Sealer::new(seal_key),
             audit: audit_key,
+            label: label_key,
         }
     }
 }
@@ -54,4 +59,7 @@ impl DataKey {
 pub struct StoreKeys {
     pub sealer: Sealer,
     pub audit: hmac::Key,
+    /// Keys the opaque labels of record kinds that tell of a clinical
+    /// event (`store::records::HIDDEN_KINDS`).
+    pub label: hmac::Key,
 }

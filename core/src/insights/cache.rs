@@ -90,7 +90,7 @@ fn fingerprint(tx: &ReadTx<'_>) -> Result<String> {
     for kind in INPUT_KINDS {
         let (mut count, mut max_rowid, mut max_updated) = (0u64, i64::MIN, i64::MIN);
         let (mut sum_updated, mut heads) = (0i128, 0u128);
-        let mut rows = st.query(params![kind, ENVELOPE_HEAD])?;
+        let mut rows = st.query(params![tx.kind_label(kind), ENVELOPE_HEAD])?;
         while let Some(r) = rows.next()? {
             let rowid: i64 = r.get(0)?;
             let updated: i64 = r.get(1)?;

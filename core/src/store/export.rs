@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::records::ReadTx;
+use super::records::{Damaged, ReadTx};
 
 /// Record kinds that hold key material and never appear in an export.
 const SECRET_KINDS: &[&str] = &["sync_identity", "sync_channel", "insights_cache"];
@@ -28,6 +28,31 @@ pub struct Export {
     /// Events queued for the therapist, with their delivery state.
     pub outbox: Vec<ExportOutboxEvent>,
     pub audit_log: Vec<ExportAuditEntry>,
+    /// Values that failed to open or decode: where they were, no content.
+    /// Everything else above is complete.
+    pub damaged: Vec<ExportDamaged>,
+}
+
+/// A damaged value in the export: `table`, `kind`, `id` and its times.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportDamaged {
+    pub table: String,
+    pub kind: String,
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Damaged> for ExportDamaged {
+    fn from(d: &Damaged) -> Self {
+        ExportDamaged {
+            table: d.table.clone(),
+            kind: d.kind.clone(),
+            id: d.id.clone(),
+            created_at: rfc3339(d.created_at_millis),
+            updated_at: rfc3339(d.updated_at_millis),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,9 +106,27 @@ pub fn rfc3339(millis: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) -> Result<Export> {
-    let profile = super::read_profile(tx)?;
-    let consents = super::consent_history(tx)?
+/// The export, and the damaged values it names (for the audit note).
+pub(crate) fn build(
+    tx: &ReadTx<'_>,
+    store_id: &str,
+    created_at: i64,
+    now: i64,
+) -> Result<(Export, Vec<Damaged>)> {
+    let mut damaged = Vec::new();
+    // The export is the patient's way out: a damaged profile is named,
+    // not allowed to hold back everything else.
+    let profile = match super::read_profile(tx) {
+        Ok(p) => p,
+        Err(Error::Corrupt { .. }) => {
+            damaged.extend(super::profile_damaged(tx)?);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let (consents, bad) = super::consent_history_lenient(tx)?;
+    damaged.extend(bad);
+    let consents = consents
         .into_iter()
         .map(|c: ConsentRecord| ExportConsent {
             scope: c.scope,
@@ -92,29 +135,31 @@ pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) 
             at: rfc3339(c.at_millis),
         })
         .collect();
-    let records = tx
-        .all_raw()?
+    let (raws, bad) = tx.all_raw_lenient()?;
+    damaged.extend(bad);
+    let mut records = Vec::with_capacity(raws.len());
+    // Sync keys (device key, chain keys) are secrets, not the user's data.
+    for r in raws
         .into_iter()
-        // Sync keys (device key, chain keys) are secrets, not the user's data.
         .filter(|r| !SECRET_KINDS.contains(&r.kind.as_str()))
-        .map(|r| {
-            let data = serde_json::from_slice(&r.body)
-                .map_err(|e| Error::corrupt(r.kind.clone(), json_error_reason(&e)))?;
-            Ok(ExportRecord {
+    {
+        match serde_json::from_slice(&r.body) {
+            Ok(data) => records.push(ExportRecord {
                 created_at: rfc3339(r.created_at_millis),
                 updated_at: rfc3339(r.updated_at_millis),
                 kind: r.kind,
                 id: r.id,
                 data,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let outbox = super::outbox::all(tx)?
-        .into_iter()
-        .map(|e| {
-            let data = serde_json::from_slice(&e.body)
-                .map_err(|err| Error::corrupt("outbox", json_error_reason(&err)))?;
-            Ok(ExportOutboxEvent {
+            }),
+            Err(_) => damaged.push(r.damaged()),
+        }
+    }
+    let (entries, bad) = super::outbox::all_lenient(tx)?;
+    damaged.extend(bad);
+    let mut outbox = Vec::with_capacity(entries.len());
+    for e in entries {
+        match serde_json::from_slice(&e.body) {
+            Ok(data) => outbox.push(ExportOutboxEvent {
                 seq: e.seq,
                 kind: e.kind,
                 ref_id: e.ref_id,
@@ -122,9 +167,16 @@ pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) 
                 created_at: rfc3339(e.created_at_millis),
                 sent_at: e.sent_at_millis.map(rfc3339),
                 data,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+            }),
+            Err(_) => damaged.push(Damaged {
+                table: super::outbox::OUTBOX_TABLE.into(),
+                kind: e.kind,
+                id: e.ref_id,
+                created_at_millis: e.created_at_millis,
+                updated_at_millis: e.created_at_millis,
+            }),
+        }
+    }
     let audit_log = super::audit_entries(tx)?
         .into_iter()
         .map(|e| ExportAuditEntry {
@@ -134,7 +186,7 @@ pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) 
             event: e.event,
         })
         .collect();
-    Ok(Export {
+    let export = Export {
         format: EXPORT_FORMAT,
         format_version: EXPORT_FORMAT_VERSION,
         store_id: store_id.to_string(),
@@ -145,5 +197,7 @@ pub(crate) fn build(tx: &ReadTx<'_>, store_id: &str, created_at: i64, now: i64) 
         records,
         outbox,
         audit_log,
-    })
+        damaged: damaged.iter().map(ExportDamaged::from).collect(),
+    };
+    Ok((export, damaged))
 }

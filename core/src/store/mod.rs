@@ -12,7 +12,7 @@ pub mod records;
 pub mod schema;
 
 pub use export::{Export, EXPORT_FORMAT, EXPORT_FORMAT_VERSION};
-pub use records::{RawRecord, ReadTx, Record, Stored, WriteTx};
+pub use records::{Damaged, RawRecord, ReadTx, Record, Stored, WriteTx, HIDDEN_KINDS};
 
 use std::fs;
 use std::io::Write;
@@ -320,16 +320,93 @@ pub(crate) fn audit_append(
         .prepare_cached("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let (seq, prev) = match last {
-        Some((seq, mac)) => (seq + 1, mac),
-        None => (1, audit::GENESIS.to_vec()),
+    let (last_seq, prev) = match last {
+        Some((seq, mac)) => (seq, mac),
+        None => (0, audit::GENESIS.to_vec()),
+    };
+    // The head says how long the log was at the last append. If it is
+    // longer than what is left, the tail was deleted: say so in the chain
+    // itself before going on, so the next append cannot paper over it.
+    // (A forged larger head can only cause a false alarm, never hide one.)
+    let head_seq = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([AUDIT_HEAD], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+        .and_then(|h| h.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
+        .map(i64::from_be_bytes);
+    // Every store has a head from its first entry on (v5 writes one at
+    // upgrade), so entries without a head mean the head row was deleted.
+    let lost = match head_seq {
+        Some(h) => h > last_seq,
+        None => last_seq > 0,
+    };
+    let (seq, prev) = match head_seq {
+        h if lost && event != AuditEvent::AuditTruncated => {
+            let note = serde_json::json!({
+                "last_present": last_seq,
+                "head": h,
+            })
+            .to_string();
+            let seq = last_seq + 1;
+            let event = AuditEvent::AuditTruncated.as_str();
+            let mac = audit::chain_mac(&keys.audit, &prev, seq, now, event, &note);
+            conn.prepare_cached(
+                "INSERT INTO audit_log (seq, at, event, detail, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![seq, now, event, note, mac])?;
+            (seq + 1, mac)
+        }
+        _ => (last_seq + 1, prev),
     };
     let mac = audit::chain_mac(&keys.audit, &prev, seq, now, event.as_str(), detail);
     conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, event, detail, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![seq, now, event.as_str(), detail, mac])?;
+    // Same transaction: the head never lags or leads the log.
+    write_audit_head(conn, keys, seq, &mac)
+}
+
+const AUDIT_HEAD: &str = "audit_head";
+
+fn write_audit_head(conn: &Connection, keys: &StoreKeys, seq: i64, mac: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![
+        AUDIT_HEAD,
+        audit::encode_head(&keys.audit, seq, mac)
+    ])?;
     Ok(())
+}
+
+/// v5: hidden kinds get their keyed labels (the sealed values are bound to
+/// the real name, so only the column changes), and the audit log gets its
+/// keyed head. Needs the keys, so it runs here rather than in `schema`.
+fn upgrade_to_v5(conn: &Connection, keys: &StoreKeys) -> Result<()> {
+    for kind in HIDDEN_KINDS {
+        let label = records::kind_label(keys, kind);
+        conn.execute(
+            "UPDATE records SET kind = ?1 WHERE kind = ?2",
+            params![label, kind],
+        )?;
+        conn.execute(
+            "UPDATE outbox SET kind = ?1, priority = 0 WHERE kind = ?2",
+            params![label, kind],
+        )?;
+    }
+    let last: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match last {
+        Some((seq, mac)) => write_audit_head(conn, keys, seq, &mac),
+        None => write_audit_head(conn, keys, 0, &audit::GENESIS),
+    }
 }
 
 /// Overwrites a file with zeros before unlinking it. On flash this is best
@@ -498,6 +575,9 @@ impl Store {
             let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if version < schema::LATEST_VERSION {
                 schema::upgrade_from(&tx, version)?;
+                if version < 5 {
+                    upgrade_to_v5(&tx, &keys)?;
+                }
             }
             let failures_path = sidecar(path, "-unlock-failures");
             let failures = fs::read_to_string(&failures_path).unwrap_or_default();
@@ -657,6 +737,40 @@ impl Store {
         self.read(|tx| tx.list())
     }
 
+    /// The records of `R`'s kind that open, plus where the damaged ones
+    /// are; each damaged one is noted in the audit log the first time.
+    pub fn list_lenient<R: Record>(&self) -> Result<(Vec<Stored<R>>, Vec<Damaged>)> {
+        let (ok, damaged) = self.read(|tx| tx.list_lenient())?;
+        self.note_damaged(&damaged)?;
+        Ok((ok, damaged))
+    }
+
+    /// Appends one `record_damaged` audit entry per damaged value not yet
+    /// noted, keyed by (table, kind label, id): reading a damaged record
+    /// again does not grow the log. Returns how many were new. Never call
+    /// it inside a `write` closure (the writer is not reentrant).
+    pub fn note_damaged(&self, damaged: &[Damaged]) -> Result<usize> {
+        if damaged.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            let mut new = 0;
+            for d in damaged {
+                let detail = d.audit_detail(&self.inner.keys);
+                let seen: bool = tx.connection().query_row(
+                    "SELECT EXISTS (SELECT 1 FROM audit_log WHERE event = ?1 AND detail = ?2)",
+                    params![AuditEvent::RecordDamaged.as_str(), detail],
+                    |r| r.get(0),
+                )?;
+                if !seen {
+                    tx.audit(AuditEvent::RecordDamaged, &detail)?;
+                    new += 1;
+                }
+            }
+            Ok(new)
+        })
+    }
+
     pub fn set_profile(&self, profile: &Profile) -> Result<()> {
         profile.validate()?;
         let body = serde_json::to_vec(profile)
@@ -737,9 +851,23 @@ impl Store {
         self.read(audit_entries)
     }
 
+    /// Walks the chain and checks it ends at the keyed head, so a deleted
+    /// tail is reported (`code: truncated`), not just an edited entry.
     pub fn verify_audit(&self) -> Result<AuditVerification> {
-        let entries = self.audit_entries()?;
-        Ok(audit::verify_chain(&self.inner.keys.audit, &entries))
+        let (entries, head) = self.read(|tx| {
+            let head: Option<Vec<u8>> = tx
+                .connection()
+                .query_row("SELECT value FROM meta WHERE key = ?1", [AUDIT_HEAD], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok((audit_entries(tx)?, head))
+        })?;
+        Ok(audit::verify_with_head(
+            &self.inner.keys.audit,
+            &entries,
+            head.as_deref(),
+        ))
     }
 
     pub fn info(&self) -> Result<StoreInfo> {
@@ -760,17 +888,20 @@ impl Store {
         })
     }
 
-    /// Everything, decrypted, in the documented export format. Audited.
+    /// Everything still readable, decrypted, in the documented export
+    /// format, with the damaged values named in `damaged`. Audited.
     pub fn export(&self) -> Result<Export> {
         self.write(|tx| tx.audit(AuditEvent::Export, "{}"))?;
-        self.read(|tx| {
+        let (export, damaged) = self.read(|tx| {
             export::build(
                 tx,
                 &self.inner.store_id,
                 self.inner.created_at,
                 self.now_millis(),
             )
-        })
+        })?;
+        self.note_damaged(&damaged)?;
+        Ok(export)
     }
 
     /// Re-wraps the data key under a new provider. Data is not re-encrypted.
@@ -863,6 +994,25 @@ impl Store {
     }
 }
 
+/// The profile row's time, for naming it when it is damaged.
+pub(crate) fn profile_damaged(tx: &ReadTx<'_>) -> Result<Option<Damaged>> {
+    let at: Option<i64> = tx
+        .connection()
+        .query_row("SELECT updated_at FROM profile WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(at.map(|at| Damaged {
+        table: "profile".into(),
+        kind: "profile".into(),
+        id: "1".into(),
+        created_at_millis: at,
+        updated_at_millis: at,
+    }))
+}
+
+/// Strict: the profile carries the time zone every schedule is read in,
+/// so a damaged one stops the operation (ADR 0002 §4).
 pub(crate) fn read_profile(tx: &ReadTx<'_>) -> Result<Option<Profile>> {
     let sealed: Option<Vec<u8>> = tx
         .connection()
@@ -873,23 +1023,47 @@ pub(crate) fn read_profile(tx: &ReadTx<'_>) -> Result<Option<Profile>> {
         .transpose()
 }
 
+/// Strict: the current consent state is read from the whole history, and
+/// a missing withdrawal must not turn into a grant (ADR 0002 §4).
 fn consent_history(tx: &ReadTx<'_>) -> Result<Vec<ConsentRecord>> {
-    let mut stmt = tx
-        .connection()
-        .prepare_cached("SELECT id, body FROM consents ORDER BY at, rowid")?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: String = row.get(0)?;
-        let sealed: Vec<u8> = row.get(1)?;
-        let record: ConsentRecord =
-            records::decode("consent", &tx.open(consent_aad(&id), &sealed)?)?;
-        if record.id != id {
-            return Err(Error::corrupt("consent", "id does not match its row"));
-        }
-        out.push(record);
+    let (out, damaged) = consent_history_lenient(tx)?;
+    if !damaged.is_empty() {
+        return Err(Error::corrupt(
+            "consent",
+            "a consent decision does not open",
+        ));
     }
     Ok(out)
+}
+
+/// Every consent decision that opens, plus where the others are (export).
+fn consent_history_lenient(tx: &ReadTx<'_>) -> Result<(Vec<ConsentRecord>, Vec<Damaged>)> {
+    let mut stmt = tx
+        .connection()
+        .prepare_cached("SELECT id, at, body FROM consents ORDER BY at, rowid")?;
+    let mut rows = stmt.query([])?;
+    let (mut out, mut damaged) = (Vec::new(), Vec::new());
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let at: i64 = row.get(1)?;
+        let sealed: Vec<u8> = row.get(2)?;
+        let record: Option<ConsentRecord> = tx
+            .open(consent_aad(&id), &sealed)
+            .and_then(|pt| records::decode("consent", &pt))
+            .ok()
+            .filter(|r: &ConsentRecord| r.id == id);
+        match record {
+            Some(r) => out.push(r),
+            None => damaged.push(Damaged {
+                table: "consents".into(),
+                kind: "consent".into(),
+                id,
+                created_at_millis: at,
+                updated_at_millis: at,
+            }),
+        }
+    }
+    Ok((out, damaged))
 }
 
 fn audit_entries(tx: &ReadTx<'_>) -> Result<Vec<AuditEntry>> {

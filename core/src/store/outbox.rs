@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::crypto::Aad;
 use crate::error::Result;
-use crate::store::{ReadTx, WriteTx};
+use crate::store::{Damaged, ReadTx, WriteTx, HIDDEN_KINDS};
 
 pub const OUTBOX_TABLE: &str = "outbox";
 
@@ -70,9 +70,14 @@ pub fn enqueue(
     crate::domain::check_token("outbox kind", kind, 32)?;
     crate::domain::check_token("outbox ref_id", ref_id, 64)?;
     let conn = tx.connection();
+    // A hidden kind is stored under its keyed label, at priority 0 in the
+    // clear column: a high priority alone would tell of an alert.
+    let label = tx.kind_label(kind);
+    let hidden = HIDDEN_KINDS.contains(&kind);
+    let column_priority = if hidden { 0 } else { priority as i64 };
     let existing: Option<i64> = conn
         .prepare_cached("SELECT seq FROM outbox WHERE kind = ?1 AND ref_id = ?2")?
-        .query_row(params![kind, ref_id], |r| r.get(0))
+        .query_row(params![label, ref_id], |r| r.get(0))
         .optional()?;
     if let Some(seq) = existing {
         return Ok(seq);
@@ -82,9 +87,9 @@ pub fn enqueue(
         "INSERT INTO outbox (kind, ref_id, priority, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
-        kind,
+        label,
         ref_id,
-        priority as i64,
+        column_priority,
         tx.now_millis(),
         sealed
     ])?;
@@ -99,50 +104,72 @@ pub fn mark_sent_through(tx: &WriteTx<'_>, seq: i64) -> Result<usize> {
     )?)
 }
 
-fn read_rows(
-    conn: &rusqlite::Connection,
-    sql: &str,
-    open: impl Fn(&str, &str, &[u8]) -> Result<Vec<u8>>,
-) -> Result<Vec<OutboxEntry>> {
-    read_rows_with(conn, sql, [], open)
+fn read_rows(tx: &ReadTx<'_>, sql: &str) -> Result<Vec<OutboxEntry>> {
+    let (out, damaged) = read_rows_with(tx, sql, [])?;
+    strict(out, damaged)
+}
+
+/// Strict for sync: skipping an event would break the order the peer
+/// relies on (ADR 0002 §4).
+fn strict(out: Vec<OutboxEntry>, damaged: Vec<Damaged>) -> Result<Vec<OutboxEntry>> {
+    match damaged.into_iter().next() {
+        Some(d) => Err(crate::Error::corrupt(
+            d.kind,
+            "a queued event does not open",
+        )),
+        None => Ok(out),
+    }
 }
 
 fn read_rows_with(
-    conn: &rusqlite::Connection,
+    tx: &ReadTx<'_>,
     sql: &str,
     params: impl rusqlite::Params,
-    open: impl Fn(&str, &str, &[u8]) -> Result<Vec<u8>>,
-) -> Result<Vec<OutboxEntry>> {
-    let mut stmt = conn.prepare_cached(sql)?;
+) -> Result<(Vec<OutboxEntry>, Vec<Damaged>)> {
+    let mut stmt = tx.connection().prepare_cached(sql)?;
     let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
+    let (mut out, mut damaged) = (Vec::new(), Vec::new());
     while let Some(row) = rows.next()? {
-        let kind: String = row.get(1)?;
+        let kind = tx.kind_name(&row.get::<_, String>(1)?);
         let ref_id: String = row.get(2)?;
         let sealed: Vec<u8> = row.get(5)?;
-        let body = open(&kind, &ref_id, &sealed)?;
+        let created_at_millis: i64 = row.get(4)?;
+        let body = match tx.open(aad(&kind, &ref_id), &sealed) {
+            Ok(b) => b,
+            Err(_) => {
+                damaged.push(Damaged {
+                    table: OUTBOX_TABLE.into(),
+                    kind,
+                    id: ref_id,
+                    created_at_millis,
+                    updated_at_millis: created_at_millis,
+                });
+                continue;
+            }
+        };
+        let priority = if HIDDEN_KINDS.contains(&kind.as_str()) {
+            Priority::High
+        } else {
+            Priority::from_i64(row.get(3)?)
+        };
         out.push(OutboxEntry {
             seq: row.get(0)?,
-            priority: Priority::from_i64(row.get(3)?),
-            created_at_millis: row.get(4)?,
+            priority,
+            created_at_millis,
             sent_at_millis: row.get(6)?,
             kind,
             ref_id,
             body,
         });
     }
-    Ok(out)
+    Ok((out, damaged))
 }
 
 const SELECT: &str = "SELECT seq, kind, ref_id, priority, created_at, body, sent_at FROM outbox";
 
 /// Unsent entries in sequence order (the order sync must keep).
 pub fn pending(tx: &ReadTx<'_>) -> Result<Vec<OutboxEntry>> {
-    read_rows(
-        tx.connection(),
-        &format!("{SELECT} WHERE sent_at IS NULL ORDER BY seq"),
-        |k, id, s| tx.open(aad(k, id), s),
-    )
+    read_rows(tx, &format!("{SELECT} WHERE sent_at IS NULL ORDER BY seq"))
 }
 
 /// Unsent entries routed to `channel` (sync's `sync_route` table), plus,
@@ -154,22 +181,24 @@ pub fn pending_for_channel(
     channel: &str,
     unrouted: bool,
 ) -> Result<Vec<OutboxEntry>> {
-    read_rows_with(
-        tx.connection(),
+    let read = tx.as_read();
+    let (out, damaged) = read_rows_with(
+        &read,
         "SELECT o.seq, o.kind, o.ref_id, o.priority, o.created_at, o.body, o.sent_at
          FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
          WHERE o.sent_at IS NULL AND (r.channel = ?1 OR (?2 AND r.channel IS NULL))
          ORDER BY o.seq",
         params![channel, unrouted],
-        |k, id, s| tx.open(aad(k, id), s),
-    )
+    )?;
+    strict(out, damaged)
 }
 
 /// Every entry, sent or not, in sequence order.
 pub fn all(tx: &ReadTx<'_>) -> Result<Vec<OutboxEntry>> {
-    read_rows(
-        tx.connection(),
-        &format!("{SELECT} ORDER BY seq"),
-        |k, id, s| tx.open(aad(k, id), s),
-    )
+    read_rows(tx, &format!("{SELECT} ORDER BY seq"))
+}
+
+/// Every entry that opens, plus where the others are (views and export).
+pub fn all_lenient(tx: &ReadTx<'_>) -> Result<(Vec<OutboxEntry>, Vec<Damaged>)> {
+    read_rows_with(tx, &format!("{SELECT} ORDER BY seq"), [])
 }

@@ -4,6 +4,9 @@
 //! JSON form bound to `(records, kind, id)`. Capabilities that need their own
 //! tables use [`WriteTx::seal`] / [`ReadTx::open`] with the same binding rule.
 
+use std::borrow::Cow;
+
+use ring::hmac;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -34,6 +37,86 @@ pub struct RawRecord {
     pub created_at_millis: i64,
     pub updated_at_millis: i64,
     pub body: Vec<u8>,
+}
+
+impl RawRecord {
+    /// This record's place, for the `damaged` list.
+    pub fn damaged(&self) -> Damaged {
+        Damaged {
+            table: RECORDS_TABLE.to_string(),
+            kind: self.kind.clone(),
+            id: self.id.clone(),
+            created_at_millis: self.created_at_millis,
+            updated_at_millis: self.updated_at_millis,
+        }
+    }
+}
+
+/// A sealed value that could not be read back: it failed authentication
+/// (tampered or damaged on disk) or its plaintext is not the expected JSON.
+/// Only where it was, never any content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damaged {
+    /// `records`, `outbox`, `consents` or `profile`.
+    pub table: String,
+    /// The record kind (the real name, also for hidden kinds).
+    pub kind: String,
+    pub id: String,
+    pub created_at_millis: i64,
+    pub updated_at_millis: i64,
+}
+
+impl Damaged {
+    /// What the audit log keeps: the kind's column label (so a hidden kind
+    /// stays hidden in the clear audit table) and the random record id.
+    pub(crate) fn audit_detail(&self, keys: &StoreKeys) -> String {
+        serde_json::json!({
+            "table": self.table,
+            "kind": kind_label(keys, &self.kind),
+            "id": self.id,
+        })
+        .to_string()
+    }
+}
+
+/// Kinds (records and outbox) whose name alone tells of a clinical event:
+/// a safety alert and a therapist's acknowledgement of one. Their `kind`
+/// column holds a keyed label instead (ADR 0001 §7); the sealed value is
+/// still bound to the real name.
+pub const HIDDEN_KINDS: &[&str] = &["safety_alert", "ack", "alert_ack"];
+
+const LABEL_PREFIX: &str = "k:";
+
+/// The `kind` column value for `kind`: the name itself, or for a hidden
+/// kind `k:` and 24 hex digits of HMAC-SHA256 under the store's label key.
+/// `:` is not allowed in kind names, so a label never equals a name.
+pub fn kind_label<'k>(keys: &StoreKeys, kind: &'k str) -> Cow<'k, str> {
+    if !HIDDEN_KINDS.contains(&kind) {
+        return Cow::Borrowed(kind);
+    }
+    let mut ctx = hmac::Context::with_key(&keys.label);
+    ctx.update(b"collabzium kind label v1\0");
+    ctx.update(kind.as_bytes());
+    let tag = ctx.sign();
+    let mut out = String::with_capacity(LABEL_PREFIX.len() + 24);
+    out.push_str(LABEL_PREFIX);
+    for b in &tag.as_ref()[..12] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    Cow::Owned(out)
+}
+
+/// The kind name behind a `kind` column value (inverse of [`kind_label`]).
+/// An unknown label comes back as it is.
+pub fn kind_name(keys: &StoreKeys, column: &str) -> String {
+    if column.starts_with(LABEL_PREFIX) {
+        for k in HIDDEN_KINDS {
+            if kind_label(keys, k) == column {
+                return (*k).to_string();
+            }
+        }
+    }
+    column.to_string()
 }
 
 pub(crate) const RECORDS_TABLE: &str = "records";
@@ -112,6 +195,7 @@ impl<'a> WriteTx<'a> {
         items: impl IntoIterator<Item = (&'b str, &'b [u8])>,
     ) -> Result<()> {
         crate::domain::check_token("record kind", kind, 32)?;
+        let label = kind_label(self.keys, kind);
         let mut stmt = self.tx.prepare_cached(UPSERT_RECORD)?;
         let mut sealed = Vec::new();
         for (id, body) in items {
@@ -128,7 +212,7 @@ impl<'a> WriteTx<'a> {
                     &mut sealed,
                 )
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            stmt.execute(params![kind, id, self.now, sealed])?;
+            stmt.execute(params![label, id, self.now, sealed])?;
         }
         Ok(())
     }
@@ -141,7 +225,7 @@ impl<'a> WriteTx<'a> {
     pub fn delete(&self, kind: &str, id: &str) -> Result<bool> {
         let n = self.tx.execute(
             "DELETE FROM records WHERE kind = ?1 AND id = ?2",
-            params![kind, id],
+            params![kind_label(self.keys, kind), id],
         )?;
         Ok(n > 0)
     }
@@ -161,6 +245,11 @@ impl<'a> WriteTx<'a> {
 
     pub fn list<R: Record>(&self) -> Result<Vec<Stored<R>>> {
         self.as_read().list()
+    }
+
+    /// The `kind` column value for `kind` (see [`kind_label`]).
+    pub fn kind_label<'k>(&self, kind: &'k str) -> Cow<'k, str> {
+        kind_label(self.keys, kind)
     }
 }
 
@@ -186,6 +275,18 @@ impl ReadTx<'_> {
         get_record(self.conn, self.keys, id)
     }
 
+    /// The `kind` column value for `kind` (see [`kind_label`]).
+    pub fn kind_label<'k>(&self, kind: &'k str) -> Cow<'k, str> {
+        kind_label(self.keys, kind)
+    }
+
+    /// The kind name behind a `kind` column value.
+    pub fn kind_name(&self, column: &str) -> String {
+        kind_name(self.keys, column)
+    }
+
+    /// Every record of `R`'s kind; fails on the first one that does not
+    /// open. For state that must be whole (keys, channels): see ADR 0002.
     pub fn list<R: Record>(&self) -> Result<Vec<Stored<R>>> {
         self.list_raw(R::KIND)?
             .into_iter()
@@ -200,12 +301,79 @@ impl ReadTx<'_> {
             .collect()
     }
 
+    /// Every record of `R`'s kind that opens and decodes, plus where the
+    /// others were: one damaged record never hides the rest (ADR 0002 §4).
+    /// Storage errors still fail the call.
+    pub fn list_lenient<R: Record>(&self) -> Result<(Vec<Stored<R>>, Vec<Damaged>)> {
+        let (raws, mut damaged) = self.scan(Some(R::KIND))?;
+        let mut out = Vec::with_capacity(raws.len());
+        for raw in raws {
+            match decode::<R>(R::KIND, &raw.body) {
+                Ok(value) => out.push(Stored {
+                    value,
+                    id: raw.id,
+                    created_at_millis: raw.created_at_millis,
+                    updated_at_millis: raw.updated_at_millis,
+                }),
+                Err(_) => damaged.push(raw.damaged()),
+            }
+        }
+        Ok((out, damaged))
+    }
+
+    /// Every record, every kind, that opens; plus where the others were.
+    pub fn all_raw_lenient(&self) -> Result<(Vec<RawRecord>, Vec<Damaged>)> {
+        self.scan(None)
+    }
+
+    /// Opens the records of one kind (or all), keeping the failures apart.
+    fn scan(&self, kind: Option<&str>) -> Result<(Vec<RawRecord>, Vec<Damaged>)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, id, created_at, updated_at, body FROM records
+             WHERE ?1 IS NULL OR kind = ?1 ORDER BY rowid",
+        )?;
+        let label = kind.map(|k| kind_label(self.keys, k));
+        let mut rows = stmt.query(params![label])?;
+        let (mut out, mut damaged) = (Vec::new(), Vec::new());
+        while let Some(row) = rows.next()? {
+            let column: String = row.get(0)?;
+            let kind = match kind {
+                Some(k) => k.to_string(),
+                None => kind_name(self.keys, &column),
+            };
+            let id: String = row.get(1)?;
+            let created_at_millis: i64 = row.get(2)?;
+            let updated_at_millis: i64 = row.get(3)?;
+            let sealed = row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
+            let opened = self.keys.sealer.open(
+                Aad {
+                    table: RECORDS_TABLE,
+                    kind: &kind,
+                    id: &id,
+                },
+                sealed,
+            );
+            let raw = RawRecord {
+                kind,
+                id,
+                created_at_millis,
+                updated_at_millis,
+                body: Vec::new(),
+            };
+            match opened {
+                Ok(body) => out.push(RawRecord { body, ..raw }),
+                Err(_) => damaged.push(raw.damaged()),
+            }
+        }
+        Ok((out, damaged))
+    }
+
     /// All records of one kind in insertion order, opened but not parsed.
     pub fn list_raw(&self, kind: &str) -> Result<Vec<RawRecord>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, created_at, updated_at, body FROM records WHERE kind = ?1 ORDER BY rowid",
         )?;
-        let mut rows = stmt.query(params![kind])?;
+        let mut rows = stmt.query(params![kind_label(self.keys, kind)])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
@@ -238,7 +406,7 @@ impl ReadTx<'_> {
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            let kind: String = row.get(0)?;
+            let kind = kind_name(self.keys, &row.get::<_, String>(0)?);
             let id: String = row.get(1)?;
             let sealed = row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
             let body = self.open(
@@ -270,7 +438,10 @@ impl ReadTx<'_> {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|(column, n)| (kind_name(self.keys, &column), n))
+            .collect())
     }
 }
 
@@ -283,7 +454,7 @@ fn get_record<R: Record>(
         .prepare_cached(
             "SELECT created_at, updated_at, body FROM records WHERE kind = ?1 AND id = ?2",
         )?
-        .query_row(params![R::KIND, id], |r| {
+        .query_row(params![kind_label(keys, R::KIND), id], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,

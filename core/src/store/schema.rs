@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// larger pages keep the overhead near the bytes actually added.
 pub const PAGE_SIZE: i64 = 8192;
 
-pub const LATEST_VERSION: i64 = 4;
+pub const LATEST_VERSION: i64 = 5;
 
 /// The whole current schema. Sensitive columns (`body`) hold only sealed
 /// envelopes; the other columns are opaque ids, kinds and timestamps.
@@ -144,6 +144,10 @@ pub fn upgrade_from(conn: &Connection, from: i64) -> Result<()> {
             // v4: end-to-end sync (ADR 0005): which channel an outbox entry
             // goes to, and every sealed envelope until the peer confirms it.
             3 => conn.execute_batch(V4_SYNC)?,
+            // v5: no DDL. Hidden record and outbox kinds get keyed labels
+            // and the audit log a keyed head; both need the store keys, so
+            // `Store::finish_open` does them in the same transaction.
+            4 => {}
             other => {
                 return Err(Error::corrupt(
                     "database",

@@ -461,7 +461,7 @@ fn complete_pending(
                 state.id,
                 state.share_history,
                 state.share_alerts,
-                events::SAFETY_ALERT,
+                tx.kind_label(events::SAFETY_ALERT),
                 events::CONSENT
             ],
         )?;
@@ -1643,7 +1643,8 @@ pub fn outbound(store: &Store) -> Result<Vec<OutboundView>> {
         )?;
         let rows = st
             .query_map([], |r| {
-                let kind: String = r.get(0)?;
+                // The column holds a keyed label for hidden kinds.
+                let kind = tx.kind_name(&r.get::<_, String>(0)?);
                 let ref_id: String = r.get(1)?;
                 let route: Option<String> = r.get(3)?;
                 let pushed: Option<bool> = r.get(4)?;
@@ -1706,7 +1707,7 @@ pub fn event_reach(store: &Store, kind: &str, ref_id: &str) -> Result<Option<Eve
                     (SELECT MAX(s.read_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq)
                  FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
                  WHERE o.kind = ?1 AND o.ref_id = ?2",
-                params![kind, ref_id],
+                params![tx.kind_label(kind), ref_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
@@ -1740,7 +1741,7 @@ pub fn unsent_alerts(store: &Store) -> Result<u32> {
         let n: i64 = tx.connection().query_row(
             "SELECT COUNT(*) FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
              WHERE o.kind = ?1 AND o.sent_at IS NULL AND r.channel IS NULL",
-            [events::SAFETY_ALERT],
+            [tx.kind_label(events::SAFETY_ALERT)],
             |r| r.get(0),
         )?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
