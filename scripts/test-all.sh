@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Collabzium: the single test command (CI runs exactly this). See tests/README.md.
 #
-#   scripts/test-all.sh                      all suites: rust, lint, kotlin, swift
+#   scripts/test-all.sh                      all suites: rust, lint, kotlin, swift, api (schemathesis)
 #   scripts/test-all.sh --only kotlin        one suite (repeat --only, or use a comma list)
 #   scripts/test-all.sh --setup-only         install/verify prerequisites and exit
 #
@@ -38,7 +38,7 @@ BUILD_DIR="$REPO_ROOT/build"
 BINDINGS_DIR="$BUILD_DIR/bindings"
 LOG_DIR="$BUILD_DIR/test-logs"
 OS="$(uname -s)"
-ALL_SUITES=(rust lint kotlin swift)
+ALL_SUITES=(rust lint kotlin swift api)
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" # chroot, debootstrap
@@ -66,7 +66,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ ${#SELECTED[@]} -eq 0 ]]; then SELECTED=("${ALL_SUITES[@]}"); fi
 for s in "${SELECTED[@]}"; do
-    case "$s" in rust|lint|kotlin|swift) ;; *) echo "unknown suite: $s (rust|kotlin|swift|lint)" >&2; exit 2 ;; esac
+    case "$s" in rust|lint|kotlin|swift|api) ;; *) echo "unknown suite: $s (rust|kotlin|swift|lint|api)" >&2; exit 2 ;; esac
 done
 wants() { local s; for s in "${SELECTED[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 
@@ -496,6 +496,24 @@ suite_rust() {
         record rust FAIL "$passed" "$failed" "$((SECONDS - t0))" "$note"
     else
         record rust PASS "$passed" "$failed" "$((SECONDS - t0))"
+    fi
+}
+
+# Schemathesis against a real relay process: unsigned, then signed (issue 15).
+suite_api() {
+    local logfile="$LOG_DIR/api.log" t0=$SECONDS passed=0 failed=0
+    : >"$logfile"
+    if ! build_cli; then
+        record api ERROR 0 1 "$((SECONDS - t0))" "not run: the CLI did not build"
+        return 0
+    fi
+    log "scripts/schemathesis.sh (relay /openapi.json, unsigned and signed)"
+    if COLLABZIUM_CACHE="$CACHE" run_logged "$logfile" "$REPO_ROOT/scripts/schemathesis.sh" "$CLI_BIN"; then
+        passed=2
+        record api PASS "$passed" 0 "$((SECONDS - t0))" "schemathesis, 2 passes"
+    else
+        failed=1
+        record api FAIL "$passed" "$failed" "$((SECONDS - t0))" "see ${logfile#"$REPO_ROOT"/}"
     fi
 }
 
