@@ -375,7 +375,12 @@ setup_prereqs() {
     local t0=$SECONDS
     if [[ "$OS" == Linux ]]; then
         local pkgs=()
-        if wants kotlin; then pkgs+=(libjna-java); fi
+        if wants kotlin; then
+            pkgs+=(libjna-java)
+            # A fresh Debian may have neither: the JDK runs the tests, npm fetches kotlinc.
+            command -v java >/dev/null || pkgs+=(openjdk-17-jdk-headless)
+            command -v npm >/dev/null || pkgs+=(npm)
+        fi
         if wants swift; then pkgs+=(debootstrap); fi
         if [[ ${#pkgs[@]} -gt 0 ]]; then apt_install "${pkgs[@]}"; fi
     fi
