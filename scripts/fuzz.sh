@@ -19,7 +19,8 @@
 # cache, never in the checkout; only `cmin` writes to fuzz/corpus.
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+REPO_ROOT="$(dirname "$(dirname "$SELF")")"
 cd "$REPO_ROOT/fuzz"
 
 CACHE="${COLLABZIUM_CACHE:-${HOME:-/root}/.cache/collabzium}"
@@ -130,5 +131,5 @@ smoke) ensure_tools; smoke ;;
 long) [ $# -ge 3 ] || die "usage: scripts/fuzz.sh long TARGET RUNS [ARGS]"; ensure_tools; shift; long "$@" ;;
 cmin) [ $# -eq 2 ] || die "usage: scripts/fuzz.sh cmin TARGET"; ensure_tools; mkdir -p "$WORK/logs"; cmin "$2" ;;
 list) printf '%s\n' "${TARGETS[@]}" ;;
-*) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+*) sed -n '2,18p' "$SELF" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

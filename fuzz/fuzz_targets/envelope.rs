@@ -49,7 +49,11 @@ fuzz_target!(|data: &[u8]| {
     let mut p = patient();
     let before = p.receive_chain().to_bytes();
     if p.open(data, NOW_MS).is_err() {
-        assert_eq!(p.receive_chain().to_bytes(), before, "refusal changed state");
+        assert_eq!(
+            p.receive_chain().to_bytes(),
+            before,
+            "refusal changed state"
+        );
     }
     // Seal the input as a payload and open it on the other side.
     if data.len() <= envelope::MAX_PAYLOAD_LEN {

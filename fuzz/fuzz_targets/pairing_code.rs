@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(PairingCode::parse(&shown).expect("displayed code parses") == code);
     }
     if let Ok(origin) = canonical_origin(text) {
-        assert_eq!(canonical_origin(&origin).as_deref(), Ok(origin.as_str()), "not idempotent");
+        assert_eq!(
+            canonical_origin(&origin).as_deref(),
+            Ok(origin.as_str()),
+            "not idempotent"
+        );
     }
     if let Ok((origin, code)) = PairingCode::parse_qr(text) {
         // Both devices bind the origin into the PAKE: it must survive a re-encode.

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
         let s = &res.subscales;
         for a in [&res.alliance, &s.goals, &s.tasks, &s.bond] {
             if let Some(r) = a.r() {
-                assert!(r.is_finite() && (-1.0..=1.0).contains(&r), "r out of range: {r}");
+                assert!(
+                    r.is_finite() && (-1.0..=1.0).contains(&r),
+                    "r out of range: {r}"
+                );
             }
         }
     }

@@ -1,8 +1,8 @@
 //! RRULE strings from program files and check-in schedules, then expansion.
 #![no_main]
 
-use collabzium_core::schedule::{expand, RRule, Tz};
 use chrono::{NaiveDate, TimeZone, Utc};
+use collabzium_core::schedule::{expand, RRule, Tz};
 use libfuzzer_sys::fuzz_target;
 
 const ZONES: [Tz; 4] = [

@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     );
     if let Ok(v) = r {
         // Accepted only with the body's own digest and a fresh clock.
-        assert_eq!(digest.as_deref(), Some(signing::content_digest(body).as_str()));
+        assert_eq!(
+            digest.as_deref(),
+            Some(signing::content_digest(body).as_str())
+        );
         let skew = (i128::from(now) - i128::from(v.created)).abs();
         assert!(skew <= i128::from(MAX_SKEW_S), "stale request accepted");
     }
