@@ -556,6 +556,76 @@ fn channel_id(s: &str) -> Result<ChannelId, ApiError> {
         .ok_or_else(ApiError::forbidden)
 }
 
+// Body decoders, one per route that takes a body. Handlers call these, and so
+// does the fuzz target (through `decode_for_fuzzing`), so both see the same
+// code.
+
+fn decode_create_pairing(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let b: CreatePairing = parse_json(body)?;
+    b64_box(&b.msg_a)
+}
+
+fn decode_join_pairing(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let b: JoinPairing = parse_json(body)?;
+    b64_box(&b.join)
+}
+
+fn decode_finish_pairing(body: &[u8]) -> Result<(ChannelId, Vec<u8>), ApiError> {
+    let b: FinishPairing = parse_json(body)?;
+    let cid: ChannelId = b64(&b.channel_id)?
+        .try_into()
+        .map_err(|_| ApiError::malformed())?;
+    Ok((cid, b64_box(&b.finish)?))
+}
+
+fn decode_push(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
+    let b: Push = parse_json(body)?;
+    if b.envelopes.is_empty() || b.envelopes.len() > MAX_PUSH_ENVELOPES {
+        return Err(ApiError::malformed());
+    }
+    b.envelopes.iter().map(|e| b64(e)).collect()
+}
+
+fn decode_ack(body: &[u8]) -> Result<Ack, ApiError> {
+    let b: Ack = parse_json(body)?;
+    if b.seqs.len() > MAX_ACK_SEQS {
+        return Err(ApiError::malformed());
+    }
+    Ok(b)
+}
+
+fn decode_revoke(body: &[u8]) -> Result<(i64, Vec<u8>), ApiError> {
+    let b: Revoke = parse_json(body)?;
+    Ok((b.revoked_at, b64(&b.statement)?))
+}
+
+/// Runs the path, query and body decoders of route `route` (0..=7, taken
+/// modulo) on untrusted input, as the handlers do before any store call.
+/// Returns the refusal code, or `None` when the request would reach the
+/// store. For the fuzz targets only; not a stable API.
+#[doc(hidden)]
+pub fn decode_for_fuzzing(
+    route: u8,
+    path_param: &str,
+    query: &str,
+    body: &[u8],
+) -> Option<&'static str> {
+    let r: Result<(), ApiError> = (|| {
+        match route % 8 {
+            0 => drop(decode_create_pairing(body)?),
+            1 => drop(nameplate(path_param)?),
+            2 => drop((nameplate(path_param)?, decode_join_pairing(body)?)),
+            3 => drop((nameplate(path_param)?, decode_finish_pairing(body)?)),
+            4 => drop((channel_id(path_param)?, decode_push(body)?)),
+            5 => drop((channel_id(path_param)?, fetch_query(Some(query))?)),
+            6 => drop((channel_id(path_param)?, decode_ack(body)?)),
+            _ => drop((channel_id(path_param)?, decode_revoke(body)?)),
+        }
+        Ok(())
+    })();
+    r.err().map(|e| e.code)
+}
+
 // --------------------------------------------------------------- handlers
 
 async fn health() -> Json<Value> {
@@ -604,8 +674,7 @@ async fn create_pairing(
     State(app): State<App>,
     s: Signed,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let b: CreatePairing = parse_json(&s.body)?;
-    let msg_a = b64_box(&b.msg_a)?;
+    let msg_a = decode_create_pairing(&s.body)?;
     let r = app
         .store
         .create_pairing(s.auth, msg_a, now_ms())
@@ -655,8 +724,7 @@ async fn join_pairing(
     s: Signed,
 ) -> Result<Json<Value>, ApiError> {
     let np = nameplate(&np)?;
-    let b: JoinPairing = parse_json(&s.body)?;
-    let join = b64_box(&b.join)?;
+    let join = decode_join_pairing(&s.body)?;
     app.store
         .join_pairing(s.auth, np, join, now_ms())
         .await
@@ -677,11 +745,7 @@ async fn finish_pairing(
     s: Signed,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let np = nameplate(&np)?;
-    let b: FinishPairing = parse_json(&s.body)?;
-    let cid: ChannelId = b64(&b.channel_id)?
-        .try_into()
-        .map_err(|_| ApiError::malformed())?;
-    let finish = b64_box(&b.finish)?;
+    let (cid, finish) = decode_finish_pairing(&s.body)?;
     app.store
         .finish_pairing(s.auth, np, cid, finish, now_ms())
         .await
@@ -746,15 +810,7 @@ async fn push(
     s: Signed,
 ) -> Result<Json<Value>, ApiError> {
     let cid = channel_id(&cid)?;
-    let b: Push = parse_json(&s.body)?;
-    if b.envelopes.is_empty() || b.envelopes.len() > MAX_PUSH_ENVELOPES {
-        return Err(ApiError::malformed());
-    }
-    let envs = b
-        .envelopes
-        .iter()
-        .map(|e| b64(e))
-        .collect::<Result<Vec<_>, _>>()?;
+    let envs = decode_push(&s.body)?;
     let results = app
         .store
         .push(s.auth, cid, envs, now_ms())
@@ -823,10 +879,7 @@ async fn ack(
     s: Signed,
 ) -> Result<Json<Value>, ApiError> {
     let cid = channel_id(&cid)?;
-    let b: Ack = parse_json(&s.body)?;
-    if b.seqs.len() > MAX_ACK_SEQS {
-        return Err(ApiError::malformed());
-    }
+    let b = decode_ack(&s.body)?;
     let deleted = app
         .store
         .ack(s.auth, cid, b.through, b.seqs, now_ms())
@@ -848,11 +901,10 @@ async fn revoke_channel(
     s: Signed,
 ) -> Result<Json<Value>, ApiError> {
     let cid = channel_id(&cid)?;
-    let b: Revoke = parse_json(&s.body)?;
-    let statement = b64(&b.statement)?;
+    let (revoked_at, statement) = decode_revoke(&s.body)?;
     let revoked_at = app
         .store
-        .revoke_channel(s.auth, cid, b.revoked_at, statement, now_ms())
+        .revoke_channel(s.auth, cid, revoked_at, statement, now_ms())
         .await
         .map_err(|e| store_err(&app, e))?;
     Ok(Json(json!({ "revoked_at": revoked_at })))

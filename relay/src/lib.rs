@@ -22,6 +22,9 @@ pub mod store;
 
 pub use store::{open_store, RelayStore, StoreError, StoreLimits};
 
+#[doc(hidden)]
+pub use http::decode_for_fuzzing;
+
 /// Log output format of [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
