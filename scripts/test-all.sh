@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Collabzium: the single test command (CI runs exactly this). See tests/README.md.
 #
-#   scripts/test-all.sh                      all suites: rust, lint, kotlin, swift, api (schemathesis)
+#   scripts/test-all.sh                      all suites: rust, lint, kotlin, swift, api (schemathesis), fuzz
 #   scripts/test-all.sh --only kotlin        one suite (repeat --only, or use a comma list)
 #   scripts/test-all.sh --setup-only         install/verify prerequisites and exit
 #
@@ -38,7 +38,7 @@ BUILD_DIR="$REPO_ROOT/build"
 BINDINGS_DIR="$BUILD_DIR/bindings"
 LOG_DIR="$BUILD_DIR/test-logs"
 OS="$(uname -s)"
-ALL_SUITES=(rust lint kotlin swift api)
+ALL_SUITES=(rust lint kotlin swift api fuzz)
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" # chroot, debootstrap
@@ -66,7 +66,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ ${#SELECTED[@]} -eq 0 ]]; then SELECTED=("${ALL_SUITES[@]}"); fi
 for s in "${SELECTED[@]}"; do
-    case "$s" in rust|lint|kotlin|swift|api) ;; *) echo "unknown suite: $s (rust|kotlin|swift|lint|api)" >&2; exit 2 ;; esac
+    case "$s" in rust|lint|kotlin|swift|api|fuzz) ;; *) echo "unknown suite: $s (rust|kotlin|swift|lint|api|fuzz)" >&2; exit 2 ;; esac
 done
 wants() { local s; for s in "${SELECTED[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 
@@ -519,6 +519,22 @@ suite_api() {
     else
         failed=1
         record api FAIL "$passed" "$failed" "$((SECONDS - t0))" "see ${logfile#"$REPO_ROOT"/}"
+    fi
+}
+
+# Every committed fuzz corpus replayed, then a bounded libFuzzer run per target (issue 15).
+suite_fuzz() {
+    local logfile="$LOG_DIR/fuzz.log" t0=$SECONDS rc=0 passed failed
+    : >"$logfile"
+    log "scripts/fuzz.sh smoke (nightly + cargo-fuzz, installed when missing)"
+    COLLABZIUM_CACHE="$CACHE" run_logged "$logfile" "$REPO_ROOT/scripts/fuzz.sh" smoke || rc=$?
+    passed=$(grep -cE '^fuzz smoke: [a-z_]+ +ok ' "$logfile" || true)
+    failed=$(grep -cE '^fuzz smoke: [a-z_]+ +FAILED' "$logfile" || true)
+    if [[ $rc -eq 0 && $failed -eq 0 && $passed -gt 0 ]]; then
+        record fuzz PASS "$passed" 0 "$((SECONDS - t0))" "targets: corpus replay + ${COLLABZIUM_FUZZ_SMOKE_S:-10}s each"
+    else
+        [[ $failed -gt 0 ]] || failed=1
+        record fuzz FAIL "$passed" "$failed" "$((SECONDS - t0))" "see ${logfile#"$REPO_ROOT"/}"
     fi
 }
 
