@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Child, ChildStdout, Stdio};
 
 use chrono::{Datelike, Duration, TimeZone, Utc};
 use serde_json::Value;
@@ -53,10 +53,10 @@ fn assert_no_claim(message: &str) {
     }
 }
 
-/// The therapist invites, the patient joins with `join_args`; returns the
-/// channel id once both sides are active.
-fn pair(d: &Path, url: &str, patient: &str, join_args: &[&str]) -> String {
-    let mut invite = cmd(d)
+/// The therapist's `invite` process, its output lines, and the code it
+/// printed first.
+fn invite(d: &Path, url: &str, wait: &str) -> (Child, Lines<BufReader<ChildStdout>>, String) {
+    let mut child = cmd(d)
         .args([
             "--store",
             "t.db",
@@ -66,19 +66,26 @@ fn pair(d: &Path, url: &str, patient: &str, join_args: &[&str]) -> String {
             "--relay",
             url,
         ])
-        .args(["--label", "Sam K", "--wait", "60"])
+        .args(["--label", "Sam K", "--wait", wait])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(invite.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     let code = first["code"].as_str().unwrap().to_string();
+    (child, lines, code)
+}
+
+/// The therapist invites, the patient joins with `join_args`; returns the
+/// channel id once both sides are active.
+fn pair(d: &Path, url: &str, patient: &str, join_args: &[&str]) -> String {
+    let (mut child, mut lines, code) = invite(d, url, "60");
     let mut args = vec!["patient", "join", "--relay", url, "--code", &code];
     args.extend_from_slice(join_args);
     let joined = store_json(d, patient, &args);
     assert_eq!(joined["status"], "active");
     let paired: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert!(invite.wait().unwrap().success());
+    assert!(child.wait().unwrap().success());
     paired["channel"].as_str().unwrap().to_string()
 }
 
@@ -117,23 +124,7 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     assert_eq!(alert_states(d, "p.db"), ["not_connected"]);
 
     // Joining while an alert is unsent asks whether to share it.
-    let mut invite = cmd(d)
-        .args([
-            "--store",
-            "t.db",
-            "--json",
-            "therapist",
-            "invite",
-            "--relay",
-            &url,
-        ])
-        .args(["--wait", "5"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(invite.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let code = first["code"].as_str().unwrap().to_string();
+    let (mut pending, _lines, code) = invite(d, &url, "5");
     let o = run(
         d,
         &[
@@ -149,7 +140,7 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
             .contains("share_alerts"),
         "{e}"
     );
-    let _ = invite.wait();
+    let _ = pending.wait();
 
     // Case 2b: paired without history and without the alert: the alert
     // never leaves, and the patient is not told otherwise.
@@ -158,6 +149,13 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     sync(d, "t.db");
     sync(d, "p.db");
     assert_eq!(alert_states(d, "p.db"), ["not_connected"]);
+    // Paired, so "not connected to a therapist" would be untrue: it says
+    // the patient kept this alert.
+    let crisis = store_json(d, "p.db", &["checkin", "crisis"]);
+    let msg = crisis["message"].as_str().unwrap();
+    assert!(msg.contains("chose not to share it"), "{msg}");
+    assert!(!msg.contains("not connected"), "{msg}");
+    assert_no_claim(msg);
     let inbox = store_json(d, "t.db", &["therapist", "inbox"]);
     assert!(
         !inbox

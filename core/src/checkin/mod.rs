@@ -456,7 +456,10 @@ impl Checkins {
             };
             return Ok((AlertState::Delivered, when));
         }
-        if reach.not_shared || !reach.channel_active {
+        if reach.not_shared {
+            return Ok((AlertState::NotConnected, TherapistReach::KeptOnDevice));
+        }
+        if !reach.channel_active {
             return Ok((AlertState::NotConnected, TherapistReach::Unknown));
         }
         Ok((AlertState::Sending, TherapistReach::Unknown))

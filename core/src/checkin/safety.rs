@@ -70,6 +70,9 @@ pub enum TherapistReach {
     NextAvailable(i64),
     /// No hours known.
     Unknown,
+    /// With `NotConnected`: the patient is paired, but chose at join to keep
+    /// this alert on the device ("not connected" would be untrue).
+    KeptOnDevice,
 }
 
 /// Whether a therapist is there to alert. With no profile yet the mode is
@@ -199,6 +202,8 @@ pub fn message_for(
     let middle = match (state, de) {
         (AlertState::Unguided, false) => "This program is self-guided, so nobody is told automatically about your answers. Please reach out now to one of the services below, your doctor, or the emergency number. You do not have to get through this alone.".to_string(),
         (AlertState::Unguided, true) => "Dieses Programm ist ein Selbsthilfeprogramm, deshalb erfährt niemand automatisch von Ihren Antworten. Bitte holen Sie sich jetzt Hilfe: bei einem der unten genannten Dienste, bei Ihrer Hausärztin oder Ihrem Hausarzt oder beim Notruf. Sie müssen da nicht allein durch.".to_string(),
+        (AlertState::NotConnected, false) if reach == TherapistReach::KeptOnDevice => "This alert was made before you joined your therapist, and you chose not to share it, so nobody has been told about these answers. Please reach out now to one of the services below or the emergency number. If you want your therapist to know, you can tell them in a message.".to_string(),
+        (AlertState::NotConnected, true) if reach == TherapistReach::KeptOnDevice => "Diese Benachrichtigung entstand, bevor Sie sich mit Ihrer Therapeutin oder Ihrem Therapeuten verbunden haben, und Sie haben entschieden, sie nicht zu teilen. Deshalb hat niemand von diesen Antworten erfahren. Bitte wenden Sie sich jetzt an einen der unten genannten Dienste oder an den Notruf. Wenn Ihre Therapeutin oder Ihr Therapeut davon wissen soll, können Sie es in einer Nachricht schreiben.".to_string(),
         (AlertState::NotConnected, false) => "You are not connected to a therapist, so nobody has been told about your answers. Please reach out now to one of the services below or the emergency number. To have a therapist see your check-ins, ask them for a pairing code and choose \"Join a therapist\".".to_string(),
         (AlertState::NotConnected, true) => "Sie sind mit keiner Therapeutin und keinem Therapeuten verbunden, deshalb hat niemand von Ihren Antworten erfahren. Bitte wenden Sie sich jetzt an einen der unten genannten Dienste oder an den Notruf. Damit eine Therapeutin oder ein Therapeut Ihre Check-ins sieht, lassen Sie sich einen Kopplungscode geben und wählen Sie „Mit Therapeut:in verbinden“.".to_string(),
         (AlertState::Sending, false) => "We are sending an alert to your therapist, but it has not reached them yet. Please do not wait for them.".to_string(),
@@ -211,7 +216,7 @@ pub fn message_for(
                     "Their next working hours start on {} (your time), and they may not see it before then.",
                     local_time_words(at, time_zone, language)
                 ),
-                TherapistReach::Unknown => "They may not see it straight away.".to_string(),
+                TherapistReach::Unknown | TherapistReach::KeptOnDevice => "They may not see it straight away.".to_string(),
             };
             format!("Your alert has reached your therapist's device. {when}")
         }
@@ -223,7 +228,7 @@ pub fn message_for(
                     "Die nächste Sprechzeit beginnt am {} (Ihre Zeit); vorher wird sie möglicherweise nicht gelesen.",
                     local_time_words(at, time_zone, language)
                 ),
-                TherapistReach::Unknown => "Sie wird vielleicht nicht sofort gelesen.".to_string(),
+                TherapistReach::Unknown | TherapistReach::KeptOnDevice => "Sie wird vielleicht nicht sofort gelesen.".to_string(),
             };
             format!("Ihre Benachrichtigung ist auf dem Gerät Ihrer Therapeutin oder Ihres Therapeuten angekommen. {when}")
         }
