@@ -56,7 +56,7 @@ pub enum Error {
 
     /// Pairing failed (wrong code, expired invitation, tampered box).
     #[error("pairing: {0}")]
-    Pairing(#[from] crate::sync::PairingError),
+    Pairing(#[from] collabzium_protocol::PairingError),
 
     /// The relay could not be reached; everything is kept to resume later.
     #[error("offline: {0}")]
@@ -117,6 +117,26 @@ impl From<rusqlite::Error> for Error {
             Some(ErrorCode::CannotOpen) => Error::Io("cannot open the store file".into()),
             // SQLite's own messages hold SQL text and codes, never bound values.
             _ => Error::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<collabzium_protocol::ClientError> for Error {
+    fn from(e: collabzium_protocol::ClientError) -> Self {
+        use collabzium_protocol::ClientError;
+        match e {
+            ClientError::Offline(why) => Error::Offline(why),
+            ClientError::Relay { status, code } => Error::Relay { status, code },
+            ClientError::Internal(why) => Error::Internal(why),
+        }
+    }
+}
+
+impl From<collabzium_protocol::client::Refusal> for Error {
+    fn from(r: collabzium_protocol::client::Refusal) -> Self {
+        Error::Relay {
+            status: r.status,
+            code: r.code,
         }
     }
 }

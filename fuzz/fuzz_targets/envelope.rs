@@ -1,9 +1,9 @@
 //! Envelope v1 from the relay: header parse, padding, and a channel's open path.
 #![no_main]
 
-use collabzium_core::sync::envelope::{self, Header, HEADER_LEN};
-use collabzium_core::sync::ratchet::{ChainKey, ReceiveChain, SendChain};
-use collabzium_core::sync::{Channel, Role};
+use collabzium_protocol::envelope::{self, Header, HEADER_LEN};
+use collabzium_protocol::ratchet::{ChainKey, ReceiveChain, SendChain};
+use collabzium_protocol::{Channel, Role};
 use libfuzzer_sys::fuzz_target;
 
 const CID: [u8; 16] = [7; 16];

@@ -1,8 +1,8 @@
 //! The pairing code a person types and the QR payload a camera reads.
 #![no_main]
 
-use collabzium_core::sync::code::canonical_origin;
-use collabzium_core::sync::PairingCode;
+use collabzium_protocol::code::canonical_origin;
+use collabzium_protocol::PairingCode;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! state read back from the store.
 #![no_main]
 
-use collabzium_core::sync::{FinishMessage, JoinMessage, PendingJoin};
+use collabzium_protocol::{FinishMessage, JoinMessage, PendingJoin};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 //! \n now \n body`. A line equal to `-` stands for a missing header.
 #![no_main]
 
-use collabzium_core::sync::signing::{self, MAX_SKEW_S};
+use collabzium_protocol::signing::{self, MAX_SKEW_S};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use collabzium_core::sync::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+use collabzium_protocol::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 
 /// Largest response body read (the relay caps a fetch page at 4 MiB).
 const MAX_RESPONSE: u64 = 8 * 1024 * 1024;

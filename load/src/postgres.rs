@@ -18,11 +18,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use collabzium_core::sync::client::{b64, unb64, RelayClient};
-use collabzium_core::sync::pairing::{self, FinishMessage, Invitation, JoinMessage};
-use collabzium_core::sync::signing;
-use collabzium_core::sync::{Channel, DeviceKey};
 use collabzium_http::UreqTransport;
+use collabzium_protocol::client::{b64, unb64, RelayClient};
+use collabzium_protocol::pairing::{self, FinishMessage, Invitation, JoinMessage};
+use collabzium_protocol::signing;
+use collabzium_protocol::{Channel, DeviceKey};
 use serde_json::{json, Value};
 
 pub struct Args {
@@ -166,7 +166,7 @@ pub struct Device {
     channel: Channel,
 }
 
-fn call<T>(what: &str, r: collabzium_core::sync::client::Call<T>) -> R<T> {
+fn call<T>(what: &str, r: collabzium_protocol::client::Call<T>) -> R<T> {
     match r {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(refusal)) => Err(format!(
@@ -184,7 +184,7 @@ fn pair(url: &str, t: &UreqTransport) -> R<(Device, Device)> {
     let pk = DeviceKey::generate();
     let tc = RelayClient::new(url, t, &tk, now_s);
     let pc = RelayClient::new(url, t, &pk, now_s);
-    let perr = |e: collabzium_core::sync::PairingError| format!("pairing: {e}");
+    let perr = |e: collabzium_protocol::PairingError| format!("pairing: {e}");
 
     let mut inv = Invitation::start(url).map_err(perr)?;
     let created = call("create pairing", tc.create_pairing(inv.msg_a()))?;

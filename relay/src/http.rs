@@ -15,7 +15,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use collabzium_core::sync::signing::{self, SignatureError};
+use collabzium_protocol::signing::{self, SignatureError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use collabzium_core::sync::signing::{self, CONTENT_DIGEST, SIGNATURE, SIGNATURE_INPUT};
-use collabzium_core::sync::DeviceKey;
+use collabzium_protocol::signing::{self, CONTENT_DIGEST, SIGNATURE, SIGNATURE_INPUT};
+use collabzium_protocol::DeviceKey;
 use common::*;
 use serde_json::{json, Value};
 

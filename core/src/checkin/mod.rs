@@ -216,7 +216,7 @@ pub fn send_message(
     reply_to: Option<&str>,
 ) -> Result<(crate::sync::service::MessageView, Option<SafetyAction>)> {
     let view = crate::sync::service::send_message(store, channel, text, reply_to)?;
-    if crate::sync::service::own_role(store)? != Some(crate::sync::channel::Role::Patient) {
+    if crate::sync::service::own_role(store)? != Some(crate::sync::Role::Patient) {
         return Ok((view, None));
     }
     let msg_ref = view.id.rsplit(':').next().unwrap_or(&view.id);

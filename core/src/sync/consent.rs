@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::store::outbox::{self, Priority};
 use crate::store::WriteTx;
 
-use super::channel::Role;
 use super::events;
 use super::state::{SyncIdentity, IDENTITY_ID};
+use collabzium_protocol::channel::Role;
 
 /// Version of the event body below.
 pub const CONSENT_EVENT_VERSION: u32 = 1;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::channel::Role;
+use collabzium_protocol::channel::Role;
 
 pub const PAYLOAD_VERSION: u32 = 1;
 

@@ -14,23 +14,23 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::availability::{AlertsOutsideHours, Availability};
-use super::channel::{Channel, Role};
-use super::client::{b64, unb64, Refusal, RelayClient};
-use super::code::PairingCode;
-use super::device::{self, DeviceKey};
-use super::envelope::Header;
 use super::events::{self, Payload, Receipt, PAYLOAD_VERSION};
-use super::pairing::{self, FinishMessage, Invitation, JoinMessage, PendingJoin};
 use super::state::{
     channel_id_bytes, hex, inbox_id, ChannelState, ChannelStatus, InboxItem, SentMessage,
     SyncIdentity, IDENTITY_ID,
 };
-use super::transport::HttpTransport;
 use super::{PairingError, SyncRejection};
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::store::outbox::{self, Priority};
 use crate::store::{ReadTx, Record, Store, WriteTx};
+use collabzium_protocol::channel::{Channel, Role};
+use collabzium_protocol::client::{b64, unb64, Refusal, RelayClient};
+use collabzium_protocol::code::PairingCode;
+use collabzium_protocol::device::{self, DeviceKey};
+use collabzium_protocol::envelope::Header;
+use collabzium_protocol::pairing::{self, FinishMessage, Invitation, JoinMessage, PendingJoin};
+use collabzium_protocol::transport::HttpTransport;
 
 /// Envelopes per push request and bytes per request (ADR 0006 §5).
 const PUSH_BATCH: usize = 100;
@@ -309,7 +309,10 @@ pub fn join(
     share_history: bool,
     share_alerts: Option<bool>,
 ) -> Result<JoinOutcome> {
-    let (relay_url, code) = if code.trim_start().starts_with(super::code::QR_PREFIX) {
+    let (relay_url, code) = if code
+        .trim_start()
+        .starts_with(collabzium_protocol::code::QR_PREFIX)
+    {
         PairingCode::parse_qr(code.trim())?
     } else {
         let url =
@@ -878,7 +881,7 @@ fn handle_revoked(
     let Some((at, statement)) = revocation_from(r) else {
         return Ok(());
     };
-    let msg = super::client::revocation_message(&ch.cid()?, at);
+    let msg = collabzium_protocol::client::revocation_message(&ch.cid()?, at);
     if !device::verify(&ch.peer_device_bytes()?, &msg, &statement) {
         store.write(|tx| tx.audit(AuditEvent::SyncRejected, "forged_revocation"))?;
         return Ok(());
@@ -1520,7 +1523,10 @@ pub fn unpair(
         }
     })?;
     let at = store.now_millis();
-    let statement = key.sign(&super::client::revocation_message(&ch.cid()?, at));
+    let statement = key.sign(&collabzium_protocol::client::revocation_message(
+        &ch.cid()?,
+        at,
+    ));
     ch.revocation_statement = Some(b64(&statement));
     shred_channel(store, &mut ch, at, "me")?;
     let client = RelayClient::new(&ch.relay_url, transport, &key, || now_s(store));

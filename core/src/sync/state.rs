@@ -10,12 +10,12 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::availability::Availability;
-use super::channel::{Channel, Role};
-use super::device::DeviceKey;
-use super::envelope::CHANNEL_ID_LEN;
-use super::ratchet::{ReceiveChain, SendChain};
 use crate::error::{Error, Result};
 use crate::store::{Record, WriteTx};
+use collabzium_protocol::channel::{Channel, Role};
+use collabzium_protocol::device::DeviceKey;
+use collabzium_protocol::envelope::CHANNEL_ID_LEN;
+use collabzium_protocol::ratchet::{ReceiveChain, SendChain};
 
 pub fn role_name(role: Role) -> &'static str {
     match role {
@@ -254,7 +254,7 @@ impl ChannelState {
 
     fn device(kind: &str, s: &Option<String>) -> Result<[u8; 32]> {
         s.as_deref()
-            .and_then(|s| super::client::unb64(s).ok())
+            .and_then(|s| collabzium_protocol::client::unb64(s).ok())
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| Error::corrupt(kind, "bad device key"))
     }

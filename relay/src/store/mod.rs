@@ -4,7 +4,7 @@
 //! no SQL; the backends share the pure checks below.
 
 use async_trait::async_trait;
-use collabzium_core::sync::envelope::{Direction, Header, CHANNEL_ID_LEN, HEADER_LEN, TAG_LEN};
+use collabzium_protocol::envelope::{Direction, Header, CHANNEL_ID_LEN, HEADER_LEN, TAG_LEN};
 use ring::digest;
 use thiserror::Error;
 
@@ -70,7 +70,7 @@ pub const MAX_ENVELOPE_LEN: usize = 256 * 1024;
 pub const MIN_ENVELOPE_LEN: usize = HEADER_LEN + TAG_LEN;
 /// Largest seq a JSON number carries exactly.
 pub const MAX_SEQ: u64 = 1 << 53;
-pub const NONCE_TTL_MS: i64 = collabzium_core::sync::signing::NONCE_TTL_S * 1000;
+pub const NONCE_TTL_MS: i64 = collabzium_protocol::signing::NONCE_TTL_S * 1000;
 
 /// Revocation tombstone served to the former peer (ADR 0005 §7).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,7 +393,7 @@ pub(crate) fn verify_revocation(
     statement: &[u8],
 ) -> bool {
     revoked_at >= 0
-        && collabzium_core::sync::device::verify(
+        && collabzium_protocol::device::verify(
             device,
             &revocation_message(channel_id, revoked_at),
             statement,

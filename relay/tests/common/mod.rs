@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use collabzium_core::sync::signing::{self, SignedHeaders};
-use collabzium_core::sync::DeviceKey;
+use collabzium_protocol::signing::{self, SignedHeaders};
+use collabzium_protocol::DeviceKey;
 use collabzium_relay::store::{Auth, StoreLimits};
 use collabzium_relay::{spawn_background, RelayConfig, RelayHandle, RelayStore};
 use serde_json::{json, Value};

@@ -1,4 +1,5 @@
-//! Typed outcomes of pairing and of opening envelopes (ADR 0005 §3, §6).
+//! Typed outcomes of pairing, of opening envelopes (ADR 0005 §3, §6) and of
+//! relay calls.
 
 use thiserror::Error;
 
@@ -120,4 +121,19 @@ impl SyncRejection {
             SyncRejection::OwnershipViolation => "ownership_violation",
         }
     }
+}
+
+/// Why a relay call failed. None of these carry content or URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ClientError {
+    /// The relay could not be reached; the caller keeps everything to resume.
+    #[error("offline: {0}")]
+    Offline(String),
+    /// The relay refused the request, or answered with something unreadable
+    /// (`status` 0, code `malformed_response`).
+    #[error("relay refused the request: {status} {code}")]
+    Relay { status: u16, code: String },
+    /// A request body could not be encoded.
+    #[error("internal: {0}")]
+    Internal(String),
 }

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use collabzium_core::sync::envelope::{self, HEADER_LEN, TAG_LEN};
-use collabzium_core::sync::ratchet::{ChainKey, SendChain, MAX_SKIP};
-use collabzium_core::sync::{
+use collabzium_protocol::envelope::{self, HEADER_LEN, TAG_LEN};
+use collabzium_protocol::ratchet::{ChainKey, SendChain, MAX_SKIP};
+use collabzium_protocol::{
     join, Channel, DeviceKey, FinishMessage, Invitation, JoinMessage, PairingCode, PairingError,
     SyncRejection,
 };

@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use super::device::DeviceKey;
 use super::signing;
 use super::transport::{HttpRequest, HttpResponse, HttpTransport};
-use crate::error::{Error, Result};
+use crate::error::ClientError as Error;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
