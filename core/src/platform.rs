@@ -4,6 +4,8 @@
 //! bindings adapt the foreign implementations onto these traits. Rust
 //! implementations for the CLI and tests live next to them.
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 /// Why a key provider failed. `WrongKey` is the only outcome that means
@@ -64,5 +66,33 @@ pub trait NotificationScheduler: Send + Sync {
     fn max_pending(&self) -> u32;
     /// Make `plan` the whole set of pending notifications. Ids are stable
     /// across plans, so implementations can diff instead of cancelling all.
-    fn replace_pending(&self, plan: &[crate::agenda::Notification]) -> Result<(), SchedulerError>;
+    fn replace_pending(&self, plan: &[Notification]) -> Result<(), SchedulerError>;
+}
+
+/// Why a reminder sounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderKind {
+    /// A check-in has just opened.
+    Checkin,
+    /// The daily nudge about everything still open.
+    Nudge,
+}
+
+/// One local notification. Title and body are generic on purpose: a lock
+/// screen must not reveal what the patient is treated for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    /// `reminder:<item id>` or `nudge:<YYYY-MM-DD>`; the same slot keeps its
+    /// id across re-plans, so the platform can diff.
+    pub id: String,
+    /// A 31-bit hash of `id`, for platforms that want integer ids (Android).
+    pub platform_id: i32,
+    pub fire_at: DateTime<Utc>,
+    /// Wall-clock time it sounds, in the zone the patient is in now.
+    pub local_time: NaiveDateTime,
+    pub kind: ReminderKind,
+    pub item_ids: Vec<String>,
+    pub title: String,
+    pub body: String,
 }

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, Timelike, Utc};
-use serde::Serialize;
 
 use super::enrolment::{EnrolmentState, ReminderEventKind};
 use super::items::{items, Item, ItemKind, ItemState};
+pub use crate::platform::{Notification, ReminderKind};
 use crate::platform::{NotificationScheduler, SchedulerError};
 use crate::program::{QuietHours, TimeOfDay};
 
@@ -20,32 +20,6 @@ pub const MAX_PLANNED_REMINDERS: u32 = 512;
 /// Reminders stop this many days after the program's last day.
 const DAYS_AFTER_END: u64 = 7;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReminderKind {
-    /// A check-in has just opened.
-    Checkin,
-    /// The daily nudge about everything still open.
-    Nudge,
-}
-
-/// One local notification. Title and body are generic on purpose: a lock
-/// screen must not reveal what the patient is treated for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Notification {
-    /// `reminder:<item id>` or `nudge:<YYYY-MM-DD>`; the same slot keeps its
-    /// id across re-plans, so the platform can diff.
-    pub id: String,
-    /// A 31-bit hash of `id`, for platforms that want integer ids (Android).
-    pub platform_id: i32,
-    pub fire_at: DateTime<Utc>,
-    /// Wall-clock time it sounds, in the zone the patient is in now.
-    pub local_time: NaiveDateTime,
-    pub kind: ReminderKind,
-    pub item_ids: Vec<String>,
-    pub title: String,
-    pub body: String,
-}
 
 struct Candidate {
     fire: DateTime<Utc>,

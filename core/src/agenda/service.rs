@@ -240,7 +240,7 @@ pub fn complete(store: &Store, item_id: &str, at: DateTime<Utc>) -> Result<Item>
 /// Outbox ref ids are short tokens; item ids may be longer.
 fn progress_ref(item_id: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, item_id.as_bytes());
-    crate::sync::state::hex(&d.as_ref()[..16])
+    crate::crypto::hex(&d.as_ref()[..16])
 }
 
 /// Records the therapist's approval of a module (called by sync). Repeats

@@ -26,10 +26,26 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A random 128-bit id as lowercase hex: unguessable and safe to use as an
 /// opaque row identity in associated data.
 pub fn random_id() -> String {
-    let bytes = random_bytes::<16>();
-    let mut s = String::with_capacity(32);
+    hex(&random_bytes::<16>())
+}
+
+/// Lowercase hex, the one encoding of ids and digests in stored keys.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push_str(&format!("{b:02x}"));
+        let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// Inverse of [`hex`]; `None` for odd length or a non-hex digit.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }

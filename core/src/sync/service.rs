@@ -16,11 +16,12 @@ use serde_json::{json, Value};
 use super::availability::{AlertsOutsideHours, Availability};
 use super::events::{self, Payload, Receipt, PAYLOAD_VERSION};
 use super::state::{
-    channel_id_bytes, hex, inbox_id, ChannelState, ChannelStatus, InboxItem, SentMessage,
+    channel_id_bytes, inbox_id, ChannelState, ChannelStatus, InboxItem, SentMessage,
     SyncIdentity, IDENTITY_ID,
 };
 use super::{PairingError, SyncRejection};
 use crate::audit::AuditEvent;
+use crate::crypto::hex;
 use crate::error::{Error, Result};
 use crate::store::outbox::{self, Priority};
 use crate::store::{ReadTx, Record, Store, WriteTx};
@@ -517,13 +518,6 @@ fn per_channel_ref(channel: &str, ref_id: &str) -> String {
     }
 }
 
-fn random_id() -> Result<String> {
-    let mut b = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| Error::Internal("system RNG unavailable".into()))?;
-    Ok(hex(&b))
-}
-
 fn active_channel(tx: &ReadTx<'_>, channel: Option<&str>) -> Result<ChannelState> {
     let chans: Vec<ChannelState> = tx
         .list::<ChannelState>()?
@@ -564,7 +558,7 @@ pub fn send_message(
         ));
     }
     let ch = store.read(|tx| active_channel(tx, channel))?;
-    let id = random_id()?;
+    let id = crate::crypto::random_id();
     store.write(|tx| {
         let body = json!({"text": text, "reply_to": reply_to});
         let seq = enqueue_for_channel(tx, &ch.id, events::MESSAGE, &id, Priority::Normal, &body)?;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::availability::Availability;
+use crate::crypto::{hex, unhex};
 use crate::error::{Error, Result};
 use crate::store::{Record, WriteTx};
 use collabzium_protocol::channel::{Channel, Role};
@@ -30,20 +31,6 @@ pub fn parse_role(s: &str) -> Result<Role> {
         "patient" => Ok(Role::Patient),
         _ => Err(Error::corrupt(SyncIdentity::KIND, "unknown role")),
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Parses a channel id as shown to users and stored (32 hex digits).
