@@ -69,11 +69,11 @@ impl PatientStore {
     }
 
     pub fn grant_consent(&self, scope: String, text_version: String) -> Result<ConsentRecord> {
-        Ok(self.store.grant_consent(&scope, &text_version)?.into())
+        Ok(collabzium_core::session::grant_consent(&self.store, &scope, &text_version)?.into())
     }
 
     pub fn withdraw_consent(&self, scope: String, text_version: String) -> Result<ConsentRecord> {
-        Ok(self.store.withdraw_consent(&scope, &text_version)?.into())
+        Ok(collabzium_core::session::withdraw_consent(&self.store, &scope, &text_version)?.into())
     }
 
     /// The latest decision per scope: what the consent screen shows.

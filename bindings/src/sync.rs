@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use collabzium_core::sync::service::{self, Delivery as CoreDelivery, InvitationState};
+use collabzium_core::session;
 use collabzium_core::sync::state::ChannelStatus as CoreStatus;
+use collabzium_core::sync::{self, Delivery as CoreDelivery, InvitationState};
 use collabzium_core::sync::{self as core_sync, TherapistInvitation};
 
 use crate::error::{CollabziumError, Result};
@@ -247,7 +248,7 @@ impl PairingInvitation {
     }
 }
 
-fn summary(s: service::SyncSummary) -> SyncSummary {
+fn summary(s: sync::SyncSummary) -> SyncSummary {
     SyncSummary {
         sent: s.sent,
         received: s.received,
@@ -298,7 +299,7 @@ impl PatientStore {
         share_history: bool,
         share_alerts: Option<bool>,
     ) -> Result<PairingResult> {
-        let o = service::join(
+        let o = sync::join(
             &self.store,
             &Adapter(transport),
             relay_url.as_deref(),
@@ -316,7 +317,7 @@ impl PatientStore {
     /// Sends and receives everything due. Safe from a background thread at
     /// any time, alongside UI calls.
     pub fn sync(&self, transport: Arc<dyn HttpTransport>) -> Result<SyncSummary> {
-        let s = service::sync(&self.store, &Adapter(transport))?;
+        let s = session::sync(&self.store, &Adapter(transport))?;
         if s.received > 0 {
             // An assignment or approval may have changed the agenda: the
             // reminders follow at once. A failed re-plan does not fail the
@@ -330,7 +331,7 @@ impl PatientStore {
     }
 
     pub fn channels(&self) -> Result<Vec<ChannelView>> {
-        Ok(service::channel_views(&self.store)?
+        Ok(sync::channel_views(&self.store)?
             .into_iter()
             .map(|c| ChannelView {
                 channel_id: c.channel_id,
@@ -361,19 +362,19 @@ impl PatientStore {
     /// Safety alerts made before pairing and not yet shared: when non-zero,
     /// ask the patient before `patient_join` whether to share them.
     pub fn unsent_safety_alerts(&self) -> Result<u32> {
-        Ok(service::unsent_alerts(&self.store)?)
+        Ok(sync::unsent_alerts(&self.store)?)
     }
 
     /// The thread, oldest first; marks received messages read.
     pub fn message_thread(&self, channel_id: Option<String>) -> Result<Vec<MessageView>> {
-        let t = service::thread(&self.store, channel_id.as_deref())?;
+        let t = sync::thread(&self.store, channel_id.as_deref())?;
         let unread: Vec<String> = t
             .iter()
             .filter(|m| !m.from_me && !m.read)
             .map(|m| m.id.clone())
             .collect();
         if let Some(first) = t.first() {
-            service::mark_read(&self.store, &first.channel_id, &unread)?;
+            sync::mark_read(&self.store, &first.channel_id, &unread)?;
         }
         Ok(t.into_iter().map(message).collect())
     }
@@ -381,7 +382,7 @@ impl PatientStore {
     /// Received events, newest first; `kinds` empty means all.
     pub fn inbox(&self, kinds: Vec<String>) -> Result<Vec<InboxEntry>> {
         let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
-        Ok(service::inbox(&self.store, &kinds)?
+        Ok(sync::inbox(&self.store, &kinds)?
             .into_iter()
             .map(|i| InboxEntry {
                 channel_id: i.channel_id,
@@ -398,7 +399,7 @@ impl PatientStore {
 
     /// Every own event with its delivery state (queued → sent → delivered → read).
     pub fn outbound(&self) -> Result<Vec<OutboundView>> {
-        Ok(service::outbound(&self.store)?
+        Ok(sync::outbound(&self.store)?
             .into_iter()
             .map(|o| OutboundView {
                 event_id: o.event_id,
@@ -416,7 +417,7 @@ impl PatientStore {
         transport: Arc<dyn HttpTransport>,
         channel_id: Option<String>,
     ) -> Result<()> {
-        service::unpair(&self.store, &Adapter(transport), channel_id.as_deref())?;
+        sync::unpair(&self.store, &Adapter(transport), channel_id.as_deref())?;
         Ok(())
     }
 }
@@ -487,7 +488,7 @@ impl PatientStore {
                 av::AlertsOutsideHours::Defer
             },
         };
-        Ok(service::set_availability(
+        Ok(sync::set_availability(
             &self.store,
             &s,
             channel_id.as_deref(),
@@ -500,7 +501,7 @@ impl PatientStore {
         channel_id: Option<String>,
     ) -> Result<Option<ReplyExpectation>> {
         Ok(
-            service::reply_expectation(&self.store, channel_id.as_deref())?.map(|r| {
+            sync::reply_expectation(&self.store, channel_id.as_deref())?.map(|r| {
                 ReplyExpectation {
                     available_now: r.available_now,
                     next_available_at_millis: r.next_available_at_millis,
@@ -515,7 +516,7 @@ impl PatientStore {
     /// Therapist: notifications due from received events, batched by fire
     /// time within availability hours, for the platform scheduler.
     pub fn pending_notifications(&self) -> Result<Vec<NotificationBatch>> {
-        Ok(service::pending_notifications(&self.store)?
+        Ok(sync::pending_notifications(&self.store)?
             .into_iter()
             .map(|b| NotificationBatch {
                 fire_at_millis: b.fire_at_millis,
@@ -538,7 +539,7 @@ impl PatientStore {
         note: Option<String>,
     ) -> Result<()> {
         let action = collabzium_core::checkin::AckAction::parse(&action)?;
-        Ok(service::send_alert_ack(
+        Ok(sync::send_alert_ack(
             &self.store,
             &channel_id,
             &alert_id,
@@ -549,7 +550,7 @@ impl PatientStore {
 
     /// Therapist: approve a therapist-gated module for one patient.
     pub fn approve_module(&self, channel_id: String, module_id: String) -> Result<()> {
-        Ok(service::send_unlock_approval(
+        Ok(sync::send_unlock_approval(
             &self.store,
             &channel_id,
             &module_id,
@@ -569,7 +570,7 @@ impl PatientStore {
                 field: "start_date".into(),
                 reason: "must be YYYY-MM-DD".into(),
             })?;
-        Ok(service::send_program_assignment(
+        Ok(sync::send_program_assignment(
             &self.store,
             &channel_id,
             &program_json,
@@ -578,7 +579,7 @@ impl PatientStore {
     }
 }
 
-fn message(m: service::MessageView) -> MessageView {
+fn message(m: sync::MessageView) -> MessageView {
     MessageView {
         id: m.id,
         channel_id: m.channel_id,

@@ -320,12 +320,12 @@ fn research_export_writes_the_deidentified_csv_of_a_therapist_store() {
     let pt = party(dir.path(), "patient");
     pair(&relay.url(), &t, &th.store, &pt.store, "Sam");
     // Research is opt-in (issue 10): without this, Sam is left out.
-    pt.store
-        .grant_consent(
-            collabzium_core::domain::consent::scopes::RESEARCH_EXPORT,
-            "v1",
-        )
-        .unwrap();
+    collabzium_core::session::grant_consent(
+        &pt.store,
+        collabzium_core::domain::consent::scopes::RESEARCH_EXPORT,
+        "v1",
+    )
+    .unwrap();
     pt.clock.advance_ms(1_000);
     phq9(&pt.store, [2, 2, 2, 1, 1, 1, 1, 1, 0]);
     alliance_checkin(&pt.store, "");

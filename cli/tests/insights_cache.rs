@@ -12,7 +12,7 @@ use collabzium_core::insights::{
     load_patients_cached, rate_alliance, FlagConfig, CACHE_KIND,
 };
 use collabzium_core::store::Store;
-use collabzium_core::sync::service;
+use collabzium_core::sync;
 use common::*;
 use serde_json::json;
 
@@ -71,7 +71,7 @@ fn cached_patients_follow_every_change() {
     // An acknowledgement updates the inbox item in place (same row; in the
     // same millisecond only the envelope's nonce would tell it apart, see
     // the unit test in core/src/insights/cache.rs).
-    service::send_alert_ack(
+    sync::send_alert_ack(
         &th.store,
         &alex_ch,
         &alert,
@@ -95,7 +95,7 @@ fn cached_patients_follow_every_change() {
     check(&th.store, "therapist rating");
 
     // Unpairing revokes the channel (status in the channel record).
-    service::unpair(&th.store, &t, Some(&alex_ch)).unwrap();
+    sync::unpair(&th.store, &t, Some(&alex_ch)).unwrap();
     check(&th.store, "unpair");
 
     // The hit path really answers from the record: a cache written for the

@@ -11,7 +11,7 @@ use collabzium_core::checkin::Checkins;
 use collabzium_core::insights::{
     caseload_for_store, load_patients, rate_alliance, timeline, FlagKind, Priority,
 };
-use collabzium_core::sync::service;
+use collabzium_core::sync;
 use common::*;
 use serde_json::json;
 
@@ -41,7 +41,7 @@ fn caseload_from_a_synced_therapist_store() {
     )
     .unwrap();
     let start = (Utc::now() - Duration::days(10)).date_naive();
-    service::send_program_assignment(&th.store, &sam_ch, &program, start).unwrap();
+    sync::send_program_assignment(&th.store, &sam_ch, &program, start).unwrap();
 
     // Sam: baseline PHQ-9 5, then 9 corrected to 12 (reliable worsening: +7 ≥ 6).
     let c = Checkins::new(sam.store.clone()).unwrap();
@@ -75,7 +75,7 @@ fn caseload_from_a_synced_therapist_store() {
     assert!(rate_alliance(&th.store, "no-such-channel", &json!({})).is_err());
     assert!(rate_alliance(&th.store, &sam_ch, &json!({"goals_1": 99})).is_err());
     sync_until_quiet(&[&th, &sam, &alex], &t);
-    let sam_inbox = service::inbox(&sam.store, &["checkin"]).unwrap();
+    let sam_inbox = sync::inbox(&sam.store, &["checkin"]).unwrap();
     assert!(sam_inbox.is_empty(), "therapist ratings are never synced");
 
     let patients = load_patients(&th.store).unwrap();
@@ -135,7 +135,7 @@ fn caseload_from_a_synced_therapist_store() {
     // Acknowledged, the alert no longer tops the caseload, but the risk
     // stays in sight: its own tier and reason, never routine.
     // Acknowledged, the alert no longer tops the caseload.
-    service::send_alert_ack(
+    sync::send_alert_ack(
         &th.store,
         &alex_ch,
         &alert,

@@ -14,7 +14,7 @@ use collabzium_core::crypto::PassphraseKeyProvider;
 use collabzium_core::domain::consent::scopes;
 use collabzium_core::insights::{load_patients, research_export};
 use collabzium_core::store::{outbox, Store};
-use collabzium_core::sync::service;
+use collabzium_core::{session, sync};
 use common::*;
 use serde_json::Value;
 
@@ -37,16 +37,12 @@ fn score(p: &Party, items: [i64; 9]) {
 }
 
 fn grant(p: &Party) {
-    p.store
-        .grant_consent(scopes::RESEARCH_EXPORT, "v1")
-        .unwrap();
+    session::grant_consent(&p.store, scopes::RESEARCH_EXPORT, "v1").unwrap();
     p.clock.advance_ms(1_000);
 }
 
 fn withdraw(p: &Party) {
-    p.store
-        .withdraw_consent(scopes::RESEARCH_EXPORT, "v1")
-        .unwrap();
+    session::withdraw_consent(&p.store, scopes::RESEARCH_EXPORT, "v1").unwrap();
     p.clock.advance_ms(1_000);
 }
 
@@ -79,9 +75,7 @@ fn only_consenting_patients_are_exported_and_the_note_counts_the_rest() {
     score(&cat, [2, 2, 2, 2, 2, 2, 1, 1, 0]);
     withdraw(&cat);
     // The therapist's own consent in their store never becomes an event.
-    th.store
-        .grant_consent(scopes::RESEARCH_EXPORT, "v1")
-        .unwrap();
+    session::grant_consent(&th.store, scopes::RESEARCH_EXPORT, "v1").unwrap();
     let own = th
         .store
         .read(outbox::pending)
@@ -93,10 +87,9 @@ fn only_consenting_patients_are_exported_and_the_note_counts_the_rest() {
     sync_until_quiet(&[&ann, &ben, &cat, &th], &t);
 
     // Each decision arrived as an event of its own.
-    let inbox = service::inbox(&th.store, &["consent"]).unwrap();
+    let inbox = sync::inbox(&th.store, &["consent"]).unwrap();
     let of = |ch: &str| -> Vec<&Value> {
-        let mut v: Vec<&service::InboxEntry> =
-            inbox.iter().filter(|e| e.channel_id == ch).collect();
+        let mut v: Vec<&sync::InboxEntry> = inbox.iter().filter(|e| e.channel_id == ch).collect();
         v.sort_by_key(|e| e.at_millis);
         v.into_iter().map(|e| &e.body).collect()
     };
@@ -225,9 +218,7 @@ fn a_late_grant_or_a_regrant_exports_only_what_came_after_it() {
     grant(&eve);
     score(&eve, [1, 1, 1, 1, 1, 1, 1, 1, 0]);
     // A renewal under a new text does not restart the grant.
-    eve.store
-        .grant_consent(scopes::RESEARCH_EXPORT, "v2")
-        .unwrap();
+    session::grant_consent(&eve.store, scopes::RESEARCH_EXPORT, "v2").unwrap();
     eve.clock.advance_ms(1_000);
     sync_until_quiet(&[&dee, &eve, &th], &t);
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use collabzium_core::sync::service;
+use collabzium_core::{session, sync};
 use common::*;
 
 /// A random canary: unlikely to occur anywhere by chance.
@@ -86,15 +86,15 @@ fn run_canaries(relay: &RelayProcess, dir: &Path, mid: &dyn Fn(&[String])) -> Ve
                 alliance_checkin(&pt.store, c);
             }
             1 => {
-                service::send_message(&pt.store, None, c, None).unwrap();
+                sync::send_message(&pt.store, None, c, None).unwrap();
             }
             _ => {
-                service::send_message(&th.store, Some(&cid), c, None).unwrap();
+                sync::send_message(&th.store, Some(&cid), c, None).unwrap();
             }
         }
     }
-    service::sync(&th.store, &t).unwrap();
-    let s = service::sync(&pt.store, &t).unwrap();
+    session::sync(&th.store, &t).unwrap();
+    let s = session::sync(&pt.store, &t).unwrap();
     assert!(
         s.sent >= 33,
         "patient's canaries are queued at the relay: {s:?}"
@@ -102,8 +102,8 @@ fn run_canaries(relay: &RelayProcess, dir: &Path, mid: &dyn Fn(&[String])) -> Ve
     mid(&canaries);
     sync_until_quiet(&[&pt, &th], &t);
     // Positive control: every canary arrived and is readable by the peer.
-    let mut opened = serde_json::to_vec(&service::inbox(&th.store, &[]).unwrap()).unwrap();
-    opened.extend(serde_json::to_vec(&service::thread(&pt.store, None).unwrap()).unwrap());
+    let mut opened = serde_json::to_vec(&sync::inbox(&th.store, &[]).unwrap()).unwrap();
+    opened.extend(serde_json::to_vec(&sync::thread(&pt.store, None).unwrap()).unwrap());
     assert_eq!(hits(&opened, &canaries).len(), 50, "positive control");
     canaries
 }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use collabzium_core::sync::service;
 use collabzium_core::sync::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+use collabzium_core::{session, sync};
 use common::*;
 
 /// A load balancer in front of the relays: round-robin, skipping a relay
@@ -140,11 +140,11 @@ fn events_arrive_exactly_once_through_relay_and_postgres_crashes() {
                     if tag == "p" && n.is_multiple_of(10) {
                         alliance_checkin(&me.store, &format!("{tag}{n}"));
                     } else {
-                        service::send_message(&me.store, to.as_deref(), &format!("{tag}{n}"), None)
+                        sync::send_message(&me.store, to.as_deref(), &format!("{tag}{n}"), None)
                             .unwrap();
                     }
                 }
-                let s = service::sync(&me.store, &*t).expect("sync never fails hard");
+                let s = session::sync(&me.store, &*t).expect("sync never fails hard");
                 received.fetch_add(s.received, Ordering::SeqCst);
             }
         })
@@ -162,12 +162,12 @@ fn events_arrive_exactly_once_through_relay_and_postgres_crashes() {
     let total_received = received.load(Ordering::SeqCst) + rest.received;
 
     // Exactly once, both ways.
-    let at_therapist: Vec<String> = service::inbox(&th.store, &["message", "checkin"])
+    let at_therapist: Vec<String> = sync::inbox(&th.store, &["message", "checkin"])
         .unwrap()
         .into_iter()
         .map(|i| i.event_id)
         .collect();
-    let at_patient: Vec<String> = service::inbox(&pt.store, &["message"])
+    let at_patient: Vec<String> = sync::inbox(&pt.store, &["message"])
         .unwrap()
         .into_iter()
         .map(|i| i.event_id)
@@ -183,15 +183,10 @@ fn events_arrive_exactly_once_through_relay_and_postgres_crashes() {
         "no event applied twice"
     );
     for p in [&pt, &th] {
-        let undelivered: Vec<_> = service::outbound(&p.store)
+        let undelivered: Vec<_> = sync::outbound(&p.store)
             .unwrap()
             .into_iter()
-            .filter(|o| {
-                !matches!(
-                    o.delivery,
-                    service::Delivery::Delivered | service::Delivery::Read
-                )
-            })
+            .filter(|o| !matches!(o.delivery, sync::Delivery::Delivered | sync::Delivery::Read))
             .collect();
         assert!(undelivered.is_empty(), "{undelivered:?}");
     }

@@ -4,10 +4,11 @@
 mod common;
 
 use collabzium_core::checkin::Checkins;
+use collabzium_core::session;
 use collabzium_core::sync::availability::Availability;
-use collabzium_core::sync::service::{self, Delivery};
 use collabzium_core::sync::state::ChannelStatus;
 use collabzium_core::sync::TherapistInvitation;
+use collabzium_core::sync::{self, Delivery};
 use collabzium_core::Error;
 use common::*;
 
@@ -18,26 +19,26 @@ fn checkin_alert_and_messages_flow_with_receipts() {
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
-    let chans = service::channel_views(&th.store).unwrap();
-    let pchans = service::channel_views(&pt.store).unwrap();
+    let chans = sync::channel_views(&th.store).unwrap();
+    let pchans = sync::channel_views(&pt.store).unwrap();
     assert_eq!(chans[0].status, ChannelStatus::Active);
     assert_eq!(pchans[0].status, ChannelStatus::Active);
     assert_eq!(chans[0].safety_number, pchans[0].safety_number);
 
     let checkin = alliance_checkin(&pt.store, "homework felt useful");
     let risky = phq9(&pt.store, [2, 2, 1, 1, 1, 1, 0, 0, 1]);
-    service::send_message(&pt.store, None, "Hello from the patient", None).unwrap();
-    let s = service::sync(&pt.store, &t).unwrap();
+    sync::send_message(&pt.store, None, "Hello from the patient", None).unwrap();
+    let s = session::sync(&pt.store, &t).unwrap();
     assert!(
         s.sent >= 4,
         "check-in, PHQ-9, alert and message go out: {s:?}"
     );
-    let out = service::outbound(&pt.store).unwrap();
+    let out = sync::outbound(&pt.store).unwrap();
     assert!(out.iter().all(|o| o.delivery == Delivery::Sent), "{out:?}");
 
-    let s = service::sync(&th.store, &t).unwrap();
+    let s = session::sync(&th.store, &t).unwrap();
     assert_eq!(s.received, 4, "{s:?}");
-    let inbox = service::inbox(&th.store, &[]).unwrap();
+    let inbox = sync::inbox(&th.store, &[]).unwrap();
     let kinds: Vec<&str> = inbox.iter().map(|i| i.kind.as_str()).collect();
     for k in ["checkin", "safety_alert", "message"] {
         assert!(kinds.contains(&k), "{kinds:?}");
@@ -54,16 +55,16 @@ fn checkin_alert_and_messages_flow_with_receipts() {
     );
 
     // The therapist's receipt reaches the patient: delivered.
-    service::sync(&pt.store, &t).unwrap();
-    let out = service::outbound(&pt.store).unwrap();
+    session::sync(&pt.store, &t).unwrap();
+    let out = sync::outbound(&pt.store).unwrap();
     let ck = out.iter().find(|o| o.ref_id == checkin).unwrap();
     assert_eq!(ck.delivery, Delivery::Delivered);
 
     // The therapist reads the thread and acknowledges the alert.
-    let thread = service::thread(&th.store, Some(&cid)).unwrap();
+    let thread = sync::thread(&th.store, Some(&cid)).unwrap();
     assert_eq!(thread.len(), 1);
-    service::mark_read(&th.store, &cid, &[thread[0].id.clone()]).unwrap();
-    service::send_alert_ack(
+    sync::mark_read(&th.store, &cid, &[thread[0].id.clone()]).unwrap();
+    sync::send_alert_ack(
         &th.store,
         &cid,
         &risky,
@@ -71,9 +72,9 @@ fn checkin_alert_and_messages_flow_with_receipts() {
         None,
     )
     .unwrap();
-    service::send_message(&th.store, Some(&cid), "Thanks, I will call you today", None).unwrap();
+    sync::send_message(&th.store, Some(&cid), "Thanks, I will call you today", None).unwrap();
     sync_until_quiet(&[&th, &pt], &t);
-    let out = service::outbound(&pt.store).unwrap();
+    let out = sync::outbound(&pt.store).unwrap();
     let msg = out.iter().find(|o| o.kind == "message").unwrap();
     assert_eq!(msg.delivery, Delivery::Read);
     let alerts = Checkins::new(pt.store.clone()).unwrap().alerts().unwrap();
@@ -81,12 +82,12 @@ fn checkin_alert_and_messages_flow_with_receipts() {
         alerts[0].alert.acknowledged_at_millis.is_some(),
         "alert ack applied"
     );
-    let pthread = service::thread(&pt.store, None).unwrap();
+    let pthread = sync::thread(&pt.store, None).unwrap();
     assert!(pthread
         .iter()
         .any(|m| !m.from_me && m.text.contains("call you")));
     // Exactly once: nothing was applied twice.
-    assert_eq!(service::inbox(&th.store, &[]).unwrap().len(), 4);
+    assert_eq!(sync::inbox(&th.store, &[]).unwrap().len(), 4);
 }
 
 #[test]
@@ -110,12 +111,12 @@ fn therapist_ratings_never_leave_the_device() {
     c.answer_json(&d.checkin_id, &serde_json::Value::Object(answers))
         .unwrap();
     c.submit(&d.checkin_id).unwrap();
-    service::send_message(&th.store, Some(&cid), "hello", None).unwrap();
+    sync::send_message(&th.store, Some(&cid), "hello", None).unwrap();
     sync_until_quiet(&[&th, &pt], &t);
-    let inbox = service::inbox(&pt.store, &[]).unwrap();
+    let inbox = sync::inbox(&pt.store, &[]).unwrap();
     assert!(inbox.iter().all(|i| i.kind != "checkin"));
     assert!(!serde_json::to_string(&inbox).unwrap().contains(canary));
-    assert!(service::thread(&pt.store, None)
+    assert!(sync::thread(&pt.store, None)
         .unwrap()
         .iter()
         .any(|m| m.text == "hello"));
@@ -139,22 +140,21 @@ fn wrong_code_burns_the_invitation_and_typos_are_caught_locally() {
     let last = typo.len() - 1;
     typo[last] = if typo[last] == 'A' { 'B' } else { 'A' };
     let typo: String = typo.into_iter().collect();
-    let e = service::join(&pt.store, &t, Some(&r.url()), &typo, false, None).unwrap_err();
+    let e = sync::join(&pt.store, &t, Some(&r.url()), &typo, false, None).unwrap_err();
     assert_eq!(e.code(), "invalid_code", "{e}");
     // Same nameplate, wrong secret with a valid check character.
     let np = code.split('-').next().unwrap();
     let wrong = collabzium_core::sync::PairingCode::new(np, "ABCDEFGH").unwrap();
-    let joined =
-        service::join(&pt.store, &t, Some(&r.url()), &wrong.display(), false, None).unwrap();
+    let joined = sync::join(&pt.store, &t, Some(&r.url()), &wrong.display(), false, None).unwrap();
     assert_eq!(joined.status, ChannelStatus::Pending);
     let e = inv.poll(&th.store, &t).unwrap_err();
     assert_eq!(e.code(), "code_mismatch");
     assert!(matches!(inv.poll(&th.store, &t), Err(Error::Pairing(_))));
     // The patient learns the invitation is gone; its pending channel fails.
-    service::sync(&pt.store, &t).unwrap();
-    let v = service::channel_views(&pt.store).unwrap();
+    session::sync(&pt.store, &t).unwrap();
+    let v = sync::channel_views(&pt.store).unwrap();
     assert_eq!(v[0].status, ChannelStatus::Failed);
-    assert!(service::channel_views(&th.store).unwrap().is_empty());
+    assert!(sync::channel_views(&th.store).unwrap().is_empty());
 }
 
 #[test]
@@ -167,16 +167,16 @@ fn unpair_revokes_both_sides_and_forged_revocations_are_ignored() {
     // A relay (or anyone on the path) claiming revocation without the
     // peer's signature changes nothing.
     let forger = Forger(transport());
-    let s = service::sync(&th.store, &forger).unwrap();
+    let s = session::sync(&th.store, &forger).unwrap();
     assert_eq!(s.channels_revoked, 0);
     assert_eq!(
-        service::channel_views(&th.store).unwrap()[0].status,
+        sync::channel_views(&th.store).unwrap()[0].status,
         ChannelStatus::Active
     );
-    service::send_message(&pt.store, None, "queued but never sent", None).unwrap();
-    service::sync(&pt.store, &t).unwrap();
+    sync::send_message(&pt.store, None, "queued but never sent", None).unwrap();
+    session::sync(&pt.store, &t).unwrap();
     // The patient unpairs; its queued envelope and keys are gone at once.
-    let v = service::unpair(&pt.store, &t, None).unwrap();
+    let v = sync::unpair(&pt.store, &t, None).unwrap();
     assert_eq!(v.status, ChannelStatus::Revoked);
     let left: i64 = pt
         .store
@@ -188,14 +188,14 @@ fn unpair_revokes_both_sides_and_forged_revocations_are_ignored() {
         .unwrap();
     assert_eq!(left, 0);
     // The therapist learns at its next sync, from the signed statement.
-    let s = service::sync(&th.store, &t).unwrap();
+    let s = session::sync(&th.store, &t).unwrap();
     assert_eq!(s.channels_revoked, 1, "{s:?}");
     assert_eq!(s.received, 0, "the relay deleted the queued envelope");
-    let tv = service::channel_views(&th.store).unwrap();
+    let tv = sync::channel_views(&th.store).unwrap();
     assert_eq!(tv[0].status, ChannelStatus::Revoked);
     assert_eq!(tv[0].revoked_by.as_deref(), Some("peer"));
     // Sending on a revoked channel is refused locally.
-    assert!(service::send_message(&th.store, Some(&cid), "x", None).is_err());
+    assert!(sync::send_message(&th.store, Some(&cid), "x", None).is_err());
     // Keys are shredded: no chain key material remains in the records.
     th.store
         .read(|tx| {
@@ -233,20 +233,18 @@ fn availability_defers_notifications_and_gives_a_reply_window() {
         reply_within_hours: 2,
         ..Availability::default()
     };
-    service::set_availability(&th.store, &settings, None).unwrap();
+    sync::set_availability(&th.store, &settings, None).unwrap();
     sync_until_quiet(&[&th, &pt], &t);
-    let reply = service::reply_expectation(&pt.store, None)
-        .unwrap()
-        .unwrap();
+    let reply = sync::reply_expectation(&pt.store, None).unwrap().unwrap();
     assert!(!reply.available_now);
     let next = reply.next_available_at_millis.unwrap();
     let by = reply.expect_reply_by_millis.unwrap();
     // One hour of availability per week: two hours takes a week more.
     assert_eq!(by - next, 7 * 86_400_000 + 3_600_000);
-    service::send_message(&pt.store, None, "are you there?", None).unwrap();
+    sync::send_message(&pt.store, None, "are you there?", None).unwrap();
     sync_until_quiet(&[&pt, &th], &t);
     // Delivered at once, but the therapist is notified at the window start.
-    let n = service::pending_notifications(&th.store).unwrap();
+    let n = sync::pending_notifications(&th.store).unwrap();
     assert_eq!(n.len(), 1, "{n:?}");
     assert_eq!(n[0].messages, 1);
     assert_eq!(n[0].fire_at_millis, next);
@@ -263,7 +261,7 @@ fn sync_runs_alongside_ui_writes() {
     let store = pt.store.clone();
     let writer = std::thread::spawn(move || {
         for i in 0..60 {
-            service::send_message(&store, None, &format!("m{i}"), None).unwrap();
+            sync::send_message(&store, None, &format!("m{i}"), None).unwrap();
         }
     });
     let syncers: Vec<_> = (0..2)
@@ -273,7 +271,7 @@ fn sync_runs_alongside_ui_writes() {
             std::thread::spawn(move || {
                 let t = transport();
                 for _ in 0..10 {
-                    let s = service::sync(&store, &t).unwrap();
+                    let s = session::sync(&store, &t).unwrap();
                     assert!(s.error.is_none(), "{url}: {s:?}");
                 }
             })
@@ -284,7 +282,7 @@ fn sync_runs_alongside_ui_writes() {
         s.join().unwrap();
     }
     sync_until_quiet(&[&pt, &th], &t);
-    let thread = service::thread(&th.store, None).unwrap();
+    let thread = sync::thread(&th.store, None).unwrap();
     assert_eq!(thread.len(), 60);
     let mut texts: Vec<String> = thread.iter().map(|m| m.text.clone()).collect();
     texts.sort();
@@ -330,8 +328,8 @@ fn program_assignment_progress_engagement_and_approval_flow() {
     .unwrap();
     let today = chrono::Utc::now().date_naive();
     // A broken program is refused before anything is queued.
-    assert!(service::send_program_assignment(&th.store, &cid, "{}", today).is_err());
-    service::send_program_assignment(&th.store, &cid, &program, today).unwrap();
+    assert!(sync::send_program_assignment(&th.store, &cid, "{}", today).is_err());
+    sync::send_program_assignment(&th.store, &cid, &program, today).unwrap();
     sync_until_quiet(&[&th, &pt], &t);
     let st = collabzium_core::agenda::load_state(&pt.store).expect("patient enrolled");
     assert_eq!(st.program.metadata.id, "low-mood-8w");
@@ -344,9 +342,9 @@ fn program_assignment_progress_engagement_and_approval_flow() {
         .unwrap();
     collabzium_core::agenda::complete(&pt.store, &welcome.id, now).unwrap();
     // The therapist approves the gated module.
-    service::send_unlock_approval(&th.store, &cid, "problem-solving").unwrap();
+    sync::send_unlock_approval(&th.store, &cid, "problem-solving").unwrap();
     sync_until_quiet(&[&pt, &th], &t);
-    let inbox = service::inbox(&th.store, &[]).unwrap();
+    let inbox = sync::inbox(&th.store, &[]).unwrap();
     let progress = inbox
         .iter()
         .find(|i| i.kind == "module_progress")
@@ -359,7 +357,7 @@ fn program_assignment_progress_engagement_and_approval_flow() {
         "approval applied"
     );
     // A second assignment does not replace an enrolment.
-    service::send_program_assignment(&th.store, &cid, &program, today).unwrap();
+    sync::send_program_assignment(&th.store, &cid, &program, today).unwrap();
     sync_until_quiet(&[&th, &pt], &t);
     assert_eq!(
         collabzium_core::agenda::load_state(&pt.store)
@@ -393,16 +391,16 @@ fn one_program_approval_and_hours_reach_every_patient() {
         tz: "Europe/Berlin".into(),
         ..Availability::default()
     };
-    service::set_availability(&th.store, &hours, None).unwrap();
+    sync::set_availability(&th.store, &hours, None).unwrap();
     for c in [&ca, &cb] {
-        service::send_program_assignment(&th.store, c, &program, today).unwrap();
-        service::send_unlock_approval(&th.store, c, "problem-solving").unwrap();
+        sync::send_program_assignment(&th.store, c, &program, today).unwrap();
+        sync::send_unlock_approval(&th.store, c, "problem-solving").unwrap();
     }
     sync_until_quiet(&[&th, &a, &b], &t);
     for p in [&a, &b] {
         let st = collabzium_core::agenda::load_state(&p.store).expect("enrolled");
         assert!(st.approvals.contains_key("problem-solving"));
-        let reply = service::reply_expectation(&p.store, None).unwrap().unwrap();
+        let reply = sync::reply_expectation(&p.store, None).unwrap().unwrap();
         assert_eq!(reply.tz, "Europe/Berlin");
     }
 }
@@ -436,24 +434,24 @@ fn a_lost_finish_answer_is_completed_by_the_next_sync() {
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let mut inv = TherapistInvitation::create(&th.store, &lossy, &r.url(), Some("Sam")).unwrap();
     let code = inv.view().unwrap().code;
-    service::join(&pt.store, &t, Some(&r.url()), &code, false, None).unwrap();
+    sync::join(&pt.store, &t, Some(&r.url()), &code, false, None).unwrap();
     let e = inv.poll(&th.store, &lossy).unwrap_err();
     assert_eq!(e.code(), "offline");
     assert_eq!(
-        service::channel_views(&th.store).unwrap()[0].status,
+        sync::channel_views(&th.store).unwrap()[0].status,
         ChannelStatus::Pending
     );
     // The relay did create the channel; the therapist's next sync learns it.
-    let s = service::sync(&th.store, &lossy).unwrap();
+    let s = session::sync(&th.store, &lossy).unwrap();
     assert_eq!(s.pairings_completed, 1, "{s:?}");
     assert_eq!(
-        service::channel_views(&th.store).unwrap()[0].status,
+        sync::channel_views(&th.store).unwrap()[0].status,
         ChannelStatus::Active
     );
-    assert_eq!(service::sync(&pt.store, &t).unwrap().pairings_completed, 1);
-    service::send_message(&pt.store, None, "hello after all", None).unwrap();
+    assert_eq!(session::sync(&pt.store, &t).unwrap().pairings_completed, 1);
+    sync::send_message(&pt.store, None, "hello after all", None).unwrap();
     sync_until_quiet(&[&pt, &th], &t);
-    assert!(service::thread(&th.store, None)
+    assert!(sync::thread(&th.store, None)
         .unwrap()
         .iter()
         .any(|m| m.text == "hello after all"));

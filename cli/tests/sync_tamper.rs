@@ -16,7 +16,8 @@ use std::sync::Mutex;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use collabzium_core::sync::service::{self, SyncSummary};
+use collabzium_core::session;
+use collabzium_core::sync::{self, SyncSummary};
 use collabzium_core::sync::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 use collabzium_relay::{spawn_background, RelayConfig};
 use common::*;
@@ -247,7 +248,7 @@ fn drop_at_relay(db: &std::path::Path, dir: i64, k: usize) -> bool {
 }
 
 fn event_ids_received(store: &collabzium_core::store::Store, channel: &str) -> Vec<String> {
-    service::inbox(store, &["message"])
+    sync::inbox(store, &["message"])
         .unwrap()
         .into_iter()
         .filter(|i| i.channel_id == channel)
@@ -256,7 +257,7 @@ fn event_ids_received(store: &collabzium_core::store::Store, channel: &str) -> V
 }
 
 fn event_ids_sent(store: &collabzium_core::store::Store) -> BTreeSet<String> {
-    service::outbound(store)
+    sync::outbound(store)
         .unwrap()
         .into_iter()
         .filter(|o| o.kind == "message")
@@ -295,15 +296,15 @@ fn misbehaving_relay_is_detected_and_nothing_is_lost_or_duplicated() {
     let tamper_p = Tamper::new();
     // Warm-up: history for replays, and envelopes of another channel
     // (as the therapist fetched them) for splicing.
-    service::send_message(&pt.store, None, "warm-up", None).unwrap();
-    service::send_message(&th.store, Some(&cid), "warm-up", None).unwrap();
+    sync::send_message(&pt.store, None, "warm-up", None).unwrap();
+    sync::send_message(&th.store, Some(&cid), "warm-up", None).unwrap();
     for i in 0..5 {
-        service::send_message(&other.store, None, &format!("other {i}"), None).unwrap();
+        sync::send_message(&other.store, None, &format!("other {i}"), None).unwrap();
     }
-    service::sync(&other.store, &plain).unwrap();
+    session::sync(&other.store, &plain).unwrap();
     let cid_other_b64 =
         URL_SAFE_NO_PAD.encode(collabzium_core::sync::state::channel_id_bytes(&cid_other).unwrap());
-    service::sync(&th.store, &tamper_t).unwrap();
+    session::sync(&th.store, &tamper_t).unwrap();
     let spliceable: Vec<Vec<u8>> = tamper_t
         .seen
         .lock()
@@ -317,8 +318,8 @@ fn misbehaving_relay_is_detected_and_nothing_is_lost_or_duplicated() {
     *tamper_t.foreign.lock().unwrap() = spliceable.clone();
     // The patient side splices from the therapist's other direction: the
     // other channel's t2p envelopes are what it would see.
-    service::send_message(&th.store, Some(&cid_other), "to other", None).unwrap();
-    service::sync(&th.store, &plain).unwrap();
+    sync::send_message(&th.store, Some(&cid_other), "to other", None).unwrap();
+    session::sync(&th.store, &plain).unwrap();
     sync_until_quiet(&[&th, &pt, &other], &plain);
     {
         let mut p = Vec::new();
@@ -333,10 +334,10 @@ fn misbehaving_relay_is_detected_and_nothing_is_lost_or_duplicated() {
     }
     assert!(!tamper_p.foreign.lock().unwrap().is_empty());
     // Prime the patient's history (replay) and own pushes (reflection).
-    service::send_message(&th.store, Some(&cid), "prime", None).unwrap();
-    service::send_message(&pt.store, None, "prime", None).unwrap();
-    service::sync(&th.store, &tamper_t).unwrap();
-    service::sync(&pt.store, &tamper_p).unwrap();
+    sync::send_message(&th.store, Some(&cid), "prime", None).unwrap();
+    sync::send_message(&pt.store, None, "prime", None).unwrap();
+    session::sync(&th.store, &tamper_t).unwrap();
+    session::sync(&pt.store, &tamper_p).unwrap();
     sync_until_quiet(&[&th, &pt, &other], &plain);
 
     let mut cases = 0;
@@ -354,10 +355,10 @@ fn misbehaving_relay_is_detected_and_nothing_is_lost_or_duplicated() {
             let before = event_ids_received(&receiver.store, &cid).len();
             for k in 0..EVENTS_PER_CASE {
                 let ch = (!to_therapist).then_some(cid.as_str());
-                service::send_message(&sender.store, ch, &format!("case {seed} msg {k}"), None)
+                sync::send_message(&sender.store, ch, &format!("case {seed} msg {k}"), None)
                     .unwrap();
             }
-            let s = service::sync(&sender.store, &plain).unwrap();
+            let s = session::sync(&sender.store, &plain).unwrap();
             assert_eq!(s.sent as usize, EVENTS_PER_CASE, "seed {seed}: {s:?}");
             if *class == Class::Drop {
                 assert!(
@@ -368,7 +369,7 @@ fn misbehaving_relay_is_detected_and_nothing_is_lost_or_duplicated() {
                 tamper.arm(*class, seed);
             }
             let applied_before = *tamper.applied.lock().unwrap();
-            let first = service::sync(&receiver.store, tamper).unwrap();
+            let first = session::sync(&receiver.store, tamper).unwrap();
             assert!(first.error.is_none(), "seed {seed}: {first:?}");
             if *class != Class::Drop {
                 assert_eq!(

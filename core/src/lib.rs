@@ -15,6 +15,7 @@ pub mod program;
 pub mod research;
 pub mod risk_language;
 pub mod schedule;
+pub mod session;
 pub mod store;
 pub mod sync;
 pub mod text;

@@ -86,7 +86,7 @@ fn invalid_input_is_typed_and_names_the_field() {
         Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "time_zone"),
         other => panic!("{other:?}"),
     }
-    match store.grant_consent("Research Export!", "v1") {
+    match collabzium_core::session::grant_consent(&store, "Research Export!", "v1") {
         Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "scope"),
         other => panic!("{other:?}"),
     }
@@ -102,9 +102,9 @@ fn invalid_input_is_typed_and_names_the_field() {
 fn consent_grant_and_withdraw_are_symmetric_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(&temp_store_path(&dir));
-    store.grant_consent("therapist_sharing", "v1").unwrap();
-    store.grant_consent("research_export", "v2").unwrap();
-    store.withdraw_consent("research_export", "v2").unwrap();
+    collabzium_core::session::grant_consent(&store, "therapist_sharing", "v1").unwrap();
+    collabzium_core::session::grant_consent(&store, "research_export", "v2").unwrap();
+    collabzium_core::session::withdraw_consent(&store, "research_export", "v2").unwrap();
     let states = store.consents().unwrap();
     assert_eq!(states.len(), 2);
     let research = states
@@ -135,7 +135,7 @@ fn export_contains_everything_decrypted() {
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(&temp_store_path(&dir));
     store.set_profile(&profile("Alex Export")).unwrap();
-    store.grant_consent("data_processing", "v1").unwrap();
+    collabzium_core::session::grant_consent(&store, "data_processing", "v1").unwrap();
     store
         .insert(&Answer {
             item: "phq9.q1".into(),
@@ -288,7 +288,7 @@ fn audit_log_records_security_events_and_names_first_broken_link() {
         Err(Error::WrongKey)
     ));
     let store = Store::open(&path, &provider()).unwrap();
-    store.grant_consent("data_processing", "v1").unwrap();
+    collabzium_core::session::grant_consent(&store, "data_processing", "v1").unwrap();
     store.export().unwrap();
     let events: Vec<String> = store
         .audit_entries()
@@ -370,7 +370,7 @@ fn upgraded_store_opens_and_keeps_data() {
         store.get::<Note>(&id).unwrap().unwrap().value.text,
         "from v1"
     );
-    store.grant_consent("data_processing", "v1").unwrap();
+    collabzium_core::session::grant_consent(&store, "data_processing", "v1").unwrap();
     assert!(store.verify_audit().unwrap().ok);
 }
 

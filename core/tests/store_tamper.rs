@@ -21,7 +21,7 @@ struct Target {
 fn populate(store: &Store) {
     store.set_profile(&profile("Tamper Target")).unwrap();
     for i in 0..4 {
-        store.grant_consent(&format!("scope_{i}"), "v1").unwrap();
+        collabzium_core::session::grant_consent(store, &format!("scope_{i}"), "v1").unwrap();
     }
     for i in 0..6 {
         store

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use collabzium_core::checkin::Checkins;
 use collabzium_core::crypto::MemoryKeyProvider;
+use collabzium_core::session;
 use collabzium_core::store::Store;
-use collabzium_core::sync::service::{self, InvitationState, SyncSummary};
 use collabzium_core::sync::TherapistInvitation;
+use collabzium_core::sync::{self, InvitationState, SyncSummary};
 use collabzium_http::UreqTransport;
 use collabzium_relay::RelayConfig;
 use serde_json::{json, Value};
@@ -75,7 +76,7 @@ fn pair(url: &str, t: &UreqTransport, therapist: &Store, patient: &Store) -> R<(
     let mut inv =
         TherapistInvitation::create(therapist, t, url, Some("load")).map_err(err("invite"))?;
     let code = inv.view().map_err(err("view"))?.code;
-    service::join(patient, t, Some(url), &code, false, None).map_err(err("join"))?;
+    sync::join(patient, t, Some(url), &code, false, None).map_err(err("join"))?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match inv.poll(therapist, t).map_err(err("poll"))? {
@@ -86,7 +87,7 @@ fn pair(url: &str, t: &UreqTransport, therapist: &Store, patient: &Store) -> R<(
             InvitationState::Waiting => return Err("pairing timed out".into()),
         }
     }
-    let s = service::sync(patient, t).map_err(err("patient completes"))?;
+    let s = session::sync(patient, t).map_err(err("patient completes"))?;
     if s.pairings_completed != 1 {
         return Err(format!("pairing did not complete: {s:?}"));
     }
@@ -115,7 +116,7 @@ fn sync_until(
     let mut total = SyncSummary::default();
     let start = Instant::now();
     for round in 1..=max {
-        let s = service::sync(store, t).map_err(err("sync"))?;
+        let s = session::sync(store, t).map_err(err("sync"))?;
         if let Some(e) = &s.error {
             return Err(format!("sync stopped: {e} ({s:?})"));
         }
@@ -171,7 +172,7 @@ pub fn run(a: Args) -> R<Value> {
     let t_sync = start.elapsed();
 
     // Check outside the timed region: every check-in arrived once.
-    let inbox = service::inbox(&therapist, &["checkin"])
+    let inbox = sync::inbox(&therapist, &["checkin"])
         .map_err(err("inbox"))?
         .len();
     if inbox != n {

@@ -32,7 +32,7 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: ConsentCommand) -> Result<()>
             scope,
             text_version,
         } => {
-            let r = store.grant_consent(&scope, &text_version)?;
+            let r = collabzium_core::session::grant_consent(&store, &scope, &text_version)?;
             out.emit(&r, || {
                 format!("granted {} (text {})", r.scope, r.text_version)
             });
@@ -41,7 +41,7 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: ConsentCommand) -> Result<()>
             scope,
             text_version,
         } => {
-            let r = store.withdraw_consent(&scope, &text_version)?;
+            let r = collabzium_core::session::withdraw_consent(&store, &scope, &text_version)?;
             out.emit(&r, || {
                 format!("withdrew {} (text {})", r.scope, r.text_version)
             });

@@ -28,8 +28,9 @@ use collabzium_core::insights::{self, CaseloadEntry, FlagConfig, PatientRecord, 
 use collabzium_core::platform::Clock;
 use collabzium_core::program::Program;
 use collabzium_core::research;
+use collabzium_core::session;
 use collabzium_core::store::Store;
-use collabzium_core::sync::service::{self, InvitationState};
+use collabzium_core::sync::{self, InvitationState};
 use collabzium_core::sync::{HttpTransport, TherapistInvitation};
 use collabzium_core::{Error, Result};
 use collabzium_http::UreqTransport;
@@ -466,11 +467,11 @@ fn pair(
 ) -> Result<String> {
     let mut inv = TherapistInvitation::create(therapist, t, url, Some(label))?;
     let code = inv.view()?.code;
-    service::join(patient, t, Some(url), &code, false, None)?;
+    sync::join(patient, t, Some(url), &code, false, None)?;
     for _ in 0..200 {
         match inv.poll(therapist, t)? {
             InvitationState::Paired { channel_id, .. } => {
-                service::sync(patient, t)?;
+                session::sync(patient, t)?;
                 return Ok(channel_id);
             }
             InvitationState::Waiting => std::thread::sleep(Duration::from_millis(5)),
@@ -480,17 +481,17 @@ fn pair(
 }
 
 /// The therapist assigns the program to one patient: the same event as
-/// `service::send_program_assignment`, queued with a per-channel ref id.
+/// `sync::send_program_assignment`, queued with a per-channel ref id.
 fn assign_program(therapist: &Store, channel: &str, start: NaiveDate) -> Result<()> {
-    service::send_program_assignment(therapist, channel, PROGRAM_JSON, start)
+    sync::send_program_assignment(therapist, channel, PROGRAM_JSON, start)
 }
 
 fn approve_module(therapist: &Store, channel: &str, module_id: &str) -> Result<()> {
-    service::send_unlock_approval(therapist, channel, module_id)
+    sync::send_unlock_approval(therapist, channel, module_id)
 }
 
-fn sync(store: &Store, t: &dyn HttpTransport) -> Result<service::SyncSummary> {
-    let s = service::sync(store, t)?;
+fn sync(store: &Store, t: &dyn HttpTransport) -> Result<sync::SyncSummary> {
+    let s = session::sync(store, t)?;
     if let Some(e) = &s.error {
         return Err(Error::Internal(format!("demo sync stopped: {e}")));
     }
@@ -662,13 +663,13 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
             },
             country: None,
         })?;
-        store.grant_consent(scopes::DATA_PROCESSING, "v1")?;
-        store.grant_consent(scopes::THERAPIST_SHARING, "v1")?;
+        collabzium_core::session::grant_consent(&store, scopes::DATA_PROCESSING, "v1")?;
+        collabzium_core::session::grant_consent(&store, scopes::THERAPIST_SHARING, "v1")?;
         let channel = pair(&url, &t, &therapist, &store, &plan.label)?;
         // After pairing, so the decision syncs to the therapist (joined
         // without sharing history); before any data, so every simulated
         // measurement is under consent and the research export keeps all.
-        store.grant_consent(scopes::RESEARCH_EXPORT, "v1")?;
+        collabzium_core::session::grant_consent(&store, scopes::RESEARCH_EXPORT, "v1")?;
         assign_program(&therapist, &channel, start_date)?;
         let checkins = Checkins::new(store.clone())?.with_program(program.clone());
         patients.push(Patient {
@@ -765,7 +766,7 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
                     *rng.pick(&PATIENT_REPLIES)
                 };
                 clock.set(at(19, 50) + i as i64 * 60_000);
-                service::send_message(&p.store, None, text, None)?;
+                sync::send_message(&p.store, None, text, None)?;
             }
             if active_today[i] || day % 3 == 0 {
                 clock.set(at(20, 0) + i as i64 * 60_000);
@@ -776,7 +777,7 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
         // The therapist reviews the evening's events.
         clock.set(at(21, 0));
         sync(&therapist, &t)?;
-        let inbox = service::inbox(&therapist, &["safety_alert", "module_progress"])?;
+        let inbox = sync::inbox(&therapist, &["safety_alert", "module_progress"])?;
         for e in inbox.iter().rev() {
             if !seen.insert(e.event_id.clone()) {
                 continue;
@@ -795,14 +796,14 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
                     if patients[pi].plan.scenario == Scenario::Safety {
                         unacked_alerts += 1;
                     } else {
-                        service::send_alert_ack(
+                        sync::send_alert_ack(
                             &therapist,
                             &e.channel_id,
                             &alert_id,
                             collabzium_core::checkin::AckAction::Phone,
                             None,
                         )?;
-                        service::send_message(&therapist, Some(&e.channel_id), SAFETY_REPLY, None)?;
+                        sync::send_message(&therapist, Some(&e.channel_id), SAFETY_REPLY, None)?;
                     }
                 }
                 _ => {
@@ -825,7 +826,7 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
                 let w = week as usize;
                 if week > p.plan.active_until {
                     if nudged.insert(i) {
-                        service::send_message(&therapist, Some(&p.channel), DROPOUT_NUDGE, None)?;
+                        sync::send_message(&therapist, Some(&p.channel), DROPOUT_NUDGE, None)?;
                     }
                     continue;
                 }
@@ -841,7 +842,7 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
                         *rng.pick(&FEEDBACK_SAME)
                     }
                 };
-                service::send_message(&therapist, Some(&p.channel), text, None)?;
+                sync::send_message(&therapist, Some(&p.channel), text, None)?;
                 if week % 3 == 2 {
                     // The therapist sees the alliance a little rosier than
                     // the patient, and misses most of a rupture.

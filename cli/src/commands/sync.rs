@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
+use collabzium_core::session;
 use collabzium_core::sync::availability::{Availability, Hours};
-use collabzium_core::sync::service::{self, InvitationState};
 use collabzium_core::sync::TherapistInvitation;
+use collabzium_core::sync::{self, InvitationState};
 use collabzium_core::{Error, Result};
 use collabzium_http::UreqTransport;
 use serde_json::json;
@@ -193,7 +194,7 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
         }
         TherapistCommand::Inbox { kinds } => {
             let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
-            let items = service::inbox(&store, &kinds)?;
+            let items = sync::inbox(&store, &kinds)?;
             out.emit(&items, || {
                 let mut s = String::new();
                 for i in &items {
@@ -220,7 +221,7 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
             let json =
                 super::read_text_limited(&program, super::MAX_DEFINITION_BYTES, "program file")?;
             let start = start.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            service::send_program_assignment(&store, &channel, &json, start)?;
+            sync::send_program_assignment(&store, &channel, &json, start)?;
             out.emit(
                 &json!({"queued": true, "start_date": start.to_string()}),
                 || format!("Program queued; the patient enrols from {start} at their next sync."),
@@ -228,7 +229,7 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
             Ok(())
         }
         TherapistCommand::Approve { channel, module } => {
-            service::send_unlock_approval(&store, &channel, &module)?;
+            sync::send_unlock_approval(&store, &channel, &module)?;
             out.emit(&json!({"queued": true}), || {
                 "Approval queued; it goes out at the next sync.".into()
             });
@@ -241,7 +242,7 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
             note,
         } => {
             let action = collabzium_core::checkin::AckAction::parse(&action)?;
-            service::send_alert_ack(&store, &channel, &alert, action, note.as_deref())?;
+            sync::send_alert_ack(&store, &channel, &alert, action, note.as_deref())?;
             out.emit(&json!({"queued": true}), || {
                 "Acknowledgement queued.".into()
             });
@@ -263,7 +264,7 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
                     collabzium_core::sync::availability::AlertsOutsideHours::Defer
                 },
             };
-            service::set_availability(&store, &settings, a.channel.as_deref())?;
+            sync::set_availability(&store, &settings, a.channel.as_deref())?;
             out.emit(&settings, || {
                 "Availability saved; patients get it at the next sync.".into()
             });
@@ -342,12 +343,12 @@ pub fn run_patient(out: &Output, store: Option<&Path>, cmd: PatientCommand) -> R
                 _ => None,
             };
             let mut outcome =
-                service::join(&store, &t, relay.as_deref(), &code, share_history, alerts)?;
+                sync::join(&store, &t, relay.as_deref(), &code, share_history, alerts)?;
             let deadline = Instant::now() + Duration::from_secs(wait);
             while outcome.status == service_status_pending() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(250));
-                service::sync(&store, &t)?;
-                if let Some(c) = service::channel_views(&store)?
+                session::sync(&store, &t)?;
+                if let Some(c) = sync::channel_views(&store)?
                     .into_iter()
                     .find(|c| c.channel_id == outcome.channel_id)
                 {
@@ -365,8 +366,8 @@ pub fn run_patient(out: &Output, store: Option<&Path>, cmd: PatientCommand) -> R
             Ok(())
         }
         PatientCommand::Status => {
-            let outbound = service::outbound(&store)?;
-            let reply = service::reply_expectation(&store, None).ok().flatten();
+            let outbound = sync::outbound(&store)?;
+            let reply = sync::reply_expectation(&store, None).ok().flatten();
             out.emit(&json!({"outbound": outbound, "reply": reply}), || {
                 let mut s = String::new();
                 for o in &outbound {
@@ -398,7 +399,7 @@ fn service_status_pending() -> collabzium_core::sync::state::ChannelStatus {
 
 pub fn run_sync(out: &Output, store: Option<&Path>) -> Result<()> {
     let store = open_store(store)?;
-    let summary = service::sync(&store, &transport())?;
+    let summary = session::sync(&store, &transport())?;
     out.emit(&summary, || {
         let mut s = format!(
             "sent {}, received {}, delivered {}, pending {}",
@@ -438,14 +439,14 @@ pub fn run_message(out: &Output, store: Option<&Path>, cmd: MessageCommand) -> R
             });
         }
         MessageCommand::List { channel } => {
-            let thread = service::thread(&store, channel.as_deref())?;
+            let thread = sync::thread(&store, channel.as_deref())?;
             let unread: Vec<String> = thread
                 .iter()
                 .filter(|m| !m.from_me && !m.read)
                 .map(|m| m.id.clone())
                 .collect();
             if let Some(first) = thread.first() {
-                service::mark_read(&store, &first.channel_id, &unread)?;
+                sync::mark_read(&store, &first.channel_id, &unread)?;
             }
             out.emit(&thread, || {
                 thread
@@ -469,7 +470,7 @@ pub fn run_message(out: &Output, store: Option<&Path>, cmd: MessageCommand) -> R
 
 pub fn run_unpair(out: &Output, store: Option<&Path>, channel: Option<&str>) -> Result<()> {
     let store = open_store(store)?;
-    let v = service::unpair(&store, &transport(), channel)?;
+    let v = sync::unpair(&store, &transport(), channel)?;
     out.emit(&v, || {
         format!("Unpaired channel {}; its keys are destroyed.", v.channel_id)
     });
@@ -478,7 +479,7 @@ pub fn run_unpair(out: &Output, store: Option<&Path>, channel: Option<&str>) -> 
 
 pub fn run_channels(out: &Output, store: Option<&Path>) -> Result<()> {
     let store = open_store(store)?;
-    let v = service::channel_views(&store)?;
+    let v = sync::channel_views(&store)?;
     out.emit(&v, || {
         v.iter()
             .map(|c| {

@@ -13,8 +13,9 @@ use std::time::Duration;
 use collabzium_core::checkin::Checkins;
 use collabzium_core::crypto::MemoryKeyProvider;
 use collabzium_core::platform::Clock;
+use collabzium_core::session;
 use collabzium_core::store::Store;
-use collabzium_core::sync::service::{self, InvitationState, SyncSummary};
+use collabzium_core::sync::{self, InvitationState, SyncSummary};
 use collabzium_core::sync::{HttpTransport, TherapistInvitation};
 use collabzium_http::UreqTransport;
 
@@ -93,7 +94,7 @@ pub fn pair(
 ) -> String {
     let mut inv = TherapistInvitation::create(therapist, t, url, Some(label)).expect("invite");
     let code = inv.view().unwrap().code;
-    let joined = service::join(patient, t, Some(url), &code, false, None).expect("join");
+    let joined = sync::join(patient, t, Some(url), &code, false, None).expect("join");
     let cid = loop {
         match inv.poll(therapist, t).expect("poll") {
             InvitationState::Paired { channel_id, .. } => break channel_id,
@@ -101,7 +102,7 @@ pub fn pair(
         }
     };
     assert_eq!(cid, joined.channel_id);
-    let s = service::sync(patient, t).expect("patient completes");
+    let s = session::sync(patient, t).expect("patient completes");
     assert_eq!(s.pairings_completed, 1, "{s:?}");
     cid
 }
@@ -153,7 +154,7 @@ pub fn sync_until_quiet(parties: &[&Party], t: &dyn HttpTransport) -> SyncSummar
         let mut moved = 0;
         let mut pending = 0;
         for p in parties {
-            let s = service::sync(&p.store, t).expect("sync");
+            let s = session::sync(&p.store, t).expect("sync");
             assert!(s.error.is_none(), "sync stopped: {s:?}");
             moved += s.sent + s.received + s.resent + s.delivered + s.duplicates;
             pending += s.pending_outbound;

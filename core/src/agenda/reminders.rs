@@ -20,7 +20,6 @@ pub const MAX_PLANNED_REMINDERS: u32 = 512;
 /// Reminders stop this many days after the program's last day.
 const DAYS_AFTER_END: u64 = 7;
 
-
 struct Candidate {
     fire: DateTime<Utc>,
     kind: ReminderKind,

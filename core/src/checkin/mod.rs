@@ -15,9 +15,10 @@ use std::sync::Arc;
 use chrono::{Offset, TimeZone};
 use serde::{Deserialize, Serialize};
 
+pub use crate::sync::AckAction;
 pub use safety::{
-    alerts_therapist, default_resources, local_time_words, message_for, resources_for, AckAction,
-    AlertItem, AlertSource, AlertState, AlertStatus, SafetyAction, SafetyAlert, TherapistReach,
+    alerts_therapist, default_resources, local_time_words, message_for, resources_for, AlertItem,
+    AlertSource, AlertState, AlertStatus, SafetyAction, SafetyAlert, TherapistReach,
     MESSAGE_LANGUAGES,
 };
 
@@ -214,9 +215,9 @@ pub fn send_message(
     channel: Option<&str>,
     text: &str,
     reply_to: Option<&str>,
-) -> Result<(crate::sync::service::MessageView, Option<SafetyAction>)> {
-    let view = crate::sync::service::send_message(store, channel, text, reply_to)?;
-    if crate::sync::service::own_role(store)? != Some(crate::sync::Role::Patient) {
+) -> Result<(crate::sync::MessageView, Option<SafetyAction>)> {
+    let view = crate::sync::send_message(store, channel, text, reply_to)?;
+    if crate::sync::own_role(store)? != Some(crate::sync::Role::Patient) {
         return Ok((view, None));
     }
     let msg_ref = view.id.rsplit(':').next().unwrap_or(&view.id);
@@ -445,7 +446,7 @@ impl Checkins {
         {
             return Ok((AlertState::Seen, TherapistReach::Unknown));
         }
-        let Some(reach) = crate::sync::service::event_reach(&self.store, OUTBOX_ALERT, id)? else {
+        let Some(reach) = crate::sync::event_reach(&self.store, OUTBOX_ALERT, id)? else {
             return Ok((AlertState::NotConnected, TherapistReach::Unknown));
         };
         if reach.delivered || reach.read {
@@ -926,7 +927,7 @@ impl Checkins {
                 "type": OUTBOX_CHECKIN, "version": EVENT_VERSION, "checkin": &checkin,
             });
             // The therapist's own ratings never leave the device (ADR 0005 §5).
-            if crate::sync::service::may_share_checkin(tx, &checkin.instrument)? {
+            if crate::sync::may_share_checkin(tx, &checkin.instrument)? {
                 checkin.outbox_seq = outbox::enqueue(
                     tx,
                     OUTBOX_CHECKIN,

@@ -258,66 +258,6 @@ pub fn resources_for(program: Option<&Program>, profile: Option<&Profile>) -> Ve
     crate::crisis::resources_for(country.as_deref(), language, program)
 }
 
-/// What the therapist did about an alert, recorded with the acknowledgement
-/// (issue 10). The patient is told only that it was seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AckAction {
-    /// Contacted the patient by phone.
-    Phone,
-    /// Messaged the patient.
-    Message,
-    /// Reviewed the safety plan with the patient.
-    SafetyPlan,
-    /// Referred the patient to a crisis service.
-    Referred,
-    Other,
-}
-
-impl AckAction {
-    pub const ALL: [AckAction; 5] = [
-        AckAction::Phone,
-        AckAction::Message,
-        AckAction::SafetyPlan,
-        AckAction::Referred,
-        AckAction::Other,
-    ];
-
-    /// The command-line and wire token.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AckAction::Phone => "phone",
-            AckAction::Message => "message",
-            AckAction::SafetyPlan => "safety_plan",
-            AckAction::Referred => "referred",
-            AckAction::Other => "other",
-        }
-    }
-
-    /// Words for the caseload: "contacted by phone".
-    pub fn label(self) -> &'static str {
-        match self {
-            AckAction::Phone => "contacted by phone",
-            AckAction::Message => "messaged",
-            AckAction::SafetyPlan => "safety plan reviewed",
-            AckAction::Referred => "referred to crisis service",
-            AckAction::Other => "other action",
-        }
-    }
-
-    pub fn parse(s: &str) -> crate::error::Result<AckAction> {
-        AckAction::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| {
-                crate::error::Error::invalid(
-                    "action",
-                    "must be phone, message, safety_plan, referred or other",
-                )
-            })
-    }
-}
-
 /// Acknowledgement state of a therapist alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -44,7 +44,7 @@ const INPUT_KINDS: [&str; 5] = [
     InboxItem::KIND,
     RATING_KIND,
     Checkin::KIND,
-    crate::sync::service::AlertAcknowledgement::KIND,
+    crate::sync::AlertAcknowledgement::KIND,
 ];
 
 /// Leading bytes of a sealed envelope taken per row: the version byte and

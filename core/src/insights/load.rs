@@ -24,8 +24,8 @@ use crate::store::outbox::OUTBOX_TABLE;
 use crate::store::{ReadTx, Record, Store, Stored};
 use crate::sync::consent::ConsentEvent;
 use crate::sync::events;
-use crate::sync::service::AlertAcknowledgement;
 use crate::sync::state::{ChannelState, ChannelStatus, InboxItem};
+use crate::sync::AlertAcknowledgement;
 
 /// Record kind linking a therapist's alliance rating to a patient.
 pub const RATING_KIND: &str = "insights_rating";

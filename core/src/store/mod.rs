@@ -60,6 +60,9 @@ pub struct EraseReport {
     pub provider_key_destroyed: bool,
 }
 
+/// Held for the length of one sync round, so rounds on a store never overlap.
+pub type SyncGuard<'a> = std::sync::MutexGuard<'a, ()>;
+
 /// A handle to an unlocked store. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct Store {
@@ -615,7 +618,7 @@ impl Store {
     }
 
     /// Held for the whole of one sync round.
-    pub fn sync_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub fn sync_guard(&self) -> SyncGuard<'_> {
         self.inner
             .sync_lock
             .lock()
@@ -790,14 +793,15 @@ impl Store {
         self.read(read_profile)
     }
 
-    /// Appends a consent decision and audits it. A `research_export`
-    /// decision on a patient's store is also queued for the therapist
-    /// (`sync::consent`).
-    pub fn record_consent(
+    /// Appends a consent decision and audits it; `also` runs in the same
+    /// transaction (the session layer queues the decision for the therapist
+    /// there: `session::record_consent`).
+    pub(crate) fn record_consent(
         &self,
         scope: &str,
         text_version: &str,
         decision: ConsentDecision,
+        also: impl FnOnce(&WriteTx<'_>, &ConsentRecord) -> Result<()>,
     ) -> Result<ConsentRecord> {
         check_consent_input(scope, text_version)?;
         self.write(|tx| {
@@ -822,19 +826,9 @@ impl Store {
             })
             .to_string();
             tx.audit(AuditEvent::ConsentChanged, &detail)?;
-            // Same transaction: a decision is never kept without being
-            // queued for the therapist, nor queued without being kept.
-            crate::sync::consent::enqueue_decision(tx, &record)?;
+            also(tx, &record)?;
             Ok(record)
         })
-    }
-
-    pub fn grant_consent(&self, scope: &str, text_version: &str) -> Result<ConsentRecord> {
-        self.record_consent(scope, text_version, ConsentDecision::Granted)
-    }
-
-    pub fn withdraw_consent(&self, scope: &str, text_version: &str) -> Result<ConsentRecord> {
-        self.record_consent(scope, text_version, ConsentDecision::Withdrawn)
     }
 
     /// Every decision, oldest first.

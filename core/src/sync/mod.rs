@@ -1,16 +1,69 @@
-//! End-to-end encrypted sync of a store (ADR 0005): the service that pairs,
-//! syncs, messages and unpairs a store, over the wire protocol of
-//! `collabzium-protocol` (pairing, chains, envelopes, signing, relay client).
+//! End-to-end encrypted sync of a store (ADR 0005): invitations and joins,
+//! the sync round, what is queued for peers and what the screens read, over
+//! the wire protocol of `collabzium-protocol` (pairing, chains, envelopes,
+//! signing, relay client).
+//!
+//! What received events do to other features (enrol an assigned program,
+//! record an approval or an acknowledgement) is not here: the session layer
+//! (`crate::session`) runs those after a round.
 
+pub mod acknowledgement;
 pub mod availability;
 pub mod consent;
 pub mod events;
-pub mod service;
+pub mod invitation;
+pub mod outbound;
+pub mod round;
 pub mod state;
+pub mod views;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use collabzium_protocol::client::Refusal;
+use collabzium_protocol::DeviceKey;
+use state::{SyncIdentity, IDENTITY_ID};
 
 // The protocol types that appear in this module's API.
+pub use acknowledgement::{send_alert_ack, AckAction, AlertAcknowledgement, MAX_ACK_NOTE_CHARS};
 pub use collabzium_protocol::{
     Channel, Direction, HttpRequest, HttpResponse, HttpTransport, PairingCode, PairingError, Role,
     SyncRejection, TransportError,
 };
-pub use service::{SyncSummary, TherapistInvitation};
+pub use invitation::*;
+pub use outbound::*;
+pub use round::*;
+pub use views::*;
+
+pub(crate) fn now_s(store: &Store) -> i64 {
+    store.now_millis().div_euclid(1000)
+}
+
+pub(crate) fn millis_to_utc(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+pub(crate) fn identity(store: &Store) -> Result<Option<SyncIdentity>> {
+    Ok(store.get::<SyncIdentity>(IDENTITY_ID)?.map(|s| s.value))
+}
+
+/// This store's sync role, once it has invited or joined.
+pub fn own_role(store: &Store) -> Result<Option<Role>> {
+    identity(store)?.map(|i| i.role()).transpose()
+}
+
+pub(crate) fn require_identity(store: &Store) -> Result<(SyncIdentity, DeviceKey)> {
+    let id = identity(store)?.ok_or_else(|| Error::NotFound {
+        what: "sync identity (invite or join first)".into(),
+    })?;
+    let key = id.device()?;
+    Ok((id, key))
+}
+
+pub(crate) fn refused(r: Refusal) -> Error {
+    match (r.status, r.code.as_str()) {
+        (404, _) => PairingError::NotFound.into(),
+        _ => r.into(),
+    }
+}
