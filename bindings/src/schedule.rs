@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use collabzium_core::agenda as core;
 use collabzium_core::platform;
-use collabzium_core::program::{self, Mode};
+use collabzium_core::program;
 
 use crate::error::{CollabziumError, Result};
 use crate::store::PatientStore;
@@ -401,7 +401,7 @@ impl PatientSchedule {
                 reason: "must be a date YYYY-MM-DD".into(),
             })?;
         self.change(at_millis, |_| {
-            core::enrol(&self.store.store, &p, start, &time_zone, None::<Mode>)
+            core::enrol(&self.store.store, &p, start, &time_zone, None)
         })
     }
 

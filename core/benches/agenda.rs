@@ -7,7 +7,8 @@ use std::hint::black_box;
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use collabzium_core::agenda::{self, EnrolmentState, ItemState, ReminderEvent, ReminderEventKind};
 use collabzium_core::crypto::MemoryKeyProvider;
-use collabzium_core::program::{self, Mode, Program};
+use collabzium_core::domain::TreatmentMode;
+use collabzium_core::program::{self, Program};
 use collabzium_core::schedule::parse_zone;
 use collabzium_core::store::Store;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -61,7 +62,7 @@ fn state(now: DateTime<Utc>) -> EnrolmentState {
     let mut st = EnrolmentState::new(
         program_36w(),
         start,
-        Mode::Guided,
+        TreatmentMode::Guided,
         parse_zone("Europe/Berlin").unwrap(),
     );
     for (day, zone) in [
@@ -143,7 +144,7 @@ fn bench(c: &mut Criterion) {
         &st.program,
         start,
         "Europe/Berlin",
-        Some(Mode::Guided),
+        Some(TreatmentMode::Guided),
     )
     .unwrap();
     store

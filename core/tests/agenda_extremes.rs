@@ -8,7 +8,8 @@ use collabzium_core::agenda::{
     self, agenda, check_instant, engagement, items, plan_reminders, EnrolmentState,
 };
 use collabzium_core::crypto::MemoryKeyProvider;
-use collabzium_core::program::{self, Mode, Program};
+use collabzium_core::domain::TreatmentMode;
+use collabzium_core::program::{self, Program};
 use collabzium_core::schedule::parse_zone;
 use collabzium_core::store::Store;
 use collabzium_core::Error;
@@ -97,7 +98,7 @@ fn the_pure_layer_copes_at_the_edges_of_the_supported_years() {
     ] {
         let tz = parse_zone(zone).unwrap();
         for start in dates {
-            let mut st = EnrolmentState::new(sample("worry-6w"), start, Mode::Guided, tz);
+            let mut st = EnrolmentState::new(sample("worry-6w"), start, TreatmentMode::Guided, tz);
             for at in instants {
                 let _ = (items(&st, at), agenda(&st, at));
                 let _ = (plan_reminders(&st, at, 64), engagement(&st, at));

@@ -6,8 +6,9 @@ use collabzium_core::agenda::{
     self, agenda, engagement, items, plan_reminders, EnrolmentState, ItemState, MemoryScheduler,
     ReminderEvent, ReminderEventKind, ReminderKind,
 };
+use collabzium_core::domain::TreatmentMode;
 use collabzium_core::platform::NotificationScheduler;
-use collabzium_core::program::{self, Mode, Program};
+use collabzium_core::program::{self, Program};
 use collabzium_core::schedule::{parse_zone, Tz};
 use serde_json::{json, Value};
 
@@ -52,7 +53,7 @@ fn daily_20h() -> Program {
 }
 
 fn state(p: Program, start: &str, zone: &str) -> EnrolmentState {
-    EnrolmentState::new(p, date(start), Mode::Guided, tz(zone))
+    EnrolmentState::new(p, date(start), TreatmentMode::Guided, tz(zone))
 }
 
 fn item<'a>(list: &'a [agenda::Item], id: &str) -> &'a agenda::Item {
@@ -143,7 +144,7 @@ fn unlock_by_completion_by_date_and_by_therapist_approval() {
 
     // An unguided enrolment ignores approvals (no therapist).
     let mut un = st.clone();
-    un.mode = Mode::Unguided;
+    un.mode = TreatmentMode::Unguided;
     let all = items(&un, utc("2026-04-07T14:00:00Z"));
     assert_eq!(
         item(&all, "module:problem-solving").state,
@@ -456,7 +457,7 @@ mod store {
         .unwrap();
         let p = sample("low-mood-8w");
         let s = enrol(&store, &p, date("2026-03-02"), "Europe/Berlin", None).unwrap();
-        assert_eq!(s.mode, Mode::Guided);
+        assert_eq!(s.mode, TreatmentMode::Guided);
         assert!(matches!(
             enrol(&store, &p, date("2026-03-02"), "Europe/Berlin", None),
             Err(Error::AlreadyExists { .. })

@@ -15,7 +15,7 @@ use serde_json::json;
 /// The sample program plus a clinic's own line for GB patients and one for US
 /// patients: an en-GB patient must see the first, never the second.
 fn program_with_clinic_lines() -> collabzium_core::program::Program {
-    use collabzium_core::program::CrisisResource;
+    use collabzium_core::crisis::CrisisResource;
     let mut program =
         collabzium_core::program::load(include_str!("../../programs/low-mood-8w.json")).unwrap();
     let line = |name: &str, phone: &str| CrisisResource {
@@ -35,7 +35,7 @@ fn program_with_clinic_lines() -> collabzium_core::program::Program {
 }
 
 /// What an en-GB patient of [`program_with_clinic_lines`] is shown.
-fn gb_resources_with_clinic_line() -> Vec<collabzium_core::program::CrisisResource> {
+fn gb_resources_with_clinic_line() -> Vec<collabzium_core::crisis::CrisisResource> {
     let p = program_with_clinic_lines();
     let mut expected = p.crisis_resources["GB"].clone();
     expected.extend(collabzium_core::checkin::default_resources(

@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 
 use collabzium_core::checkin::resources_for;
-use collabzium_core::crisis::{self, digits, numbers_in_text, INTERNATIONAL};
+use collabzium_core::crisis::{self, digits, numbers_in_text, CrisisResource, INTERNATIONAL};
 use collabzium_core::domain::{Profile, TreatmentMode};
-use collabzium_core::program::{self, CrisisResource, Program};
+use collabzium_core::program::{self, Program};
 use proptest::prelude::*;
 
 const PROGRAMS: [(&str, &str); 3] = [

@@ -200,7 +200,7 @@ fn every_shipped_instrument_loads_and_programs_know_them() {
             "phq9"
         ]
     );
-    let ctx = reg.validation_context();
+    let ctx = collabzium_core::program::ValidationContext::from_registry(&reg);
     for id in collabzium_core::program::DEFAULT_INSTRUMENTS {
         assert!(ctx.knows_instrument(id), "{id}");
     }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use collabzium_core::program::{self, CheckinWhen, Mode, Program, UnlockRule};
+use collabzium_core::domain::TreatmentMode;
+use collabzium_core::program::{self, CheckinWhen, Program, UnlockRule};
 
 fn sample(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +28,7 @@ fn low_mood_validates() {
     assert_eq!(p.metadata.weeks, 8);
     assert_eq!(p.modules.len(), 8);
     // National lines come from the built-in sets, by country.
-    let us = collabzium_core::crisis::resources_for(Some("US"), "en", Some(&p));
+    let us = collabzium_core::crisis::resources_for(Some("US"), "en", Some(&p.crisis_resources));
     assert_eq!(us[0].phone.as_deref(), Some("988"));
     assert!(p.crisis_resources_for_country("GB").is_empty());
 }
@@ -37,7 +38,7 @@ fn worry_validates() {
     let p = load("worry-6w.json");
     assert_eq!(p.metadata.weeks, 6);
     assert_eq!(p.modules.len(), 6);
-    let gb = collabzium_core::crisis::resources_for(Some("GB"), "en", Some(&p));
+    let gb = collabzium_core::crisis::resources_for(Some("GB"), "en", Some(&p.crisis_resources));
     assert_eq!(gb[0].phone.as_deref(), Some("116 123"));
 }
 
@@ -90,7 +91,7 @@ fn samples_have_the_required_shape() {
         assert!(
             p.crisis_resources
                 .keys()
-                .all(|k| program::crisis_key_country(k).is_some()),
+                .all(|k| collabzium_core::crisis::key_country(k).is_some()),
             "{name}"
         );
     }
@@ -99,11 +100,11 @@ fn samples_have_the_required_shape() {
 #[test]
 fn unguided_sample_measures_alliance_with_the_program() {
     let p = load("worry-6w.json");
-    assert!(p.metadata.modes.contains(&Mode::Unguided));
+    assert!(p.metadata.modes.contains(&TreatmentMode::Unguided));
     let unguided: Vec<&str> = p
         .checkins
         .iter()
-        .filter(|c| c.applies_to(Mode::Unguided))
+        .filter(|c| c.applies_to(TreatmentMode::Unguided))
         .map(|c| c.instrument.as_str())
         .collect();
     assert!(unguided.contains(&"alliance_unguided"));

@@ -57,14 +57,13 @@ fn service(path: Option<&Path>, program: Option<&Path>) -> Result<Checkins> {
         None => Ok(c),
         Some(p) => {
             let text = super::read_text_limited(p, super::MAX_DEFINITION_BYTES, "program file")?;
-            let program =
-                collabzium_core::program::validate(&text, &c.registry().validation_context())
-                    .map_err(|issues| {
-                        Error::invalid(
-                            "program",
-                            format!("{} problem(s) in the program file", issues.len()),
-                        )
-                    })?;
+            let ctx = collabzium_core::program::ValidationContext::from_registry(c.registry());
+            let program = collabzium_core::program::validate(&text, &ctx).map_err(|issues| {
+                Error::invalid(
+                    "program",
+                    format!("{} problem(s) in the program file", issues.len()),
+                )
+            })?;
             Ok(c.with_program(program))
         }
     }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::program::{Mode, Program};
+use crate::domain::TreatmentMode;
+use crate::program::Program;
 use crate::schedule::{resolve_local, Occurrence, Tz, ZoneSpan};
 
 /// What the platform reported about a reminder.
@@ -39,7 +40,7 @@ pub struct ReminderEvent {
 pub struct EnrolmentState {
     pub program: Program,
     pub start_date: NaiveDate,
-    pub mode: Mode,
+    pub mode: TreatmentMode,
     pub enrolled_at: DateTime<Utc>,
     /// Ordered by `since`; the first entry covers all earlier time.
     pub zones: Vec<ZoneSpan>,
@@ -52,7 +53,7 @@ pub struct EnrolmentState {
 }
 
 impl EnrolmentState {
-    pub fn new(program: Program, start_date: NaiveDate, mode: Mode, tz: Tz) -> Self {
+    pub fn new(program: Program, start_date: NaiveDate, mode: TreatmentMode, tz: Tz) -> Self {
         EnrolmentState {
             enrolled_at: resolve_local(tz, start_date.and_time(NaiveTime::MIN)).utc,
             program,

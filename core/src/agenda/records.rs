@@ -5,7 +5,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::program::{Mode, Program};
+use crate::domain::TreatmentMode;
+use crate::program::Program;
 use crate::store::Record;
 
 /// The one current enrolment, stored under [`EnrolmentRecord::ID`]. It keeps
@@ -15,7 +16,7 @@ pub struct EnrolmentRecord {
     pub program: Program,
     /// Day 0 of the program, a local date in the patient's zone.
     pub start_date: NaiveDate,
-    pub mode: Mode,
+    pub mode: TreatmentMode,
     /// IANA zone at enrolment; later moves are [`ZoneChangeRecord`]s.
     pub time_zone: String,
     pub enrolled_at_millis: i64,

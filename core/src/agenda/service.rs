@@ -16,7 +16,7 @@ use super::reminders::plan_reminders;
 use crate::domain::TreatmentMode;
 use crate::error::{Error, Result};
 use crate::platform::NotificationScheduler;
-use crate::program::{Mode, Program};
+use crate::program::Program;
 use crate::schedule::{parse_zone, Tz};
 use crate::store::Store;
 
@@ -26,7 +26,7 @@ pub struct EnrolmentSummary {
     pub program_version: String,
     pub title: String,
     pub start_date: NaiveDate,
-    pub mode: Mode,
+    pub mode: TreatmentMode,
     pub time_zone: String,
     pub weeks: u32,
 }
@@ -77,14 +77,6 @@ fn zone(name: &str) -> Result<Tz> {
     parse_zone(name).map_err(|_| Error::invalid("time_zone", "is not a known IANA time zone name"))
 }
 
-fn mode_of(m: TreatmentMode) -> Mode {
-    match m {
-        TreatmentMode::Unguided => Mode::Unguided,
-        TreatmentMode::Guided => Mode::Guided,
-        TreatmentMode::Messaging => Mode::Messaging,
-    }
-}
-
 /// Enrols the patient in `program` from `start` (day 0) in zone `tz`. The
 /// mode is `mode`, else the profile's, else the program's first.
 pub fn enrol(
@@ -92,12 +84,12 @@ pub fn enrol(
     program: &Program,
     start: NaiveDate,
     tz: &str,
-    mode: Option<Mode>,
+    mode: Option<TreatmentMode>,
 ) -> Result<EnrolmentSummary> {
     let tz = zone(tz)?;
     check_start(start)?;
     let profile = store.profile()?;
-    let mode = match mode.or_else(|| profile.as_ref().map(|p| mode_of(p.mode))) {
+    let mode = match mode.or_else(|| profile.as_ref().map(|p| p.mode)) {
         Some(m) if program.metadata.modes.contains(&m) => m,
         Some(m) => {
             return Err(Error::invalid(

@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::crisis::CrisisResource;
 use crate::domain::{Profile, TreatmentMode};
 use crate::instruments::RiskHit;
-use crate::program::{CrisisResource, Program};
+use crate::program::Program;
 
 /// Returned with any answer or result whose answers meet a risk rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,7 +256,11 @@ pub fn default_resources(country: Option<&str>, language: &str) -> Vec<CrisisRes
 pub fn resources_for(program: Option<&Program>, profile: Option<&Profile>) -> Vec<CrisisResource> {
     let country = profile.and_then(Profile::country_code);
     let language = profile.map_or(crate::crisis::FALLBACK_LANGUAGE, Profile::language);
-    crate::crisis::resources_for(country.as_deref(), language, program)
+    crate::crisis::resources_for(
+        country.as_deref(),
+        language,
+        program.map(|p| &p.crisis_resources),
+    )
 }
 
 /// Acknowledgement state of a therapist alert.

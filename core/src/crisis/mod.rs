@@ -14,8 +14,7 @@ use std::sync::OnceLock;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::profile::is_iso_country;
-use crate::program::{CrisisResource, Program};
+use crate::domain::profile::{is_iso_country, locale_region};
 
 /// `country` value of the set used when the country is unknown.
 pub const INTERNATIONAL: &str = "international";
@@ -50,6 +49,47 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../data/crisis/international.json"),
     ),
 ];
+
+/// One crisis service as shown to a patient, in one language. Also the
+/// format of a program's own entries (`crisis_resources` in a program file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrisisResource {
+    pub name: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Number to text, if the service takes text messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Entries keyed by country, as a program's `crisis_resources` holds them.
+pub type ResourcesByCountry = BTreeMap<String, Vec<CrisisResource>>;
+
+/// The country a key of [`ResourcesByCountry`] names: `GB` itself, or the
+/// region of a locale such as `en-GB` or `zh-Hant-TW`. `None` for a bare
+/// language (`en`), which names no country and is rejected by the program
+/// validator.
+pub fn key_country(key: &str) -> Option<String> {
+    if key.len() == 2 && key.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Some(key.to_string());
+    }
+    locale_region(key)
+}
+
+/// The entries of `own` for patients in `country` (ISO 3166-1 alpha-2, any
+/// case), from every key naming that country. Never another country's
+/// entries: with none for `country` this is empty.
+pub fn own_resources_for_country(own: &ResourcesByCountry, country: &str) -> Vec<CrisisResource> {
+    let country = country.trim().to_ascii_uppercase();
+    own.iter()
+        .filter(|(k, _)| key_country(k).as_deref() == Some(country.as_str()))
+        .flat_map(|(_, v)| v.iter().cloned())
+        .collect()
+}
 
 /// One country's file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,7 +465,8 @@ pub fn emergency_numbers(country: &str) -> &'static [String] {
 
 /// The crisis resources for a patient, never empty:
 ///
-/// 1. the program's own entries for the patient's country (a clinic's line);
+/// 1. the program's own entries (`own`, its `crisis_resources`) for the
+///    patient's country (a clinic's line);
 /// 2. the country's national set, minus entries the program already shows;
 /// 3. the country's emergency services entry, last.
 ///
@@ -436,12 +477,12 @@ pub fn emergency_numbers(country: &str) -> &'static [String] {
 pub fn resources_for(
     country: Option<&str>,
     language: &str,
-    program: Option<&Program>,
+    own: Option<&ResourcesByCountry>,
 ) -> Vec<CrisisResource> {
     let language = language.to_ascii_lowercase();
     let country = country.map(normalise).filter(|c| is_iso_country(c));
-    let own: Vec<CrisisResource> = match (&country, program) {
-        (Some(c), Some(p)) => p.crisis_resources_for_country(c),
+    let own: Vec<CrisisResource> = match (&country, own) {
+        (Some(c), Some(o)) => own_resources_for_country(o, c),
         _ => Vec::new(),
     };
     let set = country

@@ -4,8 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// How treatment is delivered (the three kinds of internet intervention).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How treatment is delivered (the three kinds of internet intervention): a
+/// patient's profile names one, a program file lists those it supports. The
+/// JSON names (`unguided`, `guided`, `messaging`) are stored on disk and in
+/// program files, so they must not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TreatmentMode {
     /// Self-help alone; the alliance is measured with the program itself.
@@ -17,6 +20,17 @@ pub enum TreatmentMode {
 }
 
 impl TreatmentMode {
+    pub const ALL: [TreatmentMode; 3] = [
+        TreatmentMode::Unguided,
+        TreatmentMode::Guided,
+        TreatmentMode::Messaging,
+    ];
+
+    /// Whether a therapist is there to approve modules.
+    pub fn has_therapist(self) -> bool {
+        !matches!(self, TreatmentMode::Unguided)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TreatmentMode::Unguided => "unguided",
@@ -35,6 +49,12 @@ impl TreatmentMode {
                 "must be unguided, guided or messaging",
             )),
         }
+    }
+}
+
+impl std::fmt::Display for TreatmentMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

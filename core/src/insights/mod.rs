@@ -19,6 +19,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+// Instrument knowledge lives in `instruments`; imported here so the insight
+// submodules keep reaching it as `super::is_alliance_instrument`.
+use crate::instruments::is_alliance_instrument;
+
 pub use cache::{
     cache_fingerprint, cached_fingerprint, clear_patients_cache, load_patients_cached,
     PatientsMemo, CACHE_FORMAT, CACHE_KIND,
@@ -146,12 +150,6 @@ pub struct EngagementSnapshot {
     /// The patient's last completion or opened reminder, when the summary said.
     pub last_activity_at: Option<DateTime<Utc>>,
     pub completion_rate: Option<f64>,
-}
-
-/// Whether an instrument is one of the alliance check-ins (goals, tasks,
-/// bond subscales) rather than a symptom measure.
-pub fn is_alliance_instrument(id: &str) -> bool {
-    matches!(id, "alliance" | "alliance_unguided" | "alliance_therapist")
 }
 
 /// Symptom instruments in the order the primary-instrument fallback tries them.

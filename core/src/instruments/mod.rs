@@ -24,6 +24,12 @@ pub use validate::{check, load_instrument, InstrumentIssue};
 
 use crate::error::{Error, Result};
 
+/// Whether an instrument is one of the alliance check-ins (goals, tasks,
+/// bond subscales) rather than a symptom measure.
+pub fn is_alliance_instrument(id: &str) -> bool {
+    matches!(id, "alliance" | "alliance_unguided" | "alliance_therapist")
+}
+
 /// Largest instrument definition file read from disk (8 MiB); real ones are
 /// a few tens of KiB.
 pub const MAX_DEFINITION_BYTES: u64 = 8 * 1024 * 1024;
@@ -146,10 +152,5 @@ impl Registry {
 
     pub fn ids(&self) -> Vec<String> {
         self.by_id.keys().cloned().collect()
-    }
-
-    /// For the program validator: which instrument ids exist.
-    pub fn validation_context(&self) -> crate::program::ValidationContext {
-        crate::program::ValidationContext::new(self.ids())
     }
 }

@@ -3,12 +3,14 @@
 //! Every struct denies unknown fields so that a typo in a program file is an
 //! error rather than a silently ignored setting.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::NaiveTime;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::crisis::{CrisisResource, ResourcesByCountry};
+use crate::domain::TreatmentMode;
 
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -29,7 +31,7 @@ pub struct Program {
     /// shown only to patients in that country, before the built-in national
     /// set (`crate::crisis`). May be empty: the built-in sets are the source
     /// of truth for national lines.
-    pub crisis_resources: BTreeMap<String, Vec<CrisisResource>>,
+    pub crisis_resources: ResourcesByCountry,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,42 +56,10 @@ pub struct Metadata {
     /// caseload shows it as the headline score and judges the review week on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_instrument: Option<String>,
-    pub modes: Vec<Mode>,
+    pub modes: Vec<TreatmentMode>,
     /// IANA zone suggested at enrolment when the device gives none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_time_zone: Option<String>,
-}
-
-/// How a program is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Unguided,
-    Guided,
-    Messaging,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Unguided, Mode::Guided, Mode::Messaging];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Unguided => "unguided",
-            Mode::Guided => "guided",
-            Mode::Messaging => "messaging",
-        }
-    }
-
-    /// Whether a therapist is there to approve modules.
-    pub fn has_therapist(self) -> bool {
-        !matches!(self, Mode::Unguided)
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,12 +241,12 @@ pub struct CheckinSchedule {
     pub window: Window,
     /// Modes this schedule runs in; absent means every mode of the program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub modes: Option<Vec<Mode>>,
+    pub modes: Option<Vec<TreatmentMode>>,
 }
 
 impl CheckinSchedule {
     /// Whether the schedule runs when the program is delivered in `mode`.
-    pub fn applies_to(&self, mode: Mode) -> bool {
+    pub fn applies_to(&self, mode: TreatmentMode) -> bool {
         self.modes.as_ref().is_none_or(|ms| ms.contains(&mode))
     }
 }
@@ -358,30 +328,6 @@ pub struct Backoff {
     /// After this many, stop reminding until the patient comes back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_after_ignored: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CrisisResource {
-    pub name: String,
-    pub description: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    /// Number to text, if the service takes text messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sms: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-}
-
-/// The country a `crisis_resources` key names: `GB` itself, or the region of
-/// a locale such as `en-GB` or `zh-Hant-TW`. `None` for a bare language
-/// (`en`), which names no country and is rejected by the validator.
-pub fn crisis_key_country(key: &str) -> Option<String> {
-    if key.len() == 2 && key.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Some(key.to_string());
-    }
-    crate::domain::profile::locale_region(key)
 }
 
 /// A local wall-clock time of day, written `HH:MM` in JSON.
@@ -474,12 +420,7 @@ impl Program {
     /// 3166-1 alpha-2, any case), from every key naming that country. Never
     /// another country's entries: with none for `country` this is empty.
     pub fn crisis_resources_for_country(&self, country: &str) -> Vec<CrisisResource> {
-        let country = country.trim().to_ascii_uppercase();
-        self.crisis_resources
-            .iter()
-            .filter(|(k, _)| crisis_key_country(k).as_deref() == Some(country.as_str()))
-            .flat_map(|(_, v)| v.iter().cloned())
-            .collect()
+        crate::crisis::own_resources_for_country(&self.crisis_resources, country)
     }
 
     /// Pretty JSON in the canonical field order.

@@ -5,15 +5,15 @@
 //! with [`validate`], which returns either a [`Program`] or every problem found.
 
 mod definition;
-mod rrule;
+mod rule_checks;
 mod spans;
 mod unlock;
 mod validate;
 
 pub use definition::{
-    crisis_key_country, Backoff, CheckinSchedule, CheckinWhen, CrisisResource, Exercise,
-    ExerciseKind, Field, FieldKind, FieldOption, Metadata, Mode, Module, Page, Program, QuietHours,
-    Recurrence, ReminderPolicy, TimeOfDay, UnlockRule, Window, FORMAT_VERSION,
+    Backoff, CheckinSchedule, CheckinWhen, Exercise, ExerciseKind, Field, FieldKind, FieldOption,
+    Metadata, Module, Page, Program, QuietHours, Recurrence, ReminderPolicy, TimeOfDay, UnlockRule,
+    Window, FORMAT_VERSION,
 };
 pub use unlock::UnlockFacts;
 pub use validate::{

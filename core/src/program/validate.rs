@@ -14,8 +14,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::definition::*;
-use super::rrule::{check_rrule, min_gap_minutes, program_rule_problems};
+use super::rule_checks::{check_rrule, min_gap_minutes, program_rule_problems};
 use super::spans::{join_index, join_key, line_col, offset_of, PathIndex};
+use crate::crisis::{CrisisResource, ResourcesByCountry};
+use crate::domain::TreatmentMode;
+use crate::instruments::Registry;
 use crate::text::{refused_char, TextKind};
 
 /// Ids of the instruments the core ships (see the instrument registry).
@@ -43,6 +46,12 @@ impl ValidationContext {
         ValidationContext {
             instruments: instruments.into_iter().map(Into::into).collect(),
         }
+    }
+
+    /// A context that knows every instrument of `registry`, shipped and
+    /// clinic-supplied.
+    pub fn from_registry(registry: &Registry) -> Self {
+        ValidationContext::new(registry.ids())
     }
 
     /// Adds an instrument id, e.g. one a clinic loaded from its own file.
@@ -348,17 +357,14 @@ impl Validator<'_> {
         }
     }
 
-    fn decode_crisis(
-        &mut self,
-        v: Option<&Value>,
-    ) -> (BTreeMap<String, Vec<CrisisResource>>, bool) {
+    fn decode_crisis(&mut self, v: Option<&Value>) -> (ResourcesByCountry, bool) {
         let mut out = BTreeMap::new();
         let Some(v) = v else {
             self.issue("crisis_resources", "required field is missing");
             return (out, false);
         };
         let Value::Object(map) = v else {
-            let _ = self.decode::<BTreeMap<String, Vec<CrisisResource>>>("crisis_resources");
+            let _ = self.decode::<ResourcesByCountry>("crisis_resources");
             return (out, false);
         };
         let mut ok = true;
@@ -730,7 +736,7 @@ impl Validator<'_> {
             return;
         };
         let field = "metadata.primary_instrument";
-        if crate::insights::is_alliance_instrument(id) {
+        if crate::instruments::is_alliance_instrument(id) {
             self.issue(
                 field,
                 format!("{id:?} is an alliance check-in; name the symptom measure, e.g. \"phq9\""),
@@ -744,7 +750,7 @@ impl Validator<'_> {
         if !used.contains(&id) {
             let mut symptom: Vec<&str> = used
                 .into_iter()
-                .filter(|i| !crate::insights::is_alliance_instrument(i))
+                .filter(|i| !crate::instruments::is_alliance_instrument(i))
                 .collect();
             symptom.sort_unstable();
             symptom.dedup();
@@ -934,13 +940,13 @@ impl Validator<'_> {
         }
     }
 
-    fn check_crisis(&mut self, crisis: &BTreeMap<String, Vec<CrisisResource>>, complete: bool) {
+    fn check_crisis(&mut self, crisis: &ResourcesByCountry, complete: bool) {
         // Keys name a country, so a program never shows one country's lines
         // to a patient in another (issue 10).
         let mut seen: BTreeMap<String, &String> = BTreeMap::new();
         for (key, list) in crisis {
             let lp = join_key("crisis_resources", key);
-            let country = crate::program::crisis_key_country(key);
+            let country = crate::crisis::key_country(key);
             if !is_locale(key) && country.is_none() {
                 self.check_locale(lp.clone(), key);
             } else if let Some(c) = &country {
@@ -1052,7 +1058,7 @@ impl Validator<'_> {
 
         // Least fixpoint of what can unlock, per mode.
         let last_day = meta.weeks.saturating_mul(7);
-        let mut never: BTreeMap<usize, Vec<Mode>> = BTreeMap::new();
+        let mut never: BTreeMap<usize, Vec<TreatmentMode>> = BTreeMap::new();
         for &mode in &meta.modes {
             let mut open: HashSet<&str> = HashSet::new();
             loop {
@@ -1202,7 +1208,7 @@ fn collect_edges(
 
 fn satisfiable(
     rule: &UnlockRule,
-    mode: Mode,
+    mode: TreatmentMode,
     last_day: u32,
     open: &HashSet<&str>,
     checkins: &HashMap<&str, &CheckinSchedule>,

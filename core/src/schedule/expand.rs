@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 
 use super::error::ScheduleError;
 use super::rrule::{Frequency, RRule, Until, WeekdayNum};
-use super::zone::{resolve_local, Occurrence};
+use super::zone::{resolve_local_in_history, Occurrence, ZoneSpan};
 
 /// Most occurrences one call returns; callers page through longer ranges.
 pub const MAX_OCCURRENCES: usize = 100_000;
@@ -21,13 +21,6 @@ const MAX_PERIODS: u64 = 5_000_000;
 /// A resolved instant lies within ±16 h (offset) of its wall-clock time read
 /// as UTC; two days also covers the 24 h gap Samoa had in 2011.
 const MARGIN: TimeDelta = TimeDelta::days(2);
-
-/// The zone a patient was in from `since` until the next entry of a history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ZoneSpan {
-    pub since: DateTime<Utc>,
-    pub tz: Tz,
-}
 
 /// Every occurrence `t` with `from <= t < to`, in time order, without duplicates.
 ///
@@ -88,9 +81,9 @@ pub fn expand_with_zone_history(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<Occurrence>, ScheduleError> {
-    let Some((first, later)) = history.split_first() else {
+    if history.is_empty() {
         return Err(ScheduleError::InvalidZoneHistory);
-    };
+    }
     if history.windows(2).any(|w| w[0].since > w[1].since) {
         return Err(ScheduleError::InvalidZoneHistory);
     }
@@ -125,7 +118,9 @@ pub fn expand_with_zone_history(
         if local < lower {
             continue;
         }
-        let occ = place(local, first, later);
+        let Some(occ) = resolve_local_in_history(history, local) else {
+            return Err(ScheduleError::InvalidZoneHistory);
+        };
         if let Some(Until::Utc(u)) = rule.until() {
             // Not a break: gap resolution can put a later wall-clock time earlier.
             if occ.utc > u {
@@ -147,19 +142,6 @@ pub fn expand_with_zone_history(
     out.sort_by_key(|o| o.utc);
     out.dedup_by_key(|o| o.utc);
     Ok(out)
-}
-
-/// Resolves in the first zone, moving on to each later zone whose span starts
-/// at or before the instant the current zone gives.
-fn place(local: NaiveDateTime, first: &ZoneSpan, later: &[ZoneSpan]) -> Occurrence {
-    let mut occ = resolve_local(first.tz, local);
-    for span in later {
-        if occ.utc < span.since {
-            break;
-        }
-        occ = resolve_local(span.tz, local);
-    }
-    occ
 }
 
 /// The rule's wall-clock instances from DTSTART on, in order.

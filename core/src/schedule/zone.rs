@@ -21,6 +21,13 @@ pub struct Occurrence {
     pub offset: FixedOffset,
 }
 
+/// The zone a patient was in from `since` until the next entry of a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneSpan {
+    pub since: DateTime<Utc>,
+    pub tz: Tz,
+}
+
 /// Parses an IANA zone name (case-sensitive, e.g. `Europe/Berlin`).
 pub fn parse_zone(name: &str) -> Result<Tz, ScheduleError> {
     Tz::from_str(name).map_err(|_| ScheduleError::UnknownZone(name.chars().take(64).collect()))
@@ -57,6 +64,24 @@ pub fn resolve_local(tz: Tz, local: NaiveDateTime) -> Occurrence {
         local,
         offset,
     }
+}
+
+/// Resolves a wall-clock time against a zone history, ordered by `since`
+/// (the first entry also covers all time before its `since`): placed with
+/// [`resolve_local`] in the first zone, then in each later zone whose span
+/// starts at or before the instant the current zone gives. So a time keeps
+/// the zone the patient was in when it fell, and after a move falls at the
+/// same wall-clock time in the new zone. `None` only for an empty history.
+pub fn resolve_local_in_history(history: &[ZoneSpan], local: NaiveDateTime) -> Option<Occurrence> {
+    let (first, later) = history.split_first()?;
+    let mut occ = resolve_local(first.tz, local);
+    for span in later {
+        if occ.utc < span.since {
+            break;
+        }
+        occ = resolve_local(span.tz, local);
+    }
+    Some(occ)
 }
 
 /// Offset in force at a UTC instant (given as naive UTC).
@@ -105,5 +130,43 @@ mod tests {
         assert_eq!(o.utc.to_rfc3339(), "2011-12-30T22:00:00+00:00");
         assert_eq!(o.local, at("2011-12-31T12:00"));
         assert_eq!(o.offset.local_minus_utc(), 14 * 3600);
+    }
+
+    #[test]
+    fn history_places_each_time_in_the_zone_of_its_day() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let new_york: Tz = "America/New_York".parse().unwrap();
+        assert_eq!(resolve_local_in_history(&[], at("2026-03-01T20:00")), None);
+        let moved = at("2026-03-10T12:00").and_utc();
+        let history = [
+            ZoneSpan {
+                since: DateTime::<Utc>::MIN_UTC,
+                tz: berlin,
+            },
+            ZoneSpan {
+                since: moved,
+                tz: new_york,
+            },
+        ];
+        // Before the move: Berlin (UTC+1 in winter).
+        let before = resolve_local_in_history(&history, at("2026-03-09T20:00")).unwrap();
+        assert_eq!(before.utc.to_rfc3339(), "2026-03-09T19:00:00+00:00");
+        // After it: the same wall-clock time in New York (UTC-4 from 8 March).
+        let after = resolve_local_in_history(&history, at("2026-03-11T20:00")).unwrap();
+        assert_eq!(after.utc.to_rfc3339(), "2026-03-12T00:00:00+00:00");
+        assert_eq!(after.local, at("2026-03-11T20:00"));
+    }
+
+    #[test]
+    fn gap_moves_forward_and_fold_takes_the_first() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        // 02:30 on 29 March 2026 does not exist: it becomes 03:30 CEST.
+        let gap = resolve_local(berlin, at("2026-03-29T02:30"));
+        assert_eq!(gap.utc.to_rfc3339(), "2026-03-29T01:30:00+00:00");
+        assert_eq!(gap.local, at("2026-03-29T03:30"));
+        // 02:30 on 25 October 2026 happens twice: the first is still CEST.
+        let fold = resolve_local(berlin, at("2026-10-25T02:30"));
+        assert_eq!(fold.utc.to_rfc3339(), "2026-10-25T00:30:00+00:00");
+        assert_eq!(fold.offset.local_minus_utc(), 2 * 3600);
     }
 }

@@ -1,4 +1,5 @@
-//! RRULE checks for program files.
+//! What the program validator checks in a check-in's RRULE. Not a recurrence
+//! engine: that is `crate::schedule` (parsing and expansion).
 //!
 //! Parsing goes through the schedule engine's own parser, so that a rule the
 //! validator accepts is one the engine can expand. The extra checks here
