@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::TreatmentMode;
 use crate::program::Program;
-use crate::schedule::{resolve_local, Occurrence, Tz, ZoneSpan};
+use crate::schedule::{resolve_local, resolve_local_in_history, Occurrence, Tz, ZoneSpan};
 
 /// What the platform reported about a reminder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,18 +109,11 @@ impl EnrolmentState {
     /// Resolves a wall-clock time against the zone history, the same way the
     /// schedule engine places recurrence instances.
     pub fn place(&self, local: NaiveDateTime) -> Occurrence {
-        let (first, later) = self
-            .zones
-            .split_first()
-            .expect("zone history is never empty");
-        let mut occ = resolve_local(first.tz, local);
-        for span in later {
-            if occ.utc < span.since {
-                break;
-            }
-            occ = resolve_local(span.tz, local);
-        }
-        occ
+        #[allow(
+            clippy::expect_used,
+            reason = "an enrolment is created with its first zone"
+        )]
+        resolve_local_in_history(&self.zones, local).expect("zone history is never empty")
     }
 
     /// Local midnight starting program day `day` (day 0 is the start date).

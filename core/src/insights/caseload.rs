@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::flags::{baseline, display_name, instrument};
@@ -13,7 +13,6 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::instruments::Direction;
-use crate::schedule::resolve_local;
 use crate::store::Store;
 use crate::sync::availability::Availability;
 
@@ -285,36 +284,6 @@ const HORIZON_DAYS: i64 = 400;
 /// and replaces what it scheduled, so a week covers a phone left unopened.
 pub const RENOTIFY_DAYS: i64 = 7;
 
-/// The availability windows of one local day, in UTC, sorted. Mirrors
-/// `Availability`'s window rules: local times in the therapist's zone, DST
-/// gaps and folds resolved like schedules, away days skipped.
-fn day_windows(
-    a: &Availability,
-    tz: chrono_tz::Tz,
-    day: NaiveDate,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    if a.away.iter().any(|w| w.from <= day && day <= w.until) {
-        return Vec::new();
-    }
-    let hm = |s: &str| NaiveTime::parse_from_str(s, "%H:%M").ok();
-    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = a
-        .hours
-        .iter()
-        .filter(|h| {
-            h.days
-                .iter()
-                .any(|d| crate::schedule::parse_weekday("days", d).ok() == Some(day.weekday()))
-        })
-        .filter_map(|h| {
-            let s = resolve_local(tz, day.and_time(hm(&h.start)?)).utc;
-            let e = resolve_local(tz, day.and_time(hm(&h.end)?)).utc;
-            (e > s).then_some((s, e))
-        })
-        .collect();
-    windows.sort();
-    windows
-}
-
 /// Local days from the day before `from`'s (a window open at `from` may
 /// have started then), up to the horizon.
 fn days_from(tz: chrono_tz::Tz, from: DateTime<Utc>) -> impl Iterator<Item = NaiveDate> {
@@ -332,7 +301,7 @@ fn next_digest_slot(
 ) -> Result<Option<DateTime<Utc>>> {
     let tz = a.validate()?;
     for day in days_from(tz, from) {
-        let windows = day_windows(a, tz, day);
+        let windows = a.windows_on(tz, day);
         let (Some(&(s, _)), Some(end)) = (windows.first(), windows.iter().map(|w| w.1).max())
         else {
             continue;
@@ -359,7 +328,7 @@ fn next_digest_slot(
 pub fn next_window_start(a: &Availability, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
     let tz = a.validate()?;
     for day in days_from(tz, after) {
-        if let Some((s, _)) = day_windows(a, tz, day).into_iter().find(|w| w.0 > after) {
+        if let Some((s, _)) = a.windows_on(tz, day).into_iter().find(|w| w.0 > after) {
             return Ok(Some(s));
         }
     }

@@ -125,23 +125,32 @@ impl Availability {
         let first = from.with_timezone(&tz).date_naive() - Duration::days(1);
         let mut out = Vec::new();
         for n in 0..HORIZON_DAYS {
-            let day = first + Duration::days(n);
-            if self.is_away(day) {
-                continue;
-            }
-            for h in &self.hours {
-                if !h.days.iter().any(|d| weekday(d) == Some(day.weekday())) {
-                    continue;
-                }
-                let s = resolve_local(tz, day.and_time(time("start", &h.start)?)).utc;
-                let e = resolve_local(tz, day.and_time(time("end", &h.end)?)).utc;
-                if e > s {
-                    out.push((s, e));
-                }
-            }
+            out.extend(self.windows_on(tz, first + Duration::days(n)));
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The windows of one local `day` in `tz`, as UTC intervals in order:
+    /// none on an away day; local times placed like schedules (a start in a
+    /// DST gap moves forward, a fold takes the first occurrence). Hours that
+    /// do not parse are skipped; `validate` names them.
+    pub fn windows_on(&self, tz: Tz, day: NaiveDate) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        if self.is_away(day) {
+            return Vec::new();
+        }
+        let mut out: Vec<_> = self
+            .hours
+            .iter()
+            .filter(|h| h.days.iter().any(|d| weekday(d) == Some(day.weekday())))
+            .filter_map(|h| {
+                let s = resolve_local(tz, day.and_time(time("start", &h.start).ok()?)).utc;
+                let e = resolve_local(tz, day.and_time(time("end", &h.end).ok()?)).utc;
+                (e > s).then_some((s, e))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Whether the therapist is within hours at `at`.
