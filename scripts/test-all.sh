@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Collabzium: the single test command (CI runs exactly this). See tests/README.md.
 #
-#   scripts/test-all.sh                      all suites: rust, lint, kotlin, swift, api (schemathesis), fuzz
+#   scripts/test-all.sh                      all suites: rust, lint, kotlin, swift, api (schemathesis), fuzz,
+#                                            size (release library size budget)
 #   scripts/test-all.sh --only kotlin        one suite (repeat --only, or use a comma list)
 #   scripts/test-all.sh --setup-only         install/verify prerequisites and exit
 #
@@ -38,7 +39,7 @@ BUILD_DIR="$REPO_ROOT/build"
 BINDINGS_DIR="$BUILD_DIR/bindings"
 LOG_DIR="$BUILD_DIR/test-logs"
 OS="$(uname -s)"
-ALL_SUITES=(rust lint kotlin swift api fuzz)
+ALL_SUITES=(rust lint kotlin swift api fuzz size)
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" # chroot, debootstrap
@@ -66,7 +67,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ ${#SELECTED[@]} -eq 0 ]]; then SELECTED=("${ALL_SUITES[@]}"); fi
 for s in "${SELECTED[@]}"; do
-    case "$s" in rust|lint|kotlin|swift|api|fuzz) ;; *) echo "unknown suite: $s (rust|kotlin|swift|lint|api|fuzz)" >&2; exit 2 ;; esac
+    case "$s" in rust|lint|kotlin|swift|api|fuzz|size) ;; *) echo "unknown suite: $s (rust|kotlin|swift|lint|api|fuzz|size)" >&2; exit 2 ;; esac
 done
 wants() { local s; for s in "${SELECTED[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 
@@ -535,6 +536,22 @@ suite_fuzz() {
     else
         [[ $failed -gt 0 ]] || failed=1
         record fuzz FAIL "$passed" "$failed" "$((SECONDS - t0))" "see ${logfile#"$REPO_ROOT"/}"
+    fi
+}
+
+# The stripped release library against its size budget (issue 11 §5). Its own cached target
+# dir: the release LTO build takes minutes, and only what changed is rebuilt.
+suite_size() {
+    local logfile="$LOG_DIR/size.log" t0=$SECONDS rc=0 line
+    : >"$logfile"
+    log "scripts/ffi-size.sh (release cdylib, LTO + strip, budget ${COLLABZIUM_FFI_SIZE_BUDGET:-4194304} bytes)"
+    COLLABZIUM_CACHE="$CACHE" run_logged "$logfile" "$REPO_ROOT/scripts/ffi-size.sh" || rc=$?
+    line="$(grep -E '^ffi-size: .* is [0-9]+ bytes' "$logfile" | tail -n 1 || true)"
+    line="${line#ffi-size: }"
+    if [[ $rc -eq 0 ]]; then
+        record size PASS 1 0 "$((SECONDS - t0))" "$line"
+    else
+        record size FAIL 0 1 "$((SECONDS - t0))" "${line:-build failed, see ${logfile#"$REPO_ROOT"/}}"
     fi
 }
 
