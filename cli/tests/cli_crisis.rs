@@ -42,7 +42,7 @@ fn init(d: &Path, tz: &str, locale: &str, country: Option<&str>) {
 }
 
 fn enrol(d: &Path, tz: &str) {
-    let program = repo("programs/steady-steps-12w.json");
+    let program = repo("cli/data/programs/steady-steps-12w.json");
     ok_json(&store(
         d,
         &[

@@ -167,7 +167,7 @@ fn program_validate_reports_every_issue_with_its_path() {
         &[
             "program",
             "validate",
-            repo("programs/low-mood-8w.json").to_str().unwrap(),
+            repo("cli/data/programs/low-mood-8w.json").to_str().unwrap(),
             "--json",
         ],
     );
@@ -216,7 +216,7 @@ fn enrol_agenda_complete_reminders_travel_on_a_store() {
         "guided",
         "--json",
     ]));
-    let program = repo("programs/low-mood-8w.json");
+    let program = repo("cli/data/programs/low-mood-8w.json");
     let v = ok(call(&[
         "enrol",
         "--program",

@@ -37,7 +37,7 @@ fn caseload_from_a_synced_therapist_store() {
     // Sam follows the 8-week low-mood program from ten days ago, so today's
     // first PHQ-9 falls in the baseline window (the first two weeks).
     let program = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/low-mood-8w.json"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/programs/low-mood-8w.json"),
     )
     .unwrap();
     let start = (Utc::now() - Duration::days(10)).date_naive();

@@ -418,7 +418,7 @@ fn a_check_in_before_its_window_is_refused_with_its_opening_time() {
     init(d, "p.db", "Europe/London", "en-GB", "guided");
     let program = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../programs/steady-steps-12w.json"
+        "/data/programs/steady-steps-12w.json"
     );
     let today = Utc::now().format("%Y-%m-%d").to_string();
     store_json(

@@ -325,7 +325,7 @@ fn program_assignment_progress_engagement_and_approval_flow() {
     let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
     let program = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../programs/low-mood-8w.json"
+        "/data/programs/low-mood-8w.json"
     ))
     .unwrap();
     let today = chrono::Utc::now().date_naive();
@@ -385,7 +385,7 @@ fn one_program_approval_and_hours_reach_every_patient() {
     let cb = pair(&r.url(), &t, &th.store, &b.store, "B");
     let program = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../programs/low-mood-8w.json"
+        "/data/programs/low-mood-8w.json"
     ))
     .unwrap();
     let today = chrono::Utc::now().date_naive();

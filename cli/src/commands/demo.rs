@@ -40,7 +40,7 @@ use crate::charts::{self, Band, LineChart, Markers, Note, OverviewRow, Series};
 use crate::output::Output;
 
 /// The program the cohort follows; embedded so the binary runs anywhere.
-pub const PROGRAM_JSON: &str = include_str!("../../../programs/steady-steps-12w.json");
+pub const PROGRAM_JSON: &str = include_str!("../../data/programs/steady-steps-12w.json");
 
 /// Day 0 of the simulated program (a Monday). Fixed, so that a seed gives
 /// byte-identical outputs whatever the date of the run.
