@@ -477,6 +477,9 @@ suite_rust() {
     fi
     export COLLABZIUM_REQUIRE_PG=1
     # --- end issue 5 ---
+    # The e2e suites (tests/e2e) run the collabzium binary: build it once here rather than
+    # from every test process (see tests/README.md, "End-to-end suites").
+    if build_cli; then export COLLABZIUM_E2E_BIN="$CLI_BIN"; fi
     if cargo nextest --version >/dev/null 2>&1; then
         log "cargo nextest run --workspace"
         run_logged "$logfile" cargo nextest run --workspace --no-tests=pass --no-fail-fast || rc=$?

@@ -7,9 +7,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-mod common;
-
-use common::{cli_run as run, ok_json};
+use collabzium_e2e::{cli_run as run, ok_json};
 
 fn err_json(o: &Output) -> Value {
     assert!(

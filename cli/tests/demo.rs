@@ -3,8 +3,6 @@
 //! research CSV and the alliance–outcome result, determinism by seed; and
 //! `research export` from a therapist store.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -297,7 +295,7 @@ fn demo_refuses_a_cohort_too_small_for_its_scenarios() {
 fn research_export_writes_the_deidentified_csv_of_a_therapist_store() {
     use collabzium_core::crypto::PassphraseKeyProvider;
     use collabzium_core::store::Store;
-    use common::*;
+    use collabzium_e2e::*;
     use std::sync::Arc;
 
     const PASS: &str = "a long test passphrase";

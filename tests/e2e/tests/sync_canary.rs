@@ -3,14 +3,12 @@
 //! appears in its SQLite files, in a dump of its PostgreSQL database, or in
 //! its logs, in any of the encodings a leak could take.
 
-mod common;
-
 use std::path::Path;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use collabzium_core::sync::service;
-use common::*;
+use collabzium_e2e::*;
 
 /// A random canary: unlikely to occur anywhere by chance.
 fn canary(i: usize) -> String {

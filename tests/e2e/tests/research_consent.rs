@@ -4,8 +4,6 @@
 //! keeps only measurements under a current grant, with a note that counts
 //! the patients left out and names none.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -15,7 +13,7 @@ use collabzium_core::domain::consent::scopes;
 use collabzium_core::insights::{load_patients, research_export};
 use collabzium_core::store::{outbox, Store};
 use collabzium_core::sync::service;
-use common::*;
+use collabzium_e2e::*;
 use serde_json::Value;
 
 const PASS: &str = "a long test passphrase";
@@ -138,7 +136,7 @@ fn only_consenting_patients_are_exported_and_the_note_counts_the_rest() {
 
     // The CLI writes the same, with the note next to the CSV.
     let csv_path = dir.path().join("cohort.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_collabzium"))
+    let o = Command::new(collabzium_bin())
         .env("COLLABZIUM_PASSPHRASE", PASS)
         .arg("--store")
         .arg(&th.path)
@@ -184,7 +182,7 @@ fn only_consenting_patients_are_exported_and_the_note_counts_the_rest() {
     }
 
     // Without --json: the count is said in words too.
-    let o = Command::new(env!("CARGO_BIN_EXE_collabzium"))
+    let o = Command::new(collabzium_bin())
         .env("COLLABZIUM_PASSPHRASE", PASS)
         .arg("--store")
         .arg(&th.path)

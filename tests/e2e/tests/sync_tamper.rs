@@ -9,8 +9,6 @@
 //! relay would do it: in the fetch responses it serves (rewritten between
 //! relay and client) and, for drops, by deleting rows from its database.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
@@ -18,8 +16,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use collabzium_core::sync::service::{self, SyncSummary};
 use collabzium_core::sync::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+use collabzium_e2e::*;
 use collabzium_relay::{spawn_background, RelayConfig};
-use common::*;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,6 @@
 //! acknowledgement, a therapist rating, an unpair), and an unchanged store
 //! is answered from the cache. The export leaves the cache out.
 
-mod common;
-
 use chrono::{Duration, Utc};
 use collabzium_core::insights::{
     cache_fingerprint, cached_fingerprint, caseload, caseload_for_store, load_patients,
@@ -13,7 +11,7 @@ use collabzium_core::insights::{
 };
 use collabzium_core::store::Store;
 use collabzium_core::sync::service;
-use common::*;
+use collabzium_e2e::*;
 use serde_json::json;
 
 /// Calls through the cache and checks it against a fresh load; then checks
