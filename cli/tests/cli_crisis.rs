@@ -1,6 +1,12 @@
 //! Crisis resources by country through the real binary (issue 10, Why case 1):
 //! `store init --country`, the locale's region as the default, and
 //! `checkin submit --json` showing the patient's own country's lines only.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

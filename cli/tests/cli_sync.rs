@@ -1,6 +1,12 @@
 //! Black-box test of the sync commands (issue 5 §7) through the real binary
 //! and a real `collabzium relay serve` process: invite (with QR), join,
 //! check-in, message, sync, inbox, status, unpair.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,6 +2,12 @@
 //! Safety first, valid SVG charts that show each patient's trajectories, the
 //! research CSV and the alliance–outcome result, determinism by seed; and
 //! `research export` from a therapist store.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

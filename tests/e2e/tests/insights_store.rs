@@ -3,6 +3,12 @@
 //! assignment travel through an in-process relay; the therapist's own
 //! alliance rating stays local; `load_patients` and `caseload_for_store`
 //! read it all back.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use chrono::{Duration, Utc};
 use collabzium_core::checkin::Checkins;

@@ -3,6 +3,12 @@
 //! in-process relay, and `research export` (core and the real CLI binary)
 //! keeps only measurements under a current grant, with a note that counts
 //! the patients left out and names none.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::Path;
 use std::process::Command;

@@ -2,6 +2,12 @@
 //! check-ins and messages, synced both ways through a relay *process*; none
 //! appears in its SQLite files, in a dump of its PostgreSQL database, or in
 //! its logs, in any of the encodings a leak could take.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::Path;
 

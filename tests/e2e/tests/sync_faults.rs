@@ -2,6 +2,12 @@
 //! stateless relay processes on one PostgreSQL while relays are SIGKILLed
 //! and restarted at random points and PostgreSQL itself is crash-restarted.
 //! Every event must arrive exactly once.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

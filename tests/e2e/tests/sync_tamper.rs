@@ -8,6 +8,12 @@
 //! The relay is real (HTTP, SQLite). Tampering happens where a malicious
 //! relay would do it: in the fetch responses it serves (rewritten between
 //! relay and client) and, for drops, by deleting rows from its database.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
