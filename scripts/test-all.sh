@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Collabzium: the single test command (CI runs exactly this). See tests/README.md.
 #
-#   scripts/test-all.sh                      all suites: rust, lint, kotlin, swift, api (schemathesis), fuzz,
-#                                            size (release library size budget)
+#   scripts/test-all.sh                      all suites: rust, lint, package, msrv, kotlin, swift, api (schemathesis),
+#                                            fuzz, size (release library size budget)
 #   scripts/test-all.sh --only kotlin        one suite (repeat --only, or use a comma list)
 #   scripts/test-all.sh --setup-only         install/verify prerequisites and exit
 #
@@ -39,7 +39,12 @@ BUILD_DIR="$REPO_ROOT/build"
 BINDINGS_DIR="$BUILD_DIR/bindings"
 LOG_DIR="$BUILD_DIR/test-logs"
 OS="$(uname -s)"
-ALL_SUITES=(rust lint kotlin swift api fuzz size)
+ALL_SUITES=(rust lint package msrv kotlin swift api fuzz size)
+# Crates that must package (`cargo package`, with its verification build): one word per crate.
+PACKAGE_CRATES=(collabzium-protocol collabzium-core)
+# The workspace's declared minimum Rust (rust-version in Cargo.toml), checked with that toolchain.
+MSRV="$(sed -nE 's/^rust-version *= *"([0-9.]+)".*/\1/p' "$REPO_ROOT/Cargo.toml" | head -n 1)"
+MSRV_TARGET="${COLLABZIUM_MSRV_TARGET_DIR:-$CARGO_TARGET/msrv}"
 
 export DEBIAN_FRONTEND=noninteractive
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" # chroot, debootstrap
@@ -67,7 +72,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ ${#SELECTED[@]} -eq 0 ]]; then SELECTED=("${ALL_SUITES[@]}"); fi
 for s in "${SELECTED[@]}"; do
-    case "$s" in rust|lint|kotlin|swift|api|fuzz|size) ;; *) echo "unknown suite: $s (rust|kotlin|swift|lint|api|fuzz|size)" >&2; exit 2 ;; esac
+    case "$s" in rust|lint|package|msrv|kotlin|swift|api|fuzz|size) ;; *) echo "unknown suite: $s (rust|lint|package|msrv|kotlin|swift|api|fuzz|size)" >&2; exit 2 ;; esac
 done
 wants() { local s; for s in "${SELECTED[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 
@@ -473,6 +478,9 @@ suite_rust() {
     fi
     export COLLABZIUM_REQUIRE_PG=1
     # --- end issue 5 ---
+    # The e2e suites (tests/e2e) run the collabzium binary: build it once here rather than
+    # from every test process (see tests/README.md, "End-to-end suites").
+    if build_cli; then export COLLABZIUM_E2E_BIN="$CLI_BIN"; fi
     if cargo nextest --version >/dev/null 2>&1; then
         log "cargo nextest run --workspace"
         run_logged "$logfile" cargo nextest run --workspace --no-tests=pass --no-fail-fast || rc=$?
@@ -566,6 +574,48 @@ suite_lint() {
         record lint PASS "$passed" 0 "$((SECONDS - t0))" "fmt, clippy"
     else
         record lint FAIL "$passed" "$failed" "$((SECONDS - t0))" "failed: ${failing[*]}"
+    fi
+}
+
+# Each crate in PACKAGE_CRATES packages and its packaged copy builds on its own (cargo's
+# verification step, in the shared target dir so registry dependencies stay cached).
+# --allow-dirty: we check that the current sources package, not the VCS state.
+suite_package() {
+    local logfile="$LOG_DIR/package.log" t0=$SECONDS passed=0 failed=0 failing=() c
+    : >"$logfile"
+    for c in "${PACKAGE_CRATES[@]}"; do
+        log "cargo package -p $c --allow-dirty --locked"
+        if run_logged "$logfile" cargo package -p "$c" --allow-dirty --locked; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1)); failing+=("$c")
+        fi
+    done
+    if [[ $failed -eq 0 ]]; then
+        record package PASS "$passed" 0 "$((SECONDS - t0))" "${PACKAGE_CRATES[*]}"
+    else
+        record package FAIL "$passed" "$failed" "$((SECONDS - t0))" "failed: ${failing[*]}"
+    fi
+}
+
+# The declared minimum Rust builds the whole workspace (every target) with the locked
+# dependencies. Own target dir: another toolchain's artifacts would evict the main cache.
+suite_msrv() {
+    local logfile="$LOG_DIR/msrv.log" t0=$SECONDS
+    : >"$logfile"
+    [[ -n "$MSRV" ]] || { record msrv FAIL 0 1 0 "no rust-version in Cargo.toml"; return; }
+    if ! rustup run "$MSRV" cargo --version >/dev/null 2>&1; then
+        log "rustup toolchain install $MSRV --profile minimal"
+        if ! run_logged "$logfile" rustup toolchain install "$MSRV" --profile minimal; then
+            record msrv FAIL 0 1 "$((SECONDS - t0))" "could not install Rust $MSRV"
+            return
+        fi
+    fi
+    log "cargo +$MSRV check --workspace --all-targets --locked (target: $MSRV_TARGET)"
+    if CARGO_TARGET_DIR="$MSRV_TARGET" run_logged "$logfile" rustup run "$MSRV" cargo check --workspace --all-targets --locked; then
+        record msrv PASS 1 0 "$((SECONDS - t0))" "Rust $MSRV"
+    else
+        record msrv FAIL 0 1 "$((SECONDS - t0))" "Rust $MSRV, see ${logfile#"$REPO_ROOT"/}"
     fi
 }
 

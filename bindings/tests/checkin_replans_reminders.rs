@@ -40,7 +40,7 @@ fn submitting_an_agenda_check_in_drops_its_reminders() {
         .to_string();
     let update = schedule
         .enrol(
-            include_str!("../../programs/low-mood-8w.json").to_string(),
+            include_str!("../../cli/data/programs/low-mood-8w.json").to_string(),
             start,
             "Etc/UTC".into(),
             None,

@@ -11,10 +11,12 @@ impl Output {
     /// Prints `value` as JSON, or `human` otherwise.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string(value).expect("serializable output")
-            );
+            #[allow(
+                clippy::expect_used,
+                reason = "output types are plain data with string map keys, which serde_json always serializes"
+            )]
+            let text = serde_json::to_string(value).expect("serializable output");
+            println!("{text}");
         } else {
             let text = human();
             if !text.is_empty() {

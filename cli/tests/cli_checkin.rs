@@ -1,6 +1,12 @@
 //! Black-box tests of `collabzium instrument ...`, `checkin ...` and
 //! `export fhir` through the real binary; the FHIR export is checked by an
 //! independent validator (Python `fhir.resources`, R4B models).
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,6 +2,12 @@
 //! the patient's views and exports (Why 3), a risk check-in leaves no
 //! telling kind name in the file (Why 5), and a deleted audit tail is
 //! caught (Why 10).
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,6 +1,12 @@
 //! Issue 15 cases 4, 5 and the size limits of case 10, through the real
 //! binary: exports never reuse an existing file or follow a symlink, every
 //! file is owner-only, and an endless input fails fast.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};

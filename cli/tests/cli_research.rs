@@ -1,4 +1,10 @@
 //! `collabzium research alliance-outcome` through the real binary.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};

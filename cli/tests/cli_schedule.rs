@@ -1,4 +1,10 @@
 //! Black-box tests of the schedule commands through the real binary.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -167,7 +173,7 @@ fn program_validate_reports_every_issue_with_its_path() {
         &[
             "program",
             "validate",
-            repo("programs/low-mood-8w.json").to_str().unwrap(),
+            repo("cli/data/programs/low-mood-8w.json").to_str().unwrap(),
             "--json",
         ],
     );
@@ -216,7 +222,7 @@ fn enrol_agenda_complete_reminders_travel_on_a_store() {
         "guided",
         "--json",
     ]));
-    let program = repo("programs/low-mood-8w.json");
+    let program = repo("cli/data/programs/low-mood-8w.json");
     let v = ok(call(&[
         "enrol",
         "--program",

@@ -1,8 +1,12 @@
 //! Black-box test of the sync commands (issue 5 §7) through the real binary
 //! and a real `collabzium relay serve` process: invite (with QR), join,
 //! check-in, message, sync, inbox, status, unpair.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -39,7 +43,7 @@ fn pair_checkin_message_sync_inbox_and_unpair_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = format!("sqlite:{}", d.join("relay.sqlite3").display());
-    let relay = common::RelayProcess::start(&db, "127.0.0.1:0");
+    let relay = collabzium_e2e::RelayProcess::start(&db, "127.0.0.1:0");
     let url = relay.url.clone();
     for (store, name) in [("t.db", "Dr Lee"), ("p.db", "Sam")] {
         ok_json(&run(

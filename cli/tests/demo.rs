@@ -2,8 +2,12 @@
 //! Safety first, valid SVG charts that show each patient's trajectories, the
 //! research CSV and the alliance–outcome result, determinism by seed; and
 //! `research export` from a therapist store.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -297,7 +301,7 @@ fn demo_refuses_a_cohort_too_small_for_its_scenarios() {
 fn research_export_writes_the_deidentified_csv_of_a_therapist_store() {
     use collabzium_core::crypto::PassphraseKeyProvider;
     use collabzium_core::store::Store;
-    use common::*;
+    use collabzium_e2e::*;
     use std::sync::Arc;
 
     const PASS: &str = "a long test passphrase";

@@ -25,7 +25,10 @@ fn tz(s: &str) -> Tz {
 }
 
 fn sample(name: &str) -> Program {
-    let path = format!("{}/../programs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../cli/data/programs/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     program::load(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

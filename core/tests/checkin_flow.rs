@@ -17,7 +17,8 @@ use serde_json::json;
 fn program_with_clinic_lines() -> collabzium_core::program::Program {
     use collabzium_core::crisis::CrisisResource;
     let mut program =
-        collabzium_core::program::load(include_str!("../../programs/low-mood-8w.json")).unwrap();
+        collabzium_core::program::load(include_str!("../../cli/data/programs/low-mood-8w.json"))
+            .unwrap();
     let line = |name: &str, phone: &str| CrisisResource {
         name: name.into(),
         description: "The clinic's duty line in working hours.".into(),
@@ -430,7 +431,7 @@ fn clinic_supplied_instrument_loads_scores_and_persists() {
         let mut c = create(&path, ck.clone(), Some(TreatmentMode::Guided));
         c.install_instrument(json).unwrap();
         assert!(matches!(
-            c.install_instrument(include_str!("../../instruments/phq9.json")),
+            c.install_instrument(include_str!("../data/instruments/phq9.json")),
             Err(Error::AlreadyExists { .. })
         ));
         c.store().close();

@@ -11,13 +11,16 @@ use proptest::prelude::*;
 const PROGRAMS: [(&str, &str); 3] = [
     (
         "low-mood-8w",
-        include_str!("../../programs/low-mood-8w.json"),
+        include_str!("../../cli/data/programs/low-mood-8w.json"),
     ),
     (
         "steady-steps-12w",
-        include_str!("../../programs/steady-steps-12w.json"),
+        include_str!("../../cli/data/programs/steady-steps-12w.json"),
     ),
-    ("worry-6w", include_str!("../../programs/worry-6w.json")),
+    (
+        "worry-6w",
+        include_str!("../../cli/data/programs/worry-6w.json"),
+    ),
 ];
 
 const LANGUAGES: [&str; 12] = [

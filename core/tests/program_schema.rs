@@ -151,8 +151,8 @@ fn schema_errors(doc: &Value) -> Vec<String> {
 #[test]
 fn samples_match_the_schema() {
     for rel in [
-        "programs/low-mood-8w.json",
-        "programs/worry-6w.json",
+        "cli/data/programs/low-mood-8w.json",
+        "cli/data/programs/worry-6w.json",
         "core/tests/data/programs/valid/minimal.json",
     ] {
         let errors = schema_errors(&load(rel));

@@ -140,7 +140,7 @@ pub fn run(a: Args) -> R<Value> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let relay = collabzium_relay::spawn_background(RelayConfig {
         database: format!("sqlite:{}", dir.join("relay.sqlite3").display()),
-        listen: "127.0.0.1:0".parse().expect("address"),
+        listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
         rate_limit_per_s: 0,
         ip_rate_limit_per_s: 0,
         // N check-ins plus the engagement summary wait in one direction.

@@ -1,4 +1,10 @@
 //! Runs the load tool at a tiny size so it cannot rot.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::process::Command;
 

@@ -3,6 +3,12 @@
 //! backends. Each must be refused with 401/403 and its code's fixed body,
 //! leak no stored envelope or pairing box, and leave the relay's state
 //! unchanged; the legitimate pair still syncs afterwards.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 mod common;
 

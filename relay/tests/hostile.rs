@@ -1,6 +1,12 @@
 //! The relay under hostile clients (issue 15): connection timeouts and caps,
 //! a pre-auth limit on every answer, bounded metric labels, 413 before
 //! `100 Continue`, range-checked settings, and the signature clock.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 mod common;
 

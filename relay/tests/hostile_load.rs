@@ -3,6 +3,12 @@
 //! connections, 5,000 junk-method requests and oversized bodies; `/metrics`
 //! and the relay's memory stay bounded. The relay runs as a separate process
 //! (this test binary re-run in child mode) so its RSS can be read from /proc.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 mod common;
 

@@ -1,6 +1,12 @@
 //! One relay suite, run against both backends (ADR 0006 §10): real HTTP to a
 //! real server on 127.0.0.1:0 where the wire matters, the store directly
 //! where the clock must be injected.
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 mod common;
 

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use clap::Args;
 use collabzium_core::agenda::{self, ItemKind};
 use collabzium_core::checkin::Checkins;
@@ -41,7 +41,7 @@ use crate::charts::{self, Band, LineChart, Markers, Note, OverviewRow, Series};
 use crate::output::Output;
 
 /// The program the cohort follows; embedded so the binary runs anywhere.
-pub const PROGRAM_JSON: &str = include_str!("../../../programs/steady-steps-12w.json");
+pub const PROGRAM_JSON: &str = include_str!("../../data/programs/steady-steps-12w.json");
 
 /// Day 0 of the simulated program (a Monday). Fixed, so that a seed gives
 /// byte-identical outputs whatever the date of the run.
@@ -616,7 +616,7 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
         .tempdir()?;
     let relay = spawn_background(RelayConfig {
         database: format!("sqlite:{}", tmp.path().join("relay.db").display()),
-        listen: "127.0.0.1:0".parse().expect("socket address"),
+        listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
         rate_limit_per_s: 0,
         ip_rate_limit_per_s: 0,
         ..RelayConfig::default()
@@ -625,9 +625,10 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
     let url = relay.url();
     let t = UreqTransport::new(Duration::from_secs(30));
 
-    let start_date = NaiveDate::from_ymd_opt(START.0, START.1, START.2).expect("valid date");
+    let start_date = NaiveDate::from_ymd_opt(START.0, START.1, START.2)
+        .ok_or_else(|| Error::Internal(format!("demo start date {START:?} is not a date")))?;
     let day0 = Utc
-        .from_utc_datetime(&start_date.and_hms_opt(0, 0, 0).expect("midnight"))
+        .from_utc_datetime(&start_date.and_time(NaiveTime::MIN))
         .timestamp_millis();
     let clock = Arc::new(SimClock(AtomicI64::new(day0 - DAY_MS + 9 * HOUR_MS)));
     let days = args.weeks as i64 * 7;

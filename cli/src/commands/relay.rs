@@ -117,13 +117,14 @@ pub fn run(cmd: RelayCommand) -> Result<()> {
         .build()
         .map_err(Error::from)?;
     rt.block_on(async move {
-        let shutdown = async {
+        // Installed before serving, so a failure stops start-up with an error.
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| Error::Io(format!("installing the SIGTERM handler: {e}")))?;
+        let shutdown = async move {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
             {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("SIGTERM handler");
                 tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
             }
             #[cfg(not(unix))]

@@ -34,21 +34,21 @@ pub fn is_alliance_instrument(id: &str) -> bool {
 /// a few tens of KiB.
 pub const MAX_DEFINITION_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The definitions that ship in the binary (repo root `instruments/`).
+/// The definitions that ship in the binary (`core/data/instruments/`).
 pub const SHIPPED: [(&str, &str); 5] = [
-    ("phq9", include_str!("../../../instruments/phq9.json")),
-    ("gad7", include_str!("../../../instruments/gad7.json")),
+    ("phq9", include_str!("../../data/instruments/phq9.json")),
+    ("gad7", include_str!("../../data/instruments/gad7.json")),
     (
         "alliance",
-        include_str!("../../../instruments/alliance.json"),
+        include_str!("../../data/instruments/alliance.json"),
     ),
     (
         "alliance_unguided",
-        include_str!("../../../instruments/alliance_unguided.json"),
+        include_str!("../../data/instruments/alliance_unguided.json"),
     ),
     (
         "alliance_therapist",
-        include_str!("../../../instruments/alliance_therapist.json"),
+        include_str!("../../data/instruments/alliance_therapist.json"),
     ),
 ];
 

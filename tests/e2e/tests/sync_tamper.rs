@@ -8,8 +8,12 @@
 //! The relay is real (HTTP, SQLite). Tampering happens where a malicious
 //! relay would do it: in the fetch responses it serves (rewritten between
 //! relay and client) and, for drops, by deleting rows from its database.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -19,8 +23,8 @@ use base64::Engine;
 use collabzium_core::session;
 use collabzium_core::sync::{self, SyncSummary};
 use collabzium_core::sync::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+use collabzium_e2e::*;
 use collabzium_relay::{spawn_background, RelayConfig};
-use common::*;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,12 @@
 //! `load_patients` after every kind of change (a synced check-in, an alert
 //! acknowledgement, a therapist rating, an unpair), and an unchanged store
 //! is answered from the cache. The export leaves the cache out.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use chrono::{Duration, Utc};
 use collabzium_core::insights::{
@@ -13,7 +17,7 @@ use collabzium_core::insights::{
 };
 use collabzium_core::store::Store;
 use collabzium_core::sync;
-use common::*;
+use collabzium_e2e::*;
 use serde_json::json;
 
 /// Calls through the cache and checks it against a fresh load; then checks

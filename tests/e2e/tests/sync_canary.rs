@@ -2,15 +2,19 @@
 //! check-ins and messages, synced both ways through a relay *process*; none
 //! appears in its SQLite files, in a dump of its PostgreSQL database, or in
 //! its logs, in any of the encodings a leak could take.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::Path;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use collabzium_core::{session, sync};
-use common::*;
+use collabzium_e2e::*;
 
 /// A random canary: unlikely to occur anywhere by chance.
 fn canary(i: usize) -> String {

@@ -3,8 +3,12 @@
 //! in-process relay, and `research export` (core and the real CLI binary)
 //! keeps only measurements under a current grant, with a note that counts
 //! the patients left out and names none.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::path::Path;
 use std::process::Command;
@@ -15,7 +19,7 @@ use collabzium_core::domain::consent::scopes;
 use collabzium_core::insights::{load_patients, research_export};
 use collabzium_core::store::{outbox, Store};
 use collabzium_core::{session, sync};
-use common::*;
+use collabzium_e2e::*;
 use serde_json::Value;
 
 const PASS: &str = "a long test passphrase";
@@ -131,7 +135,7 @@ fn only_consenting_patients_are_exported_and_the_note_counts_the_rest() {
 
     // The CLI writes the same, with the note next to the CSV.
     let csv_path = dir.path().join("cohort.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_collabzium"))
+    let o = Command::new(collabzium_bin())
         .env("COLLABZIUM_PASSPHRASE", PASS)
         .arg("--store")
         .arg(&th.path)
@@ -177,7 +181,7 @@ fn only_consenting_patients_are_exported_and_the_note_counts_the_rest() {
     }
 
     // Without --json: the count is said in words too.
-    let o = Command::new(env!("CARGO_BIN_EXE_collabzium"))
+    let o = Command::new(collabzium_bin())
         .env("COLLABZIUM_PASSPHRASE", PASS)
         .arg("--store")
         .arg(&th.path)

@@ -1,13 +1,21 @@
-//! Shared helpers for the sync tests: stores on a controllable clock, a
-//! relay (in-process or a real `collabzium relay serve` process), pairing,
-//! and syncing to quiescence.
-#![allow(dead_code)]
+//! Shared helpers for the end-to-end suites (tests/e2e/tests) and the CLI's
+//! own tests (cli/tests): the real `collabzium` binary, stores on a
+//! controllable clock, a relay (in-process or a real `collabzium relay serve`
+//! process), pairing, and syncing to quiescence.
+//!
+//! A panic here is a test failure, which is what a helper should do when the
+//! system under test misbehaves.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a failed step fails the test that called it"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use collabzium_core::checkin::Checkins;
@@ -22,9 +30,82 @@ use collabzium_http::UreqTransport;
 /// The passphrase of every store the black-box tests create.
 pub const PASS: &str = "a long test passphrase";
 
+/// A path inside the repository (`rel` from its root).
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+/// The real `collabzium` binary. `CARGO_BIN_EXE_collabzium` exists only in
+/// the CLI package's own tests, so this finds it at run time, once per test
+/// process, in this order:
+/// 1. `COLLABZIUM_E2E_BIN`, a binary built beforehand (the test command sets it);
+/// 2. `CARGO_BIN_EXE_collabzium` in the environment (cargo-nextest sets it);
+/// 3. `cargo build -p collabzium-cli --bin collabzium` in the same target dir
+///    and profile as this test, which is a no-op when it is up to date, and
+///    never leaves a stale binary in use.
+pub fn collabzium_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        for var in ["COLLABZIUM_E2E_BIN", "CARGO_BIN_EXE_collabzium"] {
+            if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+                let p = PathBuf::from(p);
+                assert!(p.is_file(), "{var}={} is not a file", p.display());
+                return p;
+            }
+        }
+        build_collabzium()
+    })
+}
+
+/// Builds the binary with the cargo that runs these tests and returns the
+/// executable cargo reports (so the target dir and platform suffix are its).
+fn build_collabzium() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // <target>/<profile>/deps/<test>: build the binary in the same profile.
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile = match exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+    {
+        Some(d) if d == "debug" => "dev".to_string(),
+        Some(d) => d.to_string_lossy().into_owned(),
+        None => "dev".to_string(),
+    };
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+        ])
+        .args([
+            "-p",
+            "collabzium-cli",
+            "--bin",
+            "collabzium",
+            "--profile",
+            &profile,
+        ])
+        .arg("--manifest-path")
+        .arg(repo_path("Cargo.toml"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo build -p collabzium-cli");
+    assert!(out.status.success(), "cargo build -p collabzium-cli failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "collabzium")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo build reported the collabzium executable")
+}
+
 /// The real `collabzium` binary in `dir`, with the test passphrase.
 pub fn cli(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_collabzium"));
+    let mut c = Command::new(collabzium_bin());
     c.current_dir(dir)
         .env("COLLABZIUM_PASSPHRASE", PASS)
         .env_remove("COLLABZIUM_STORE");
@@ -201,7 +282,7 @@ impl RelayProcess {
 
     /// Starts a relay whose output goes into an existing log buffer (restarts).
     pub fn start_with(database: &str, listen: &str, log: Arc<Mutex<Vec<u8>>>) -> RelayProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_collabzium"))
+        let mut child = Command::new(collabzium_bin())
             .args([
                 "relay",
                 "serve",

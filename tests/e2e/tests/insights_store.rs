@@ -3,8 +3,12 @@
 //! assignment travel through an in-process relay; the therapist's own
 //! alliance rating stays local; `load_patients` and `caseload_for_store`
 //! read it all back.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use chrono::{Duration, Utc};
 use collabzium_core::checkin::Checkins;
@@ -12,7 +16,7 @@ use collabzium_core::insights::{
     caseload_for_store, load_patients, rate_alliance, timeline, FlagKind, Priority,
 };
 use collabzium_core::sync;
-use common::*;
+use collabzium_e2e::*;
 use serde_json::json;
 
 fn phq9_answers(items: [i64; 9]) -> serde_json::Value {
@@ -36,10 +40,7 @@ fn caseload_from_a_synced_therapist_store() {
 
     // Sam follows the 8-week low-mood program from ten days ago, so today's
     // first PHQ-9 falls in the baseline window (the first two weeks).
-    let program = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../programs/low-mood-8w.json"),
-    )
-    .unwrap();
+    let program = std::fs::read_to_string(repo_path("cli/data/programs/low-mood-8w.json")).unwrap();
     let start = (Utc::now() - Duration::days(10)).date_naive();
     sync::send_program_assignment(&th.store, &sam_ch, &program, start).unwrap();
 

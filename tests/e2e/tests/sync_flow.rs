@@ -1,7 +1,11 @@
 //! End-to-end sync through a real relay over HTTP (issue 5): pairing,
 //! check-ins, alerts, messages, receipts, ownership, unpairing.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use collabzium_core::checkin::Checkins;
 use collabzium_core::session;
@@ -10,7 +14,7 @@ use collabzium_core::sync::state::ChannelStatus;
 use collabzium_core::sync::TherapistInvitation;
 use collabzium_core::sync::{self, Delivery};
 use collabzium_core::Error;
-use common::*;
+use collabzium_e2e::*;
 
 #[test]
 fn checkin_alert_and_messages_flow_with_receipts() {
@@ -321,11 +325,7 @@ fn program_assignment_progress_engagement_and_approval_flow() {
     let t = transport();
     let (th, pt) = (party(dir.path(), "therapist"), party(dir.path(), "patient"));
     let cid = pair(&r.url(), &t, &th.store, &pt.store, "Sam");
-    let program = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../programs/low-mood-8w.json"
-    ))
-    .unwrap();
+    let program = std::fs::read_to_string(repo_path("cli/data/programs/low-mood-8w.json")).unwrap();
     let today = chrono::Utc::now().date_naive();
     // A broken program is refused before anything is queued.
     assert!(sync::send_program_assignment(&th.store, &cid, "{}", today).is_err());
@@ -381,11 +381,7 @@ fn one_program_approval_and_hours_reach_every_patient() {
     );
     let ca = pair(&r.url(), &t, &th.store, &a.store, "A");
     let cb = pair(&r.url(), &t, &th.store, &b.store, "B");
-    let program = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../programs/low-mood-8w.json"
-    ))
-    .unwrap();
+    let program = std::fs::read_to_string(repo_path("cli/data/programs/low-mood-8w.json")).unwrap();
     let today = chrono::Utc::now().date_naive();
     let hours = Availability {
         tz: "Europe/Berlin".into(),

@@ -3,8 +3,12 @@
 //! true about who was told, names when the therapist will see it, the
 //! therapist sees what triggered it and records what they did, and
 //! corrections neither hide the resources nor raise a second alert.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
@@ -21,7 +25,7 @@ const CLAIMS: [&str; 3] = [
     "has seen",
 ];
 
-use common::{cli as cmd, cli_run as run, ok_json};
+use collabzium_e2e::{cli as cmd, cli_run as run, ok_json, repo_path, RelayProcess};
 
 fn store_json(d: &Path, store: &str, args: &[&str]) -> Value {
     let mut all = vec!["--store", store, "--json"];
@@ -107,7 +111,7 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = format!("sqlite:{}", d.join("relay.sqlite3").display());
-    let mut relay = common::RelayProcess::start(&db, "127.0.0.1:0");
+    let mut relay = RelayProcess::start(&db, "127.0.0.1:0");
     let url = relay.url.clone();
     init(d, "t.db", "Europe/London", "en-GB", "guided");
     init(d, "p.db", "America/New_York", "en-US", "guided");
@@ -205,7 +209,7 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     assert_eq!(alert_states(d, "p.db")[0], "sending");
 
     // The relay is back: delivered once the therapist's device confirms.
-    let relay = common::RelayProcess::start(&db, &url.replace("http://", ""));
+    let relay = RelayProcess::start(&db, &url.replace("http://", ""));
     assert_eq!(relay.url, url);
     sync(d, "p.db");
     assert_eq!(alert_states(d, "p.db")[0], "sending");
@@ -314,7 +318,7 @@ fn an_alert_made_before_pairing_can_be_shared_alone() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = format!("sqlite:{}", d.join("relay.sqlite3").display());
-    let relay = common::RelayProcess::start(&db, "127.0.0.1:0");
+    let relay = RelayProcess::start(&db, "127.0.0.1:0");
     init(d, "t.db", "Europe/Berlin", "de-DE", "guided");
     init(d, "p.db", "Europe/Berlin", "de-DE", "guided");
     phq9(
@@ -416,10 +420,8 @@ fn a_check_in_before_its_window_is_refused_with_its_opening_time() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     init(d, "p.db", "Europe/London", "en-GB", "guided");
-    let program = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../programs/steady-steps-12w.json"
-    );
+    let program = repo_path("cli/data/programs/steady-steps-12w.json");
+    let program = program.to_str().unwrap();
     let today = Utc::now().format("%Y-%m-%d").to_string();
     store_json(
         d,
@@ -498,7 +500,7 @@ fn risk_language_in_a_message_or_a_comment_shows_help_and_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let db = format!("sqlite:{}", d.join("relay.sqlite3").display());
-    let relay = common::RelayProcess::start(&db, "127.0.0.1:0");
+    let relay = RelayProcess::start(&db, "127.0.0.1:0");
     init(d, "t.db", "Europe/Berlin", "de-DE", "guided");
     init(d, "p.db", "Europe/Berlin", "de-DE", "guided");
     let cid = pair(d, &relay.url, "p.db", &[]);

@@ -2,8 +2,12 @@
 //! stateless relay processes on one PostgreSQL while relays are SIGKILLed
 //! and restarted at random points and PostgreSQL itself is crash-restarted.
 //! Every event must arrive exactly once.
-
-mod common;
+// Helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test's failure"
+)]
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use collabzium_core::sync::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 use collabzium_core::{session, sync};
-use common::*;
+use collabzium_e2e::*;
 
 /// A load balancer in front of the relays: round-robin, skipping a relay
 /// that refuses connections (it is being restarted).
@@ -112,14 +116,12 @@ fn events_arrive_exactly_once_through_relay_and_postgres_crashes() {
                 let k = kills.fetch_add(1, Ordering::SeqCst) + 1;
                 if (k == 7 || k == 14) && pg_restarts < 2 {
                     if let Ok(d) = std::env::var("COLLABZIUM_TEST_PG_DIR") {
-                        let ok = std::process::Command::new(concat!(
-                            env!("CARGO_MANIFEST_DIR"),
-                            "/../scripts/ensure-postgres.sh"
-                        ))
-                        .args(["restart", &d])
-                        .status()
-                        .map(|s| s.success())
-                        .unwrap_or(false);
+                        let ok =
+                            std::process::Command::new(repo_path("scripts/ensure-postgres.sh"))
+                                .args(["restart", &d])
+                                .status()
+                                .map(|s| s.success())
+                                .unwrap_or(false);
                         assert!(ok, "PostgreSQL crash-restart");
                         pg_restarts += 1;
                     }
