@@ -91,6 +91,10 @@ impl PairingCode {
     }
 
     /// Draw a fresh 40-bit secret from the system CSPRNG.
+    #[allow(
+        clippy::expect_used,
+        reason = "no supported platform lacks an OS random source; the alphabet is ASCII"
+    )]
     pub fn generate_secret() -> Zeroizing<String> {
         let mut bytes = Zeroizing::new([0u8; 5]);
         SystemRandom::new()

@@ -27,6 +27,10 @@ impl std::fmt::Debug for DeviceKey {
 
 impl DeviceKey {
     /// Create a new random device key.
+    #[allow(
+        clippy::expect_used,
+        reason = "no supported platform lacks an OS random source; a fresh PKCS#8 document parses"
+    )]
     pub fn generate() -> Self {
         let doc =
             Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("system RNG unavailable");

@@ -72,6 +72,10 @@ impl Header {
 
     /// Parse the header of an envelope without opening it. Checks the version
     /// first, so a future format is reported as such rather than as garbage.
+    #[allow(
+        clippy::expect_used,
+        reason = "the length was checked above, so the slice is 8 bytes"
+    )]
     pub fn parse(envelope: &[u8]) -> Result<Self, SyncRejection> {
         let version = *envelope.first().ok_or(SyncRejection::Malformed)?;
         if version != VERSION_1 {
@@ -122,6 +126,10 @@ pub fn associated_data(
     aad
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "a message key is 32 bytes, the AES-256 key length"
+)]
 fn aead_key(mk: &MessageKey) -> (LessSafeKey, Nonce) {
     let (key, nonce) = mk.envelope_key_nonce();
     let unbound = UnboundKey::new(&aead::AES_256_GCM, &key[..]).expect("32-byte key");
@@ -133,6 +141,10 @@ fn aead_key(mk: &MessageKey) -> (LessSafeKey, Nonce) {
 
 /// Seal `payload` under `mk`: plaintext is `u32 len ‖ payload ‖ zeros` to the
 /// PADMÉ size.
+#[allow(
+    clippy::expect_used,
+    reason = "sealing in place with a valid key cannot fail for a payload under the size cap checked above"
+)]
 pub fn seal(
     mk: &MessageKey,
     header: &Header,
@@ -192,6 +204,7 @@ pub fn open(
 
 /// Strip the length prefix and padding; rejects non-zero padding so the
 /// framing is canonical.
+#[allow(clippy::expect_used, reason = "a 4-byte slice converts to [u8; 4]")]
 pub fn unpad(plain: &[u8]) -> Result<Vec<u8>, SyncRejection> {
     let len = u32::from_be_bytes(
         plain

@@ -40,6 +40,7 @@ fn identities(origin: &str) -> (Identity, Identity) {
 }
 
 /// `TT = SHA-256("collabzium pairing v1" ‖ lp(origin) ‖ lp(nameplate) ‖ msg_a ‖ msg_b)`.
+#[allow(clippy::expect_used, reason = "a SHA-256 digest is 32 bytes")]
 fn transcript(origin: &str, nameplate: &str, msg_a: &[u8], msg_b: &[u8]) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(b"collabzium pairing v1");
@@ -78,6 +79,10 @@ impl Schedule {
         Self { prk }
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "HKDF-SHA256 expands to any N up to 255 × 32 bytes; callers ask for 32 or 64"
+    )]
     fn expand<const N: usize>(&self, label: &str, extra: &[u8]) -> Zeroizing<[u8; N]> {
         let prk = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, &self.prk[..]);
         let mut out = Zeroizing::new([0u8; N]);
@@ -108,6 +113,10 @@ impl Schedule {
             .map_err(|_| PairingError::CodeMismatch)
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "HKDF output of 32 bytes is an AES-256 key"
+    )]
     fn box_key(&self, role: Role) -> LessSafeKey {
         let kb = self.expand::<32>(
             match role {
@@ -241,6 +250,10 @@ fn decode_box(b: &[u8]) -> Option<(PeerInfo, [u8; SIGNATURE_LEN])> {
 
 /// Seal a box under its single-use key. The all-zero nonce is safe because
 /// `kb_p` and `kb_t` each encrypt exactly one message in this run.
+#[allow(
+    clippy::expect_used,
+    reason = "sealing in place with a valid key cannot fail for a bounded box"
+)]
 fn seal_box(
     schedule: &Schedule,
     tt: &[u8; 32],

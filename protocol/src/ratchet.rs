@@ -85,6 +85,10 @@ impl MessageKey {
     /// `key ‖ nonce = HKDF-SHA256(salt = 0^32, IKM = MK, info = "collabzium v1 envelope", L = 44)`.
     /// The nonce is derived, never sent: each message key seals one envelope,
     /// so a (key, nonce) pair is never reused.
+    #[allow(
+        clippy::expect_used,
+        reason = "HKDF-SHA256 expands 44 bytes, well under its limit"
+    )]
     pub fn envelope_key_nonce(
         &self,
     ) -> (Zeroizing<[u8; ENVELOPE_KEY_LEN]>, [u8; ENVELOPE_NONCE_LEN]) {

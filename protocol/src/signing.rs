@@ -112,6 +112,10 @@ fn signature_base(method: &str, path: &str, query: &str, digest: &str, params: &
 }
 
 /// Sign a request with a fresh random nonce.
+#[allow(
+    clippy::expect_used,
+    reason = "no supported platform lacks an OS random source"
+)]
 pub fn sign_request(
     key: &DeviceKey,
     method: &str,

@@ -1,6 +1,12 @@
 //! Pairing and envelope cryptography end to end (ADR 0005 §3, §4, §10),
 //! between in-memory parties and a relay that records every byte it sees.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use std::collections::HashMap;
 
 use collabzium_protocol::envelope::{self, HEADER_LEN, TAG_LEN};
