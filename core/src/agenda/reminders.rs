@@ -170,6 +170,10 @@ pub(crate) fn ignored_reminders(
     (seen.len() as u32, last_day)
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "chrono hours and minutes are always in TimeOfDay's range"
+)]
 fn time_of_day(local: NaiveDateTime) -> TimeOfDay {
     TimeOfDay::new(local.hour() as u8, local.minute() as u8).expect("chrono times are in range")
 }

@@ -273,7 +273,10 @@ pub fn change_zone(store: &Store, tz: &str, at: DateTime<Utc>) -> Result<()> {
     let tz = zone(tz)?;
     let at = check_instant("at", at)?;
     let st = load_state(store)?;
-    let last = st.zones.last().expect("zone history is never empty");
+    let last = st
+        .zones
+        .last()
+        .ok_or_else(|| Error::corrupt("enrolment", "the zone history is empty"))?;
     if at < last.since {
         return Err(Error::invalid(
             "at",

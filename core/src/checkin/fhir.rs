@@ -133,6 +133,7 @@ fn questionnaire(inst: &Instrument) -> Value {
     q
 }
 
+#[allow(clippy::expect_used, reason = "a zero offset is always valid")]
 fn authored(c: &Checkin) -> String {
     let offset = FixedOffset::east_opt(c.utc_offset_seconds)
         .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));

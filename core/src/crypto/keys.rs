@@ -31,6 +31,10 @@ impl DataKey {
         &self.0[..]
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "HKDF-SHA256 expands 32-byte keys, well under its limit"
+    )]
     pub fn derive(&self) -> StoreKeys {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"collabzium store keys v1")
             .extract(self.as_bytes());

@@ -13,6 +13,10 @@ pub use seal::{Aad, SealError, Sealer, ENVELOPE_V1};
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// Fills a fresh buffer from the OS CSPRNG.
+#[allow(
+    clippy::expect_used,
+    reason = "no supported platform lacks an OS random source"
+)]
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     // SystemRandom only fails if the OS has no entropy source, which no

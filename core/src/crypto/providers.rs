@@ -14,6 +14,10 @@ const SALT_LEN: usize = 16;
 const PASS_V1: u8 = 1;
 const MEM_V1: u8 = 1;
 
+#[allow(
+    clippy::expect_used,
+    reason = "a KEK is 32 bytes, the AES-256 key length"
+)]
 fn aes_seal(kek: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyProviderError> {
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek).expect("32-byte KEK"));
     let nonce = super::random_bytes::<NONCE_LEN>();
@@ -29,6 +33,10 @@ fn aes_seal(kek: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyProv
     Ok(out)
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "a KEK is 32 bytes, the AES-256 key length"
+)]
 fn aes_open(kek: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyProviderError> {
     if sealed.len() < NONCE_LEN + 16 {
         return Err(KeyProviderError::Malformed);
@@ -65,6 +73,10 @@ impl PassphraseKeyProvider {
         }
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "the iteration count is checked non-zero before this is called"
+    )]
     fn kek(&self, salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
         let mut kek = Zeroizing::new([0u8; 32]);
         let n = NonZeroU32::new(iterations).expect("iterations checked non-zero");
@@ -99,6 +111,10 @@ impl KeyProvider for PassphraseKeyProvider {
         Ok(out)
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "the length was checked above, so the slice is 4 bytes"
+    )]
     fn unwrap_key(&self, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyProviderError> {
         if wrapped.len() < 1 + 4 + SALT_LEN || wrapped[0] != PASS_V1 {
             return Err(KeyProviderError::Malformed);

@@ -125,6 +125,7 @@ impl Sealer {
     }
 
     /// Builds a sealer straight from 32 key bytes (the caller zeroizes them).
+    #[allow(clippy::expect_used, reason = "callers pass a 32-byte data key")]
     pub fn from_key_bytes(bytes: &[u8]) -> Self {
         let key = UnboundKey::new(&AES_256_GCM, bytes).expect("AES-256 key is 32 bytes");
         Self::new(key)

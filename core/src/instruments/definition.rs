@@ -255,6 +255,10 @@ impl Instrument {
         self.scoring.risk.iter().any(|r| r.item == link_id)
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "instrument types hold only strings, numbers and maps, which always serialize"
+    )]
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).expect("instrument types always serialize")
     }

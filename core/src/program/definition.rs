@@ -354,6 +354,7 @@ impl TimeOfDay {
         u32::from(self.hour) * 60 + u32::from(self.minute)
     }
 
+    #[allow(clippy::expect_used, reason = "TimeOfDay is range-checked when built")]
     pub fn to_naive_time(self) -> NaiveTime {
         NaiveTime::from_hms_opt(self.hour.into(), self.minute.into(), 0)
             .expect("hour and minute checked in new")
@@ -424,6 +425,10 @@ impl Program {
     }
 
     /// Pretty JSON in the canonical field order.
+    #[allow(
+        clippy::expect_used,
+        reason = "program types hold only strings, numbers and maps, which always serialize"
+    )]
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).expect("program types always serialize")
     }

@@ -204,6 +204,10 @@ const MIN_STEM: usize = 3;
 /// Largest gap a list may declare: wider gaps join unrelated clauses.
 const MAX_GAP_LIMIT: usize = 5;
 
+#[allow(
+    clippy::expect_used,
+    reason = "the embedded lists are compiled in and checked by the risk_language tests"
+)]
 fn compiled() -> &'static [PhraseList] {
     static COMPILED: OnceLock<Vec<PhraseList>> = OnceLock::new();
     COMPILED.get_or_init(|| {

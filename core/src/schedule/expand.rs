@@ -166,6 +166,7 @@ struct LocalSeries<'r> {
 
 impl<'r> LocalSeries<'r> {
     /// Starts at DTSTART, or with no COUNT to honour, at the period holding `lower`.
+    #[allow(clippy::expect_used, reason = "day 1 exists in every month")]
     fn new(rule: &'r RRule, dtstart: NaiveDateTime, lower: NaiveDateTime) -> Self {
         // RFC 5545 has second precision.
         let dtstart = dtstart.with_nanosecond(0).unwrap_or(dtstart);
@@ -295,6 +296,10 @@ impl<'r> LocalSeries<'r> {
 
     /// Fills `days` with the current period's matching dates, ascending.
     /// Returns false once the period lies beyond chrono's date range.
+    #[allow(
+        clippy::expect_used,
+        reason = "days are bounded by the month's length just above"
+    )]
     fn fill_days(&mut self) -> bool {
         self.days.clear();
         let rule = self.rule;
@@ -407,6 +412,7 @@ fn days_in_month(first: NaiveDate) -> u32 {
     }
 }
 
+#[allow(clippy::expect_used, reason = "day 1 exists in every month")]
 fn month_day_matches(day: NaiveDate, md: i8) -> bool {
     let first = day.with_day(1).expect("day 1 exists");
     let dim = days_in_month(first) as i32;
@@ -418,6 +424,7 @@ fn month_day_matches(day: NaiveDate, md: i8) -> bool {
     day.day() as i32 == want
 }
 
+#[allow(clippy::expect_used, reason = "day 1 exists in every month")]
 fn weekday_num_matches(day: NaiveDate, w: WeekdayNum) -> bool {
     if day.weekday() != w.weekday {
         return false;
