@@ -1,8 +1,10 @@
 //! The typed record API that every later capability stores through.
 //!
 //! A record type names its kind once (`Record::KIND`); the store seals its
-//! JSON form bound to `(records, kind, id)`. Capabilities that need their own
-//! tables use [`WriteTx::seal`] / [`ReadTx::open`] with the same binding rule.
+//! JSON form bound to `(records, kind, id)`. Tables of their own (outbox,
+//! delivery) live in `store/` too and seal with `WriteTx::seal` /
+//! `ReadTx::open` under the same binding rule: SQL and decryption contexts
+//! do not leave this module.
 
 use std::borrow::Cow;
 
@@ -153,22 +155,15 @@ impl<'a> WriteTx<'a> {
     }
 
     /// SQL stays inside `store/`: other modules call its typed functions.
-    pub fn connection(&self) -> &Connection {
+    pub(in crate::store) fn connection(&self) -> &Connection {
         &self.tx
     }
 
-    pub fn seal(&self, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
+    pub(in crate::store) fn seal(&self, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
         self.keys
             .sealer
             .seal(aad, plaintext)
             .map_err(|e| Error::Internal(e.to_string()))
-    }
-
-    pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
-        self.keys
-            .sealer
-            .open(aad, envelope)
-            .map_err(|e| seal_error(aad.kind, e))
     }
 
     /// Inserts or replaces a record under `id`.
@@ -278,7 +273,7 @@ impl ReadTx<'_> {
         self.conn
     }
 
-    pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
+    pub(in crate::store) fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
         self.keys
             .sealer
             .open(aad, envelope)
