@@ -16,14 +16,13 @@
 //! `now` and are recomputed (pure, milliseconds) at every call.
 
 use ring::digest;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::load::{build, read_inputs, RATING_KIND};
 use super::PatientRecord;
 use crate::checkin::Checkin;
 use crate::error::Result;
-use crate::store::{ReadTx, Record, Store};
+use crate::store::{outbox, ReadTx, Record, Store};
 use crate::sync::events;
 use crate::sync::state::{ChannelState, InboxItem};
 
@@ -79,48 +78,36 @@ fn head_value(head: &[u8]) -> u128 {
 /// The fingerprint of everything `load_patients` reads, inside `tx`'s
 /// snapshot: hex SHA-256 of the per-kind aggregates and assignment rows.
 fn fingerprint(tx: &ReadTx<'_>) -> Result<String> {
-    let conn = tx.connection();
     let mut text = format!(
         "collabzium.insights_cache {CACHE_FORMAT} {}\n",
         env!("CARGO_PKG_VERSION")
     );
-    let mut st = conn.prepare_cached(
-        "SELECT rowid, updated_at, substr(body, 1, ?2) FROM records WHERE kind = ?1",
-    )?;
     for kind in INPUT_KINDS {
         let (mut count, mut max_rowid, mut max_updated) = (0u64, i64::MIN, i64::MIN);
         let (mut sum_updated, mut heads) = (0i128, 0u128);
-        let mut rows = st.query(params![tx.kind_label(kind), ENVELOPE_HEAD])?;
-        while let Some(r) = rows.next()? {
-            let rowid: i64 = r.get(0)?;
-            let updated: i64 = r.get(1)?;
+        tx.row_stamps(kind, ENVELOPE_HEAD, |r| {
             count += 1;
-            max_rowid = max_rowid.max(rowid);
-            max_updated = max_updated.max(updated);
-            sum_updated += i128::from(updated);
-            heads = heads.wrapping_add(head_value(r.get_ref(2)?.as_blob().unwrap_or_default()));
-        }
+            max_rowid = max_rowid.max(r.rowid);
+            max_updated = max_updated.max(r.updated_at_millis);
+            sum_updated += i128::from(r.updated_at_millis);
+            heads = heads.wrapping_add(head_value(r.head));
+        })?;
         text.push_str(&format!(
             "{kind} {count} {max_rowid} {max_updated} {sum_updated} {heads:032x}\n"
         ));
     }
     // Program assignments are read from the outbox joined with their route:
     // few rows, so each one is listed.
-    let mut st = conn.prepare_cached(
-        "SELECT o.seq, o.created_at, substr(o.body, 1, ?2), r.channel FROM outbox o
-         JOIN sync_route r ON r.outbox_seq = o.seq WHERE o.kind = ?1 ORDER BY o.seq",
-    )?;
-    let mut rows = st.query(params![events::PROGRAM_ASSIGNMENT, ENVELOPE_HEAD])?;
     let (mut count, mut max_seq) = (0u64, i64::MIN);
-    while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        let created: i64 = r.get(1)?;
-        let head = head_value(r.get_ref(2)?.as_blob().unwrap_or_default());
-        let channel: String = r.get(3)?;
+    outbox::routed_stamps(tx, events::PROGRAM_ASSIGNMENT, ENVELOPE_HEAD, |r| {
+        let head = head_value(r.head);
         count += 1;
-        max_seq = max_seq.max(seq);
-        text.push_str(&format!("a {seq} {created} {head:032x} {channel}\n"));
-    }
+        max_seq = max_seq.max(r.seq);
+        text.push_str(&format!(
+            "a {} {} {head:032x} {}\n",
+            r.seq, r.created_at_millis, r.channel
+        ));
+    })?;
     text.push_str(&format!("outbox {count} {max_seq}\n"));
     let d = digest::digest(&digest::SHA256, text.as_bytes());
     Ok(d.as_ref().iter().map(|b| format!("{b:02x}")).collect())
@@ -229,15 +216,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store =
             Store::create(&dir.path().join("s.db"), &MemoryKeyProvider::new([1; 32])).unwrap();
+        // The head the fingerprint reads, through the same store call.
         let head = || -> Vec<u8> {
             store
                 .read(|tx| {
-                    Ok(tx.connection().query_row(
-                        "SELECT substr(body, 1, ?1) FROM records WHERE kind = 'insights_cache'",
-                        [ENVELOPE_HEAD],
-                        |r| r.get(0),
-                    )?)
+                    let mut heads = Vec::new();
+                    tx.row_stamps(CACHE_KIND, ENVELOPE_HEAD, |r| heads.push(r.head.to_vec()))?;
+                    Ok(heads)
                 })
+                .unwrap()
+                .pop()
                 .unwrap()
         };
         let same = br#"{"fingerprint":"x","patients":[]}"#;

@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,10 +16,9 @@ use super::{
     PatientRecord, ProgressPoint, ScoredPoint,
 };
 use crate::checkin::{Checkin, Checkins};
-use crate::crypto::Aad;
 use crate::domain::consent::scopes;
 use crate::error::{Error, Result};
-use crate::store::outbox::OUTBOX_TABLE;
+use crate::store::outbox;
 use crate::store::{ReadTx, Record, Store, Stored};
 use crate::sync::consent::ConsentEvent;
 use crate::sync::events;
@@ -358,30 +356,10 @@ fn engagement(at: DateTime<Utc>) -> impl Fn(&Value) -> Option<EngagementSnapshot
 /// Program assignments this store sent, per channel, opened from the
 /// outbox (the therapist's own copy of what the patient received).
 fn sent_assignments(tx: &ReadTx<'_>) -> Result<Vec<(String, i64, Value)>> {
-    let mut st = tx.connection().prepare(
-        "SELECT r.channel, o.ref_id, o.created_at, o.body FROM outbox o
-         JOIN sync_route r ON r.outbox_seq = o.seq WHERE o.kind = ?1 ORDER BY o.seq",
-    )?;
-    let rows = st
-        .query_map(params![events::PROGRAM_ASSIGNMENT], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-            ))
-        })?
-        .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
-    for (channel, ref_id, at, sealed) in rows {
-        let aad = Aad {
-            table: OUTBOX_TABLE,
-            kind: events::PROGRAM_ASSIGNMENT,
-            id: &ref_id,
-        };
-        let plain = tx.open(aad, &sealed)?;
-        if let Ok(v) = serde_json::from_slice::<Value>(&plain) {
-            out.push((channel, at, v));
+    for e in outbox::routed_events(tx, events::PROGRAM_ASSIGNMENT)? {
+        if let Ok(v) = serde_json::from_slice::<Value>(&e.body) {
+            out.push((e.channel, e.created_at_millis, v));
         }
     }
     Ok(out)

@@ -6,13 +6,14 @@
 //! fails to open is never written to, moved or deleted
 //! (`docs/adr/0002-wrong-key-and-corruption.md`).
 
+pub(crate) mod delivery;
 pub mod export;
 pub mod outbox;
 pub mod records;
 pub mod schema;
 
 pub use export::{Export, EXPORT_FORMAT, EXPORT_FORMAT_VERSION};
-pub use records::{Damaged, RawRecord, ReadTx, Record, Stored, WriteTx, HIDDEN_KINDS};
+pub use records::{Damaged, RawRecord, ReadTx, Record, RowStamp, Stored, WriteTx, HIDDEN_KINDS};
 
 use std::fs;
 use std::io::Write;

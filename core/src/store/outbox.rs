@@ -202,3 +202,90 @@ pub fn all(tx: &ReadTx<'_>) -> Result<Vec<OutboxEntry>> {
 pub fn all_lenient(tx: &ReadTx<'_>) -> Result<(Vec<OutboxEntry>, Vec<Damaged>)> {
     read_rows_with(tx, &format!("{SELECT} ORDER BY seq"), [])
 }
+
+/// Marks entry `seq` as sealed for its channel (sync's per-entry form of
+/// [`mark_sent_through`]).
+pub fn mark_sent(tx: &WriteTx<'_>, seq: i64) -> Result<()> {
+    tx.connection().execute(
+        "UPDATE outbox SET sent_at = ?2 WHERE seq = ?1",
+        params![seq, tx.now_millis()],
+    )?;
+    Ok(())
+}
+
+/// One queued event of a kind, with the channel it is routed to, opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutedEvent {
+    pub channel: String,
+    pub ref_id: String,
+    pub created_at_millis: i64,
+    /// The event as JSON (plaintext; never log it).
+    pub body: Vec<u8>,
+}
+
+/// Every entry of `kind` routed to a channel (sent or not), in sequence
+/// order, opened. Strict: an entry that does not open fails the read.
+pub fn routed_events(tx: &ReadTx<'_>, kind: &str) -> Result<Vec<RoutedEvent>> {
+    let mut st = tx.connection().prepare(
+        "SELECT r.channel, o.ref_id, o.created_at, o.body FROM outbox o
+         JOIN sync_route r ON r.outbox_seq = o.seq WHERE o.kind = ?1 ORDER BY o.seq",
+    )?;
+    let rows = st
+        .query_map(params![tx.kind_label(kind)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (channel, ref_id, created_at_millis, sealed) in rows {
+        let body = tx.open(aad(kind, &ref_id), &sealed)?;
+        out.push(RoutedEvent {
+            channel,
+            ref_id,
+            created_at_millis,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+/// What changes whenever a routed entry is written, read without opening it
+/// (cache fingerprints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutedStamp<'r> {
+    pub seq: i64,
+    pub created_at_millis: i64,
+    /// The first `head_len` bytes of the sealed body: version byte and
+    /// random nonce, renewed by every seal.
+    pub head: &'r [u8],
+    pub channel: &'r str,
+}
+
+/// Calls `each` for every entry of `kind` routed to a channel, in sequence
+/// order, with its [`RoutedStamp`].
+pub fn routed_stamps(
+    tx: &ReadTx<'_>,
+    kind: &str,
+    head_len: i64,
+    mut each: impl FnMut(RoutedStamp<'_>),
+) -> Result<()> {
+    let mut st = tx.connection().prepare_cached(
+        "SELECT o.seq, o.created_at, substr(o.body, 1, ?2), r.channel FROM outbox o
+         JOIN sync_route r ON r.outbox_seq = o.seq WHERE o.kind = ?1 ORDER BY o.seq",
+    )?;
+    let mut rows = st.query(params![tx.kind_label(kind), head_len])?;
+    while let Some(r) = rows.next()? {
+        let channel: String = r.get(3)?;
+        each(RoutedStamp {
+            seq: r.get(0)?,
+            created_at_millis: r.get(1)?,
+            head: r.get_ref(2)?.as_blob().unwrap_or_default(),
+            channel: &channel,
+        });
+    }
+    Ok(())
+}

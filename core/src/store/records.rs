@@ -1,8 +1,10 @@
 //! The typed record API that every later capability stores through.
 //!
 //! A record type names its kind once (`Record::KIND`); the store seals its
-//! JSON form bound to `(records, kind, id)`. Capabilities that need their own
-//! tables use [`WriteTx::seal`] / [`ReadTx::open`] with the same binding rule.
+//! JSON form bound to `(records, kind, id)`. Tables of their own (outbox,
+//! delivery) live in `store/` too and seal with `WriteTx::seal` /
+//! `ReadTx::open` under the same binding rule: SQL and decryption contexts
+//! do not leave this module.
 
 use std::borrow::Cow;
 
@@ -152,23 +154,16 @@ impl<'a> WriteTx<'a> {
         self.now
     }
 
-    /// For capabilities with their own tables. Keep sensitive columns sealed.
-    pub fn connection(&self) -> &Connection {
+    /// SQL stays inside `store/`: other modules call its typed functions.
+    pub(in crate::store) fn connection(&self) -> &Connection {
         &self.tx
     }
 
-    pub fn seal(&self, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
+    pub(in crate::store) fn seal(&self, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {
         self.keys
             .sealer
             .seal(aad, plaintext)
             .map_err(|e| Error::Internal(e.to_string()))
-    }
-
-    pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
-        self.keys
-            .sealer
-            .open(aad, envelope)
-            .map_err(|e| seal_error(aad.kind, e))
     }
 
     /// Inserts or replaces a record under `id`.
@@ -253,6 +248,16 @@ impl<'a> WriteTx<'a> {
     }
 }
 
+/// What changes whenever a record is written, read without opening it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowStamp<'r> {
+    pub rowid: i64,
+    pub updated_at_millis: i64,
+    /// The first `head_len` bytes of the sealed body: version byte and
+    /// random nonce, renewed by every write.
+    pub head: &'r [u8],
+}
+
 /// A consistent read snapshot on one of the reader connections.
 pub struct ReadTx<'a> {
     pub(crate) conn: &'a Connection,
@@ -260,11 +265,15 @@ pub struct ReadTx<'a> {
 }
 
 impl ReadTx<'_> {
+    /// Raw SQL on the snapshot. The crate uses it only inside `store/`;
+    /// it stays public for tests that inspect tables directly
+    /// (`cli/tests/sync_flow.rs` counts `sync_sent` rows after an unpair).
+    #[doc(hidden)]
     pub fn connection(&self) -> &Connection {
         self.conn
     }
 
-    pub fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
+    pub(in crate::store) fn open(&self, aad: Aad<'_>, envelope: &[u8]) -> Result<Vec<u8>> {
         self.keys
             .sealer
             .open(aad, envelope)
@@ -324,6 +333,28 @@ impl ReadTx<'_> {
     /// Every record, every kind, that opens; plus where the others were.
     pub fn all_raw_lenient(&self) -> Result<(Vec<RawRecord>, Vec<Damaged>)> {
         self.scan(None)
+    }
+
+    /// Calls `each` for every record of `kind` with its [`RowStamp`], read
+    /// without opening anything (cache fingerprints). Row order is SQLite's.
+    pub fn row_stamps(
+        &self,
+        kind: &str,
+        head_len: i64,
+        mut each: impl FnMut(RowStamp<'_>),
+    ) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT rowid, updated_at, substr(body, 1, ?2) FROM records WHERE kind = ?1",
+        )?;
+        let mut rows = st.query(params![self.kind_label(kind), head_len])?;
+        while let Some(r) = rows.next()? {
+            each(RowStamp {
+                rowid: r.get(0)?,
+                updated_at_millis: r.get(1)?,
+                head: r.get_ref(2)?.as_blob().unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
 
     /// Opens the records of one kind (or all), keeping the failures apart.

@@ -1,7 +1,6 @@
 //! A store's channels over their life: the therapist's invitation, the
 //! patient's join, completing a pending pairing at sync, and unpairing.
 
-use rusqlite::params;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -13,7 +12,7 @@ use super::*;
 use crate::audit::AuditEvent;
 use crate::crypto::hex;
 use crate::error::{Error, Result};
-use crate::store::{Record, Store};
+use crate::store::{delivery, Record, Store};
 use collabzium_protocol::channel::Role;
 use collabzium_protocol::client::{b64, unb64, RelayClient};
 use collabzium_protocol::code::PairingCode;
@@ -395,21 +394,13 @@ pub(crate) fn complete_pending(
         // Events made before pairing are shared only if the patient chose so;
         // unsent safety alerts by their own choice, and consent decisions
         // always (they say what the therapist may do with the data).
-        tx.connection().execute(
-            "INSERT OR IGNORE INTO sync_route (outbox_seq, channel)
-             SELECT seq, CASE
-                 WHEN ?2 THEN ?1
-                 WHEN kind = ?4 AND ?3 THEN ?1
-                 WHEN kind = ?5 THEN ?1
-                 ELSE '-' END
-             FROM outbox WHERE sent_at IS NULL",
-            params![
-                state.id,
-                state.share_history,
-                state.share_alerts,
-                tx.kind_label(events::SAFETY_ALERT),
-                events::CONSENT
-            ],
+        delivery::route_unsent_at_pairing(
+            tx,
+            &state.id,
+            state.share_history,
+            state.share_alerts,
+            events::SAFETY_ALERT,
+            events::CONSENT,
         )?;
         tx.audit(AuditEvent::SyncPaired, "patient")
     })?;
@@ -476,12 +467,7 @@ pub fn unpair(
 pub(crate) fn shred_channel(store: &Store, ch: &mut ChannelState, at: i64, by: &str) -> Result<()> {
     ch.shred(at, by);
     store.write(|tx| {
-        let c = tx.connection();
-        c.execute("DELETE FROM sync_sent WHERE channel = ?1", params![ch.id])?;
-        c.execute(
-            "DELETE FROM outbox WHERE sent_at IS NULL AND seq IN (SELECT outbox_seq FROM sync_route WHERE channel = ?1)",
-            params![ch.id],
-        )?;
+        delivery::forget_channel(tx, &ch.id)?;
         tx.put(&ch.id.clone(), &*ch)?;
         tx.audit(AuditEvent::SyncUnpaired, by)
     })?;

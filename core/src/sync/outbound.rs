@@ -1,7 +1,6 @@
 //! What a store queues for its peers: per-channel events, messages,
 //! approvals, program assignments and availability, and what a check-in may share.
 
-use rusqlite::params;
 use serde_json::{json, Value};
 
 use super::availability::Availability;
@@ -12,6 +11,7 @@ use super::state::{
 use super::*;
 use crate::crypto::hex;
 use crate::error::{Error, Result};
+use crate::store::delivery;
 use crate::store::outbox::{self, Priority};
 use crate::store::{ReadTx, Store, WriteTx};
 use collabzium_protocol::channel::Role;
@@ -28,10 +28,7 @@ pub fn enqueue_for_channel(
 ) -> Result<i64> {
     let bytes = serde_json::to_vec(body).map_err(|e| Error::Internal(e.to_string()))?;
     let seq = outbox::enqueue(tx, kind, ref_id, priority, &bytes)?;
-    tx.connection().execute(
-        "INSERT OR IGNORE INTO sync_route (outbox_seq, channel) VALUES (?1, ?2)",
-        params![seq, channel],
-    )?;
+    delivery::route(tx, seq, channel)?;
     Ok(seq)
 }
 

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -19,7 +18,7 @@ use super::SyncRejection;
 use super::*;
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
-use crate::store::outbox::{self};
+use crate::store::{delivery, outbox};
 use crate::store::{Store, WriteTx};
 use collabzium_protocol::channel::{Channel, Role};
 use collabzium_protocol::client::{unb64, Refusal, RelayClient};
@@ -133,15 +132,7 @@ pub fn round(
 /// Own events not yet confirmed by a peer: sealed and undelivered, or still
 /// in the outbox for a channel.
 pub fn pending_outbound(store: &Store) -> Result<u64> {
-    store.read(|tx| {
-        Ok(tx.connection().query_row(
-            "SELECT (SELECT COUNT(*) FROM sync_sent WHERE delivered_at IS NULL AND event_id NOT LIKE 'receipt:%')
-                  + (SELECT COUNT(*) FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
-                     WHERE o.sent_at IS NULL AND (r.channel IS NULL OR r.channel <> '-'))",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? as u64)
-    })
+    store.read(delivery::pending_outbound_count)
 }
 
 fn revocation_from(r: &Refusal) -> Option<(i64, Vec<u8>)> {
@@ -425,61 +416,24 @@ fn merge_receipt(
     r: &Receipt,
     summary: &mut SyncSummary,
 ) -> Result<()> {
-    let c = tx.connection();
-    let now = tx.now_millis();
-    let mut delivered = c
-        .prepare_cached(
-            "UPDATE sync_sent SET delivered_at = ?3, envelope = x'', resend_at = NULL
-             WHERE channel = ?1 AND delivered_at IS NULL AND seq <= ?2",
-        )?
-        .execute(params![ch.id, r.through as i64, now])?;
+    let mut delivered = delivery::mark_delivered_through(tx, &ch.id, r.through)?;
     let mut highest = r.through;
     for s in r.above.iter().take(4096) {
         highest = highest.max(*s);
-        delivered += c
-            .prepare_cached(
-                "UPDATE sync_sent SET delivered_at = ?3, envelope = x'', resend_at = NULL
-                 WHERE channel = ?1 AND seq = ?2 AND delivered_at IS NULL",
-            )?
-            .execute(params![ch.id, *s as i64, now])?;
+        delivered += delivery::mark_delivered(tx, &ch.id, *s)?;
     }
     summary.delivered += delivered as u64;
     // Gaps below what the peer has: dropped or refused on the way.
-    c.prepare_cached(
-        "UPDATE sync_sent SET resend_at = ?3 WHERE channel = ?1 AND delivered_at IS NULL AND seq < ?2",
-    )?
-    .execute(params![ch.id, highest as i64, now])?;
+    delivery::schedule_resend_below(tx, &ch.id, highest)?;
     for s in r.rejected.iter().take(4096) {
-        c.prepare_cached(
-            "UPDATE sync_sent SET resend_at = ?3 WHERE channel = ?1 AND seq = ?2 AND delivered_at IS NULL",
-        )?
-        .execute(params![ch.id, *s as i64, now])?;
+        delivery::schedule_resend(tx, &ch.id, *s)?;
     }
     // A lost key: send the event again under a new seq.
     for s in r.lost.iter().take(4096) {
-        let ob: Option<Option<i64>> = c
-            .query_row(
-                "SELECT outbox_seq FROM sync_sent WHERE channel = ?1 AND seq = ?2 AND delivered_at IS NULL",
-                params![ch.id, *s as i64],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(Some(ob)) = ob {
-            c.execute(
-                "UPDATE outbox SET sent_at = NULL WHERE seq = ?1",
-                params![ob],
-            )?;
-            c.execute(
-                "UPDATE sync_sent SET delivered_at = ?3, envelope = x'' WHERE channel = ?1 AND seq = ?2",
-                params![ch.id, *s as i64, now],
-            )?;
-        }
+        delivery::requeue_lost(tx, &ch.id, *s)?;
     }
     for id in r.read.iter().take(4096) {
-        c.prepare_cached(
-            "UPDATE sync_sent SET read_at = ?3 WHERE channel = ?1 AND event_id = ?2 AND read_at IS NULL",
-        )?
-        .execute(params![ch.id, id, now])?;
+        delivery::mark_read(tx, &ch.id, id)?;
     }
     Ok(())
 }
@@ -520,10 +474,7 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
         for e in entries {
             if !events::writable_by(role, &e.kind) {
                 // Never leaves this device (e.g. a therapist's own ratings).
-                tx.connection().execute(
-                    "INSERT OR REPLACE INTO sync_route (outbox_seq, channel) VALUES (?1, '-')",
-                    [e.seq],
-                )?;
+                delivery::keep_on_device(tx, e.seq)?;
                 continue;
             }
             let body: Value = serde_json::from_slice(&e.body).unwrap_or(Value::Null);
@@ -538,10 +489,7 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
                 body,
             };
             seal_one(tx, &mut channel, &fresh.id, Some(e.seq), &payload)?;
-            tx.connection().execute(
-                "UPDATE outbox SET sent_at = ?2 WHERE seq = ?1",
-                params![e.seq, now],
-            )?;
+            outbox::mark_sent(tx, e.seq)?;
             sealed_any = true;
         }
         if fresh.receipt_due && !sealed_any {
@@ -578,20 +526,7 @@ fn seal_one(
     let env = channel
         .seal(&json)
         .map_err(|e| Error::invalid("event", e.to_string()))?;
-    tx.connection()
-        .prepare_cached(
-            "INSERT INTO sync_sent (channel, seq, outbox_seq, event_id, envelope, sealed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            cid,
-            seq as i64,
-            outbox_seq,
-            p.id,
-            env,
-            tx.now_millis()
-        ])?;
-    Ok(())
+    delivery::insert_sealed(tx, cid, seq, outbox_seq, &p.id, &env)
 }
 
 fn push(
@@ -602,32 +537,20 @@ fn push(
 ) -> Result<()> {
     let cid = ch.cid()?;
     let now = store.now_millis();
-    let rows: Vec<(i64, Vec<u8>, bool, i64)> = store.read(|tx| {
-        let mut st = tx.connection().prepare_cached(
-            "SELECT seq, envelope, pushed_at IS NOT NULL, resends FROM sync_sent
-             WHERE channel = ?1 AND delivered_at IS NULL
-               AND (pushed_at IS NULL OR resend_at <= ?2) ORDER BY seq",
-        )?;
-        let rows = st
-            .query_map(params![ch.id, now], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })?;
+    let rows = store.read(|tx| delivery::due_for_push(tx, &ch.id, now))?;
     let mut i = 0;
     while i < rows.len() {
         let mut j = i;
         let mut bytes = 0;
         while j < rows.len()
             && j - i < PUSH_BATCH
-            && (j == i || bytes + rows[j].1.len() <= PUSH_BYTES)
+            && (j == i || bytes + rows[j].envelope.len() <= PUSH_BYTES)
         {
-            bytes += rows[j].1.len();
+            bytes += rows[j].envelope.len();
             j += 1;
         }
         let batch = &rows[i..j];
-        let envs: Vec<&[u8]> = batch.iter().map(|r| r.1.as_slice()).collect();
+        let envs: Vec<&[u8]> = batch.iter().map(|r| r.envelope.as_slice()).collect();
         let results = match client.push(&cid, &envs)? {
             Ok(r) => r,
             Err(r) => return check(store, ch, r, summary),
@@ -639,21 +562,17 @@ fn push(
             .collect();
         store.write(|tx| {
             let now = tx.now_millis();
-            let mut st = tx.connection().prepare_cached(
-                // Receipts are cumulative: they are re-pushed only to fill a
-                // gap the peer reports, never on a timer, or two idle devices
-                // would trade receipts about receipts forever.
-                "UPDATE sync_sent SET pushed_at = COALESCE(pushed_at, ?3), resends = ?5,
-                        resend_at = CASE WHEN event_id LIKE 'receipt:%' THEN NULL ELSE ?4 END
-                 WHERE channel = ?1 AND seq = ?2",
-            )?;
-            for (seq, _, was_pushed, resends) in batch {
-                let n = (*resends as usize).min(BACKOFF_MS.len() - 1);
-                let next = if *was_pushed { resends + 1 } else { *resends };
-                st.execute(params![ch.id, seq, now, now + BACKOFF_MS[n], next])?;
-                if *was_pushed {
+            for e in batch {
+                let n = (e.resends as usize).min(BACKOFF_MS.len() - 1);
+                let next = if e.was_pushed {
+                    e.resends + 1
+                } else {
+                    e.resends
+                };
+                delivery::mark_pushed(tx, &ch.id, e.seq, next, now + BACKOFF_MS[n])?;
+                if e.was_pushed {
                     summary.resent += 1;
-                } else if stored.contains(&(*seq as u64)) {
+                } else if stored.contains(&(e.seq as u64)) {
                     summary.sent += 1;
                 }
             }

@@ -111,11 +111,7 @@ impl SyncIdentity {
         // Events queued before a therapist store knew its role (its own
         // check-ins) must never leave it.
         if role == Role::Therapist {
-            tx.connection().execute(
-                "INSERT OR IGNORE INTO sync_route (outbox_seq, channel)
-                 SELECT seq, '-' FROM outbox WHERE sent_at IS NULL",
-                [],
-            )?;
+            crate::store::delivery::keep_unsent_on_device(tx)?;
         }
         Ok(id)
     }

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -13,6 +12,7 @@ use super::events::{self};
 use super::state::{inbox_id, ChannelState, ChannelStatus, InboxItem, SentMessage};
 use super::*;
 use crate::error::{Error, Result};
+use crate::store::delivery::{self, Route};
 use crate::store::Store;
 use collabzium_protocol::channel::Role;
 
@@ -34,21 +34,21 @@ pub struct ChannelView {
 
 pub fn channel_views(store: &Store) -> Result<Vec<ChannelView>> {
     store.read(|tx| {
-        let inbox: Vec<InboxItem> = tx.list::<InboxItem>()?.into_iter().map(|i| i.value).collect();
+        let inbox: Vec<InboxItem> = tx
+            .list::<InboxItem>()?
+            .into_iter()
+            .map(|i| i.value)
+            .collect();
         let mut out = Vec::new();
         for c in tx.list::<ChannelState>()? {
             let c = c.value;
-            let pending: i64 = tx.connection().query_row(
-                "SELECT COUNT(*) FROM sync_sent WHERE channel = ?1 AND delivered_at IS NULL AND event_id NOT LIKE 'receipt:%'",
-                params![c.id],
-                |r| r.get(0),
-            )?;
+            let pending = delivery::undelivered_count(tx, &c.id)?;
             out.push(ChannelView {
                 unread: inbox
                     .iter()
                     .filter(|i| i.channel == c.id && i.read_at.is_none() && user_visible(&i.kind))
                     .count() as u64,
-                pending_outbound: pending as u64,
+                pending_outbound: pending,
                 channel_id: c.id,
                 role: c.role,
                 status: c.status,
@@ -99,45 +99,31 @@ pub struct OutboundView {
 }
 
 pub fn outbound(store: &Store) -> Result<Vec<OutboundView>> {
-    store.read(|tx| {
-        let mut st = tx.connection().prepare(
-            "SELECT o.kind, o.ref_id, o.created_at, r.channel,
-                    (SELECT MAX(s.pushed_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq),
-                    (SELECT MAX(s.delivered_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq),
-                    (SELECT MAX(s.read_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq)
-             FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq ORDER BY o.seq",
-        )?;
-        let rows = st
-            .query_map([], |r| {
-                // The column holds a keyed label for hidden kinds.
-                let kind = tx.kind_name(&r.get::<_, String>(0)?);
-                let ref_id: String = r.get(1)?;
-                let route: Option<String> = r.get(3)?;
-                let pushed: Option<bool> = r.get(4)?;
-                let delivered: Option<bool> = r.get(5)?;
-                let read: Option<bool> = r.get(6)?;
-                let delivery = if route.as_deref() == Some("-") {
-                    Delivery::NotShared
-                } else if read == Some(true) {
-                    Delivery::Read
-                } else if delivered == Some(true) {
-                    Delivery::Delivered
-                } else if pushed == Some(true) {
-                    Delivery::Sent
-                } else {
-                    Delivery::Queued
-                };
-                Ok(OutboundView {
-                    event_id: format!("{kind}:{ref_id}"),
-                    kind,
-                    ref_id,
-                    created_at_millis: r.get(2)?,
-                    delivery,
-                })
-            })?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })
+    let rows = store.read(delivery::outbound_rows)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let p = &r.progress;
+            let delivery = if p.route == Route::OnDevice {
+                Delivery::NotShared
+            } else if p.read {
+                Delivery::Read
+            } else if p.delivered {
+                Delivery::Delivered
+            } else if p.pushed {
+                Delivery::Sent
+            } else {
+                Delivery::Queued
+            };
+            OutboundView {
+                event_id: format!("{}:{}", r.kind, r.ref_id),
+                kind: r.kind,
+                ref_id: r.ref_id,
+                created_at_millis: r.created_at_millis,
+                delivery,
+            }
+        })
+        .collect())
 }
 
 /// Where one own event stands, for the patient's crisis screen: whether a
@@ -163,39 +149,28 @@ pub struct EventReach {
 /// such event (never queued).
 pub fn event_reach(store: &Store, kind: &str, ref_id: &str) -> Result<Option<EventReach>> {
     store.read(|tx| {
-        type Row = (Option<String>, Option<bool>, Option<bool>, Option<bool>);
-        let row: Option<Row> = tx
-            .connection()
-            .query_row(
-                "SELECT r.channel,
-                    (SELECT MAX(s.pushed_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq),
-                    (SELECT MAX(s.delivered_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq),
-                    (SELECT MAX(s.read_at IS NOT NULL) FROM sync_sent s WHERE s.outbox_seq = o.seq)
-                 FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
-                 WHERE o.kind = ?1 AND o.ref_id = ?2",
-                params![tx.kind_label(kind), ref_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let Some((route, pushed, delivered, read)) = row else {
+        let Some(progress) = delivery::outbox_progress(tx, kind, ref_id)? else {
             return Ok(None);
         };
-        let channels: Vec<ChannelState> =
-            tx.list::<ChannelState>()?.into_iter().map(|c| c.value).collect();
-        let not_shared = route.as_deref() == Some("-");
-        let carrier = match route.as_deref() {
-            Some("-") => None,
-            Some(id) => channels.iter().find(|c| c.id == id),
-            None => channels.iter().find(|c| c.status == ChannelStatus::Active),
+        let channels: Vec<ChannelState> = tx
+            .list::<ChannelState>()?
+            .into_iter()
+            .map(|c| c.value)
+            .collect();
+        let not_shared = progress.route == Route::OnDevice;
+        let carrier = match &progress.route {
+            Route::OnDevice => None,
+            Route::Channel(id) => channels.iter().find(|c| &c.id == id),
+            Route::Unrouted => channels.iter().find(|c| c.status == ChannelStatus::Active),
         };
         let channel_active = carrier.is_some_and(|c| c.status == ChannelStatus::Active);
         Ok(Some(EventReach {
             not_shared,
             channel_active,
             settings: carrier.and_then(|c| c.settings.clone()),
-            pushed: pushed == Some(true),
-            delivered: delivered == Some(true),
-            read: read == Some(true),
+            pushed: progress.pushed,
+            delivered: progress.delivered,
+            read: progress.read,
         }))
     })
 }
@@ -204,12 +179,7 @@ pub fn event_reach(store: &Store, kind: &str, ref_id: &str) -> Result<Option<Eve
 /// therapist is asked whether to share them (issue 10).
 pub fn unsent_alerts(store: &Store) -> Result<u32> {
     store.read(|tx| {
-        let n: i64 = tx.connection().query_row(
-            "SELECT COUNT(*) FROM outbox o LEFT JOIN sync_route r ON r.outbox_seq = o.seq
-             WHERE o.kind = ?1 AND o.sent_at IS NULL AND r.channel IS NULL",
-            [tx.kind_label(events::SAFETY_ALERT)],
-            |r| r.get(0),
-        )?;
+        let n = delivery::unsent_unrouted_count(tx, events::SAFETY_ALERT)?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     })
 }
