@@ -265,11 +265,8 @@ pub struct ReadTx<'a> {
 }
 
 impl ReadTx<'_> {
-    /// Raw SQL on the snapshot. The crate uses it only inside `store/`;
-    /// it stays public for tests that inspect tables directly
-    /// (`cli/tests/sync_flow.rs` counts `sync_sent` rows after an unpair).
-    #[doc(hidden)]
-    pub fn connection(&self) -> &Connection {
+    /// SQL stays inside `store/`: other modules call its typed functions.
+    pub(in crate::store) fn connection(&self) -> &Connection {
         self.conn
     }
 

@@ -437,9 +437,10 @@ pub fn unpair(
             .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Pending))
             .filter(|c| channel.is_none_or(|id| id == c.id))
             .collect();
-        match live.len() {
-            1 => Ok(live.into_iter().next().expect("one")),
-            0 => Err(Error::NotFound {
+        let mut live = live.into_iter();
+        match (live.next(), live.next()) {
+            (Some(one), None) => Ok(one),
+            (None, _) => Err(Error::NotFound {
                 what: "active channel".into(),
             }),
             _ => Err(Error::invalid(

@@ -182,13 +182,14 @@ fn unpair_revokes_both_sides_and_forged_revocations_are_ignored() {
     // The patient unpairs; its queued envelope and keys are gone at once.
     let v = sync::unpair(&pt.store, &t, None).unwrap();
     assert_eq!(v.status, ChannelStatus::Revoked);
-    let left: i64 = pt
-        .store
-        .read(|tx| {
-            Ok(tx
-                .connection()
-                .query_row("SELECT COUNT(*) FROM sync_sent", [], |r| r.get(0))?)
-        })
+    // Read the file itself, as anyone holding it could.
+    let file = rusqlite::Connection::open_with_flags(
+        pt.store.path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let left: i64 = file
+        .query_row("SELECT COUNT(*) FROM sync_sent", [], |r| r.get(0))
         .unwrap();
     assert_eq!(left, 0);
     // The therapist learns at its next sync, from the signed statement.
