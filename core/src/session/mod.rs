@@ -115,6 +115,13 @@ impl Session {
         &self.patients
     }
 
+    /// Releases the database and forgets the decoded patients; later calls
+    /// fail with `Closed`.
+    pub fn close(&self) {
+        self.patients.clear();
+        self.store.close()
+    }
+
     /// Registers the platform's scheduler; later changes re-plan through it.
     pub fn set_scheduler(&self, scheduler: Arc<dyn NotificationScheduler>) {
         *self

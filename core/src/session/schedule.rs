@@ -36,13 +36,14 @@ impl Session {
     }
 
     /// Enrols in a program given as its JSON definition. `start_date` is day
-    /// 0 (`YYYY-MM-DD`, local); `time_zone` an IANA name.
+    /// 0 (`YYYY-MM-DD`, local); `time_zone` an IANA name; `at_millis` as in
+    /// [`Session::instant`], checked after the program and the date.
     pub fn enrol_json(
         &self,
         program_json: &str,
         start_date: &str,
         time_zone: &str,
-        at: DateTime<Utc>,
+        at_millis: Option<i64>,
     ) -> Result<ScheduleUpdate> {
         let p = program::load(program_json).map_err(|issues| {
             Error::invalid(
@@ -57,6 +58,7 @@ impl Session {
         let start: NaiveDate = start_date
             .parse()
             .map_err(|_| Error::invalid("start_date", "must be a date YYYY-MM-DD"))?;
+        let at = self.instant(at_millis)?;
         self.update(at, |store, _| {
             agenda::enrol(store, &p, start, time_zone, None::<Mode>)
         })
