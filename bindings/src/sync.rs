@@ -230,6 +230,8 @@ impl PairingInvitation {
         let adapter = Adapter(self.transport.clone());
         match crate::lock(&self.inner).poll(self.store.store(), &adapter)? {
             InvitationState::Waiting => Ok(None),
+            // A finished invitation is an active channel; the core's
+            // `Paired` state says so by being returned at all.
             InvitationState::Paired {
                 channel_id,
                 safety_number,
@@ -455,6 +457,7 @@ impl PatientStore {
         settings: AvailabilitySettings,
         channel_id: Option<String>,
     ) -> Result<()> {
+        // Argument conversion: the app sets no away periods over FFI.
         let s = av::Availability {
             tz: settings.tz,
             hours: settings.windows,
