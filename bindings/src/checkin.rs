@@ -1,13 +1,20 @@
 //! Check-ins over FFI: one call per screen (start, answer a batch, submit,
-//! history, alerts, trend). Thin conversions only; rules live in core.
+//! history, alerts, trend). Thin conversions only; rules live in core
+//! (the draft screen in `collabzium_core::session`).
 
-use collabzium_core::checkin::{self as core_checkin, Checkins};
+use std::collections::BTreeMap;
+
+use collabzium_core::checkin as core_checkin;
+use collabzium_core::crisis;
 use collabzium_core::instruments::{self, Instrument, ItemType};
+use collabzium_core::session::{DraftScreen, ScreenItem};
 
 use crate::error::Result;
 use crate::store::PatientStore;
 
-/// One answer value. Choice items take the option's ordinal value.
+/// One answer value. Choice items take the option's ordinal value. Not
+/// `instruments::AnswerValue`: variants carry named fields, and `Cleared`
+/// stands for the core's `None`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum CheckinAnswerValue {
     Integer {
@@ -20,12 +27,14 @@ pub enum CheckinAnswerValue {
     Cleared,
 }
 
+/// One entry of a draft's answer map.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct CheckinAnswer {
     pub link_id: String,
     pub value: CheckinAnswerValue,
 }
 
+/// A projection of `instruments::Instrument` (respondent as text, item count).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct InstrumentSummary {
     pub id: String,
@@ -36,12 +45,14 @@ pub struct InstrumentSummary {
     pub item_count: u32,
 }
 
+/// Copy of `instruments::AnswerOption` without its terminology coding.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct CheckinOption {
     pub value: i64,
     pub text: String,
 }
 
+/// Copy of `session::ScreenItem`: the item type crosses as text.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct CheckinItem {
     pub link_id: String,
@@ -54,7 +65,10 @@ pub struct CheckinItem {
     pub max: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+/// A crisis service for the patient's country.
+pub type CrisisContact = crisis::CrisisResource;
+
+#[uniffi::remote(Record)]
 pub struct CrisisContact {
     pub name: String,
     pub description: String,
@@ -64,7 +78,9 @@ pub struct CrisisContact {
 }
 
 /// Who has been told about a risk answer; each state is true when read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub use core_checkin::AlertState;
+
+#[uniffi::remote(Enum)]
 pub enum AlertState {
     /// Self-guided: nobody is told automatically.
     Unguided,
@@ -78,20 +94,9 @@ pub enum AlertState {
     Seen,
 }
 
-impl From<core_checkin::AlertState> for AlertState {
-    fn from(s: core_checkin::AlertState) -> Self {
-        match s {
-            core_checkin::AlertState::Unguided => AlertState::Unguided,
-            core_checkin::AlertState::NotConnected => AlertState::NotConnected,
-            core_checkin::AlertState::Sending => AlertState::Sending,
-            core_checkin::AlertState::Delivered => AlertState::Delivered,
-            core_checkin::AlertState::Seen => AlertState::Seen,
-        }
-    }
-}
-
 /// The crisis screen: the contacts first, at once, then the message (true
-/// for `alert_state`).
+/// for `alert_state`). Copy of `checkin::SafetyAction`: its risk hits cross
+/// as two lists, and the mode stays inside.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SafetyAction {
     /// Link ids of the items that met a risk rule.
@@ -107,7 +112,8 @@ pub struct SafetyAction {
     pub therapist_next_available_millis: Option<i64>,
 }
 
-/// The whole check-in screen.
+/// The whole check-in screen. Copy of `session::DraftScreen`, flattened,
+/// with the answer map as a list.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CheckinDraft {
     pub checkin_id: String,
@@ -124,12 +130,14 @@ pub struct CheckinDraft {
     pub safety: Option<SafetyAction>,
 }
 
+/// One entry of a core subscale map.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SubscaleScore {
     pub id: String,
     pub score: Option<f64>,
 }
 
+/// Copy of `instruments::Score`: subscales as a list, `safety_alert` computed.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CheckinScore {
     pub scorable: bool,
@@ -142,6 +150,7 @@ pub struct CheckinScore {
     pub safety_alert: bool,
 }
 
+/// Copy of `checkin::CheckinResult`, holding the FFI score and safety.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CheckinResult {
     pub checkin_id: String,
@@ -155,7 +164,10 @@ pub struct CheckinResult {
     pub agenda_item_completed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+/// A row of the check-in history.
+pub use core_checkin::CheckinSummary;
+
+#[uniffi::remote(Record)]
 pub struct CheckinSummary {
     pub checkin_id: String,
     pub instrument: String,
@@ -168,13 +180,16 @@ pub struct CheckinSummary {
     pub safety_alert: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub type SafetyAlertStatus = core_checkin::AlertStatus;
+
+#[uniffi::remote(Enum)]
 pub enum SafetyAlertStatus {
     Queued,
     Sent,
     Acknowledged,
 }
 
+/// Copy of `checkin::AlertView` with its alert's fields flattened.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SafetyAlert {
     pub alert_id: String,
@@ -189,6 +204,7 @@ pub struct SafetyAlert {
     pub therapist_next_available_millis: Option<i64>,
 }
 
+/// Copy of `checkin::TrendPoint`: subscales as a list, the change as text.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct TrendPoint {
     pub checkin_id: String,
@@ -200,6 +216,7 @@ pub struct TrendPoint {
     pub change: Option<String>,
 }
 
+/// Copy of `checkin::Trend`: the direction as a flag, the latest change split.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ScoreTrend {
     pub instrument: String,
@@ -225,31 +242,58 @@ fn summary(i: &Instrument) -> InstrumentSummary {
     }
 }
 
-fn items(inst: &Instrument) -> Vec<CheckinItem> {
-    inst.items
-        .iter()
-        .map(|i| CheckinItem {
-            link_id: i.link_id.clone(),
-            text: i.text.clone(),
-            item_type: match i.item_type {
-                ItemType::Choice => "choice",
-                ItemType::Integer => "integer",
-                ItemType::Text => "text",
-            }
-            .into(),
-            required: i.required,
-            options: inst
-                .options(i)
-                .iter()
-                .map(|o| CheckinOption {
-                    value: o.value,
-                    text: o.text.clone(),
-                })
-                .collect(),
-            min: i.min,
-            max: i.max,
-        })
-        .collect()
+fn item(i: ScreenItem) -> CheckinItem {
+    CheckinItem {
+        link_id: i.link_id,
+        text: i.text,
+        item_type: match i.item_type {
+            ItemType::Choice => "choice",
+            ItemType::Integer => "integer",
+            ItemType::Text => "text",
+        }
+        .into(),
+        required: i.required,
+        options: i
+            .options
+            .into_iter()
+            .map(|o| CheckinOption {
+                value: o.value,
+                text: o.text,
+            })
+            .collect(),
+        min: i.min,
+        max: i.max,
+    }
+}
+
+fn draft(s: DraftScreen) -> CheckinDraft {
+    let d = s.draft;
+    CheckinDraft {
+        checkin_id: d.checkin_id,
+        instrument: d.instrument,
+        instrument_version: d.instrument_version,
+        title: s.title,
+        preamble: s.preamble,
+        agenda_item: d.agenda_item,
+        corrects: d.corrects,
+        revision: d.revision,
+        items: s.items.into_iter().map(item).collect(),
+        answers: d
+            .answers
+            .into_iter()
+            .map(|(link_id, v)| CheckinAnswer {
+                link_id,
+                value: match v {
+                    instruments::AnswerValue::Integer(value) => {
+                        CheckinAnswerValue::Integer { value }
+                    }
+                    instruments::AnswerValue::Text(value) => CheckinAnswerValue::Text { value },
+                },
+            })
+            .collect(),
+        missing_required: d.missing_required,
+        safety: d.safety.map(safety),
+    }
 }
 
 pub(crate) fn safety(a: core_checkin::SafetyAction) -> SafetyAction {
@@ -257,24 +301,14 @@ pub(crate) fn safety(a: core_checkin::SafetyAction) -> SafetyAction {
         risk_items: a.concerns.iter().map(|c| c.item.clone()).collect(),
         concerns: a.concerns.into_iter().map(|c| c.concern).collect(),
         message: a.message,
-        resources: a
-            .resources
-            .into_iter()
-            .map(|r| CrisisContact {
-                name: r.name,
-                description: r.description,
-                phone: r.phone,
-                sms: r.sms,
-                url: r.url,
-            })
-            .collect(),
+        resources: a.resources,
         therapist_alert_id: a.therapist_alert_id,
-        alert_state: a.alert_state.into(),
+        alert_state: a.alert_state,
         therapist_next_available_millis: a.therapist_next_available_millis,
     }
 }
 
-fn subscales(m: std::collections::BTreeMap<String, Option<f64>>) -> Vec<SubscaleScore> {
+fn subscales(m: BTreeMap<String, Option<f64>>) -> Vec<SubscaleScore> {
     m.into_iter()
         .map(|(id, score)| SubscaleScore { id, score })
         .collect()
@@ -309,51 +343,20 @@ fn alert(a: core_checkin::AlertView) -> SafetyAlert {
         concerns: a.alert.concerns.into_iter().map(|c| c.concern).collect(),
         created_at_millis: a.alert.created_at_millis,
         raised_before_submit: a.alert.raised_before_submit,
-        status: match a.status {
-            core_checkin::AlertStatus::Queued => SafetyAlertStatus::Queued,
-            core_checkin::AlertStatus::Sent => SafetyAlertStatus::Sent,
-            core_checkin::AlertStatus::Acknowledged => SafetyAlertStatus::Acknowledged,
-        },
+        status: a.status,
         acknowledged_at_millis: a.alert.acknowledged_at_millis,
-        alert_state: a.alert_state.into(),
+        alert_state: a.alert_state,
         therapist_next_available_millis: a.therapist_next_available_millis,
     }
 }
 
-impl PatientStore {
-    fn checkins(&self) -> Result<Checkins> {
-        Ok(Checkins::new(self.store.clone())?)
-    }
-
-    fn draft(&self, c: &Checkins, d: core_checkin::DraftView) -> Result<CheckinDraft> {
-        let inst = c.registry().require(&d.instrument)?;
-        Ok(CheckinDraft {
-            title: inst.title.clone(),
-            preamble: inst.preamble.clone(),
-            items: items(inst),
-            checkin_id: d.checkin_id,
-            instrument: d.instrument,
-            instrument_version: d.instrument_version,
-            agenda_item: d.agenda_item,
-            corrects: d.corrects,
-            revision: d.revision,
-            answers: d
-                .answers
-                .into_iter()
-                .map(|(link_id, v)| CheckinAnswer {
-                    link_id,
-                    value: match v {
-                        instruments::AnswerValue::Integer(value) => {
-                            CheckinAnswerValue::Integer { value }
-                        }
-                        instruments::AnswerValue::Text(value) => CheckinAnswerValue::Text { value },
-                    },
-                })
-                .collect(),
-            missing_required: d.missing_required,
-            safety: d.safety.map(safety),
-        })
-    }
+fn answer(a: CheckinAnswer) -> (String, Option<instruments::AnswerValue>) {
+    let v = match a.value {
+        CheckinAnswerValue::Integer { value } => Some(instruments::AnswerValue::Integer(value)),
+        CheckinAnswerValue::Text { value } => Some(instruments::AnswerValue::Text(value)),
+        CheckinAnswerValue::Cleared => None,
+    };
+    (a.link_id, v)
 }
 
 #[uniffi::export]
@@ -361,6 +364,7 @@ impl PatientStore {
     /// Shipped instruments plus clinic definitions installed in this store.
     pub fn instruments(&self) -> Result<Vec<InstrumentSummary>> {
         Ok(self
+            .session
             .checkins()?
             .registry()
             .list()
@@ -370,7 +374,7 @@ impl PatientStore {
 
     /// Validates a clinic-supplied definition (e.g. a licensed measure) and keeps it.
     pub fn install_instrument(&self, definition_json: String) -> Result<InstrumentSummary> {
-        let mut c = self.checkins()?;
+        let mut c = self.session.checkins()?;
         Ok(summary(&*c.install_instrument(&definition_json)?))
     }
 
@@ -380,16 +384,18 @@ impl PatientStore {
         instrument_id: String,
         agenda_item_id: Option<String>,
     ) -> Result<CheckinDraft> {
-        let c = self.checkins()?;
-        let d = c.start(&instrument_id, agenda_item_id.as_deref())?;
-        self.draft(&c, d)
+        Ok(draft(self.session.start_checkin(
+            &instrument_id,
+            agenda_item_id.as_deref(),
+        )?))
     }
 
     /// Starts the check-in an agenda item asks for; submitting it completes the item.
     pub fn start_checkin_for_agenda_item(&self, agenda_item_id: String) -> Result<CheckinDraft> {
-        let c = self.checkins()?;
-        let d = c.start_from_agenda(&agenda_item_id)?;
-        self.draft(&c, d)
+        Ok(draft(
+            self.session
+                .start_checkin_for_agenda_item(&agenda_item_id)?,
+        ))
     }
 
     /// Saves a batch of answers. One invalid answer refuses the batch
@@ -400,50 +406,28 @@ impl PatientStore {
         checkin_id: String,
         answers: Vec<CheckinAnswer>,
     ) -> Result<CheckinDraft> {
-        let c = self.checkins()?;
-        let answers: Vec<(String, Option<instruments::AnswerValue>)> = answers
-            .into_iter()
-            .map(|a| {
-                let v = match a.value {
-                    CheckinAnswerValue::Integer { value } => {
-                        Some(instruments::AnswerValue::Integer(value))
-                    }
-                    CheckinAnswerValue::Text { value } => {
-                        Some(instruments::AnswerValue::Text(value))
-                    }
-                    CheckinAnswerValue::Cleared => None,
-                };
-                (a.link_id, v)
-            })
-            .collect();
-        let d = c.answer(&checkin_id, &answers)?;
-        self.draft(&c, d)
+        let answers: Vec<_> = answers.into_iter().map(answer).collect();
+        Ok(draft(self.session.answer_checkin(&checkin_id, &answers)?))
     }
 
     /// Reopens a draft (drafts survive restarts).
     pub fn checkin_draft(&self, checkin_id: String) -> Result<CheckinDraft> {
-        let c = self.checkins()?;
-        let d = c.draft(&checkin_id)?;
-        self.draft(&c, d)
+        Ok(draft(self.session.checkin_draft(&checkin_id)?))
     }
 
     pub fn checkin_drafts(&self) -> Result<Vec<CheckinDraft>> {
-        let c = self.checkins()?;
-        c.drafts()?.into_iter().map(|d| self.draft(&c, d)).collect()
+        Ok(self
+            .session
+            .checkin_drafts()?
+            .into_iter()
+            .map(draft)
+            .collect())
     }
 
-    /// Scores, stores and queues for sync in one step.
+    /// Scores, stores and queues for sync in one step; an agenda item it
+    /// completes leaves the pending reminders at once.
     pub fn submit_checkin(&self, checkin_id: String) -> Result<CheckinResult> {
-        let _guard = self.plan_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let r = self.checkins()?.submit(&checkin_id)?;
-        if r.agenda_item_completed {
-            // The completed item must leave the pending reminders now. The
-            // submission already stands; a failed re-plan is retried by the
-            // next schedule change, so it does not fail this call.
-            let at = chrono::DateTime::from_timestamp_millis(r.submitted_at_millis)
-                .unwrap_or_else(chrono::Utc::now);
-            let _ = crate::schedule::replan_store(self, at);
-        }
+        let r = self.session.submit_checkin(&checkin_id)?;
         Ok(CheckinResult {
             checkin_id: r.checkin_id,
             instrument: r.instrument,
@@ -457,49 +441,40 @@ impl PatientStore {
 
     /// Starts a correction: a new version that refers to the submitted one.
     pub fn correct_checkin(&self, checkin_id: String) -> Result<CheckinDraft> {
-        let c = self.checkins()?;
-        let d = c.correct(&checkin_id)?;
-        self.draft(&c, d)
+        Ok(draft(self.session.correct_checkin(&checkin_id)?))
     }
 
     pub fn checkin_history(&self) -> Result<Vec<CheckinSummary>> {
-        Ok(self
-            .checkins()?
-            .list()?
-            .into_iter()
-            .map(|s| CheckinSummary {
-                checkin_id: s.checkin_id,
-                instrument: s.instrument,
-                submitted_at_millis: s.submitted_at_millis,
-                revision: s.revision,
-                corrects: s.corrects,
-                superseded_by: s.superseded_by,
-                total: s.total,
-                severity: s.severity,
-                safety_alert: s.safety_alert,
-            })
-            .collect())
+        Ok(self.session.checkins()?.list()?)
     }
 
     /// The crisis screen in one call: resources for the patient's country
     /// and who has been told about the latest alert. Refresh after a sync.
     pub fn crisis_screen(&self) -> Result<SafetyAction> {
-        Ok(safety(self.checkins()?.crisis_screen()?))
+        Ok(safety(self.session.checkins()?.crisis_screen()?))
     }
 
     /// Therapist alerts with their delivery and acknowledgement state.
     pub fn safety_alerts(&self) -> Result<Vec<SafetyAlert>> {
-        Ok(self.checkins()?.alerts()?.into_iter().map(alert).collect())
+        Ok(self
+            .session
+            .checkins()?
+            .alerts()?
+            .into_iter()
+            .map(alert)
+            .collect())
     }
 
     /// Records the therapist's acknowledgement (called by sync on receipt).
     pub fn acknowledge_safety_alert(&self, alert_id: String) -> Result<SafetyAlert> {
-        Ok(alert(self.checkins()?.acknowledge_alert(&alert_id)?))
+        Ok(alert(
+            self.session.checkins()?.acknowledge_alert(&alert_id)?,
+        ))
     }
 
     /// The patient's scores over time with bands and reliable change.
     pub fn checkin_trend(&self, instrument_id: String) -> Result<ScoreTrend> {
-        let t = self.checkins()?.trend(&instrument_id)?;
+        let t = self.session.checkins()?.trend(&instrument_id)?;
         Ok(ScoreTrend {
             instrument: t.instrument,
             higher_is_better: t.direction == instruments::Direction::HigherIsBetter,

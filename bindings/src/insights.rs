@@ -1,15 +1,20 @@
 //! Therapist insights over FFI: the caseload and one patient's timeline,
-//! each one call per screen. Thin conversions only; rules live in core.
+//! each one call per screen. Thin conversions only; the screens are made by
+//! `collabzium_core::session`. The records here are copies because every
+//! core one carries `DateTime` instants, which cross as epoch milliseconds.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use collabzium_core::insights::{self, FlagKind as CoreKind, Priority as CorePriority};
+use collabzium_core::insights;
 
-use crate::error::{CollabziumError, Result};
+use crate::error::Result;
 use crate::store::PatientStore;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// Declaration order is priority order (most urgent first).
+pub type CaseloadPriority = insights::Priority;
+
+#[uniffi::remote(Enum)]
 pub enum CaseloadPriority {
     Safety,
     Deterioration,
@@ -20,7 +25,9 @@ pub enum CaseloadPriority {
     Routine,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub use insights::FlagKind;
+
+#[uniffi::remote(Enum)]
 pub enum FlagKind {
     Safety,
     Deterioration,
@@ -133,22 +140,9 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn kind(k: CoreKind) -> FlagKind {
-    match k {
-        CoreKind::Safety => FlagKind::Safety,
-        CoreKind::Deterioration => FlagKind::Deterioration,
-        CoreKind::RecentRisk => FlagKind::RecentRisk,
-        CoreKind::AllianceRupture => FlagKind::AllianceRupture,
-        CoreKind::Repair => FlagKind::Repair,
-        CoreKind::Discrepancy => FlagKind::Discrepancy,
-        CoreKind::Disengagement => FlagKind::Disengagement,
-        CoreKind::NoReliableImprovement => FlagKind::NoReliableImprovement,
-    }
-}
-
 fn flag(f: insights::Flag) -> PatientFlag {
     PatientFlag {
-        kind: kind(f.kind),
+        kind: f.kind,
         reason: f.reason,
         evidence: f
             .evidence
@@ -173,10 +167,6 @@ fn point(p: insights::ScoredPoint) -> ScorePoint {
     }
 }
 
-fn now(store: &PatientStore) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(store.store.now_millis()).unwrap_or_default()
-}
-
 /// One notification for the therapist: `immediate` only for safety;
 /// `renotify` for a reminder of a still unacknowledged alert at a window start.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -196,17 +186,9 @@ impl PatientStore {
     /// batched `per_day` (1 or 2) times a day within availability hours,
     /// safety and recent risk listed first. Reschedule after every sync.
     pub fn notification_digest(&self, per_day: u8) -> Result<Vec<DigestBatch>> {
-        let patients = self.patients.patients(&self.store)?;
-        let now = now(self);
-        let caseload = insights::caseload(&patients, now, &insights::FlagConfig::default());
-        let hours = self
-            .store
-            .get::<collabzium_core::sync::state::SyncIdentity>(
-                collabzium_core::sync::state::IDENTITY_ID,
-            )?
-            .and_then(|i| i.value.settings)
-            .unwrap_or_default();
-        Ok(insights::digest_plan(&caseload, &hours, now, per_day)?
+        Ok(self
+            .session
+            .notification_digest(per_day)?
             .into_iter()
             .map(|b| DigestBatch {
                 fire_at_millis: ms(b.fire_at),
@@ -222,51 +204,35 @@ impl PatientStore {
     /// recent risk > rupture > disengagement > non-response > routine;
     /// within a tier by the headline score's severity), with the top reasons.
     pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
-        let patients = self.patients.patients(&self.store)?;
-        Ok(
-            insights::caseload(&patients, now(self), &insights::FlagConfig::default())
-                .into_iter()
-                .map(|e| CaseloadEntry {
-                    channel_id: e.channel_id,
-                    label: e.label,
-                    priority: match e.priority {
-                        CorePriority::Safety => CaseloadPriority::Safety,
-                        CorePriority::Deterioration => CaseloadPriority::Deterioration,
-                        CorePriority::RecentRisk => CaseloadPriority::RecentRisk,
-                        CorePriority::Rupture => CaseloadPriority::Rupture,
-                        CorePriority::Disengagement => CaseloadPriority::Disengagement,
-                        CorePriority::NonResponse => CaseloadPriority::NonResponse,
-                        CorePriority::Routine => CaseloadPriority::Routine,
-                    },
-                    reasons: e.reasons.into_iter().map(flag).collect(),
-                    last_activity_millis: e.last_activity.map(ms),
-                    headline: e.headline.map(|h| HeadlineScore {
-                        instrument: h.instrument,
-                        display_name: h.display_name,
-                        total: h.total,
-                        severity_label: h.severity_label,
-                        at_millis: ms(h.at),
-                        age_days: h.age_days,
-                        stale: h.stale,
-                    }),
-                    latest_symptom: e.latest_symptom.map(point),
-                    latest_alliance: e.latest_alliance.map(point),
-                    week: e.week,
-                })
-                .collect(),
-        )
+        Ok(self
+            .session
+            .caseload()?
+            .into_iter()
+            .map(|e| CaseloadEntry {
+                channel_id: e.channel_id,
+                label: e.label,
+                priority: e.priority,
+                reasons: e.reasons.into_iter().map(flag).collect(),
+                last_activity_millis: e.last_activity.map(ms),
+                headline: e.headline.map(|h| HeadlineScore {
+                    instrument: h.instrument,
+                    display_name: h.display_name,
+                    total: h.total,
+                    severity_label: h.severity_label,
+                    at_millis: ms(h.at),
+                    age_days: h.age_days,
+                    stale: h.stale,
+                }),
+                latest_symptom: e.latest_symptom.map(point),
+                latest_alliance: e.latest_alliance.map(point),
+                week: e.week,
+            })
+            .collect())
     }
 
     /// Therapist: one patient's alliance, symptoms, progress and flags.
     pub fn patient_timeline(&self, channel_id: String) -> Result<PatientTimeline> {
-        let patients = self.patients.patients(&self.store)?;
-        let p = patients
-            .iter()
-            .find(|p| p.channel_id == channel_id)
-            .ok_or_else(|| CollabziumError::NotFound {
-                what: "patient channel".into(),
-            })?;
-        let t = insights::timeline(p, now(self));
+        let t = self.session.patient_timeline(&channel_id)?;
         Ok(PatientTimeline {
             channel_id: t.channel_id,
             label: t.label,
@@ -320,11 +286,10 @@ impl PatientStore {
     /// Therapist: rate the alliance with one patient (stays on this device).
     /// `answers_json` maps the `alliance_therapist` items to values.
     pub fn rate_alliance(&self, channel_id: String, answers_json: String) -> Result<String> {
-        let answers: serde_json::Value =
-            serde_json::from_str(&answers_json).map_err(|_| CollabziumError::InvalidInput {
-                field: "answers_json".into(),
-                reason: "is not JSON".into(),
-            })?;
-        Ok(insights::rate_alliance(&self.store, &channel_id, &answers)?)
+        Ok(collabzium_core::session::rate_alliance_json(
+            self.store(),
+            &channel_id,
+            &answers_json,
+        )?)
     }
 }

@@ -1,15 +1,15 @@
 //! The agenda and reminders over FFI: one `PatientSchedule` object whose
 //! calls each return a whole screen, and the platform's notification
-//! scheduler as a foreign trait.
+//! scheduler as a foreign trait. Every rule (and the re-plan after each
+//! change) lives in `collabzium_core::session`.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use collabzium_core::agenda as core;
 use collabzium_core::platform;
-use collabzium_core::program;
+use collabzium_core::session;
 
-use crate::error::{CollabziumError, Result};
+use crate::error::Result;
 use crate::store::PatientStore;
 
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -41,6 +41,7 @@ pub trait NotificationScheduler: Send + Sync {
     ) -> Result<(), NotificationSchedulerError>;
 }
 
+/// The app's scheduler as the core's platform trait.
 struct Adapter(Arc<dyn NotificationScheduler>);
 
 impl platform::NotificationScheduler for Adapter {
@@ -48,7 +49,10 @@ impl platform::NotificationScheduler for Adapter {
         self.0.max_pending()
     }
 
-    fn replace_pending(&self, plan: &[core::Notification]) -> Result<(), platform::SchedulerError> {
+    fn replace_pending(
+        &self,
+        plan: &[platform::Notification],
+    ) -> Result<(), platform::SchedulerError> {
         self.0
             .replace_pending(plan.iter().cloned().map(Into::into).collect())
             .map_err(|e| match e {
@@ -60,13 +64,19 @@ impl platform::NotificationScheduler for Adapter {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// A module to work through, or a questionnaire to answer.
+pub type AgendaItemKind = core::ItemKind;
+
+#[uniffi::remote(Enum)]
 pub enum AgendaItemKind {
     Module,
     Checkin,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// Where an item stands at one instant.
+pub type AgendaItemState = core::ItemState;
+
+#[uniffi::remote(Enum)]
 pub enum AgendaItemState {
     Locked,
     Upcoming,
@@ -77,6 +87,7 @@ pub enum AgendaItemState {
     Missed,
 }
 
+/// Copy of `agenda::Item`: its instants cross as epoch milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AgendaItem {
     /// Stable id: `module:<id>`, `checkin:<schedule>:<local date-time>` or `checkin:<schedule>`.
@@ -96,7 +107,9 @@ pub struct AgendaItem {
     pub estimated_minutes: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub type AgendaProgress = core::Progress;
+
+#[uniffi::remote(Record)]
 pub struct AgendaProgress {
     pub modules_done: u32,
     pub modules_total: u32,
@@ -104,6 +117,7 @@ pub struct AgendaProgress {
     pub weeks_total: u32,
 }
 
+/// Copy of `agenda::NextUnlock`: `at` crosses as epoch milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct NextUnlock {
     pub module_id: String,
@@ -111,7 +125,8 @@ pub struct NextUnlock {
     pub at_millis: i64,
 }
 
-/// Today's screen. Each item is in at most one list.
+/// Today's screen. Each item is in at most one list. Copy of
+/// `agenda::Agenda`: instants cross as milliseconds, `local_now` as text.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AgendaView {
     pub generated_at_millis: i64,
@@ -129,12 +144,16 @@ pub struct AgendaView {
     pub next_unlock: Option<NextUnlock>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub use platform::ReminderKind;
+
+#[uniffi::remote(Enum)]
 pub enum ReminderKind {
     Checkin,
     Nudge,
 }
 
+/// Copy of `platform::Notification`: `fire_at` crosses as milliseconds and
+/// `local_time` as text.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PlannedNotification {
     /// Stable across re-plans; diff on it.
@@ -151,7 +170,9 @@ pub struct PlannedNotification {
 }
 
 /// What the last re-plan handed to the platform.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub use session::ReminderSync;
+
+#[uniffi::remote(Record)]
 pub struct ReminderSync {
     pub scheduled: u32,
     /// The scheduler refused; the data change itself was saved.
@@ -159,19 +180,23 @@ pub struct ReminderSync {
 }
 
 /// Returned by every change: the new screen and the re-plan's outcome.
+/// Copy of `session::ScheduleUpdate`, whose agenda is the core's.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ScheduleUpdate {
     pub agenda: AgendaView,
     pub reminders: ReminderSync,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub use core::ModuleStall;
+
+#[uniffi::remote(Record)]
 pub struct ModuleStall {
     pub module_id: String,
     pub title: String,
     pub days_open: u32,
 }
 
+/// Copy of `agenda::Engagement`: `last_activity_at` crosses as milliseconds.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct EngagementView {
     pub days_since_last_activity: u32,
@@ -194,22 +219,11 @@ impl From<core::Item> for AgendaItem {
     fn from(i: core::Item) -> Self {
         AgendaItem {
             id: i.id,
-            kind: match i.kind {
-                core::ItemKind::Module => AgendaItemKind::Module,
-                core::ItemKind::Checkin => AgendaItemKind::Checkin,
-            },
+            kind: i.kind,
             ref_id: i.ref_id,
             title: i.title,
             instrument: i.instrument,
-            state: match i.state {
-                core::ItemState::Locked => AgendaItemState::Locked,
-                core::ItemState::Upcoming => AgendaItemState::Upcoming,
-                core::ItemState::Open => AgendaItemState::Open,
-                core::ItemState::Due => AgendaItemState::Due,
-                core::ItemState::Overdue => AgendaItemState::Overdue,
-                core::ItemState::Completed => AgendaItemState::Completed,
-                core::ItemState::Missed => AgendaItemState::Missed,
-            },
+            state: i.state,
             opens_at_millis: i.opens_at.map(|t| t.timestamp_millis()),
             due_at_millis: i.due_at.map(|t| t.timestamp_millis()),
             closes_at_millis: i.closes_at.map(|t| t.timestamp_millis()),
@@ -237,12 +251,7 @@ impl From<core::Agenda> for AgendaView {
             upcoming_this_week: items(a.upcoming_this_week),
             overdue: items(a.overdue),
             waiting_for_therapist: items(a.waiting_for_therapist),
-            progress: AgendaProgress {
-                modules_done: a.progress.modules_done,
-                modules_total: a.progress.modules_total,
-                current_week: a.progress.current_week,
-                weeks_total: a.progress.weeks_total,
-            },
+            progress: a.progress,
             next_unlock: a.next_unlock.map(|n| NextUnlock {
                 module_id: n.module_id,
                 title: n.title,
@@ -252,17 +261,23 @@ impl From<core::Agenda> for AgendaView {
     }
 }
 
-impl From<core::Notification> for PlannedNotification {
-    fn from(n: core::Notification) -> Self {
+impl From<session::ScheduleUpdate> for ScheduleUpdate {
+    fn from(u: session::ScheduleUpdate) -> Self {
+        ScheduleUpdate {
+            agenda: u.agenda.into(),
+            reminders: u.reminders,
+        }
+    }
+}
+
+impl From<platform::Notification> for PlannedNotification {
+    fn from(n: platform::Notification) -> Self {
         PlannedNotification {
             id: n.id,
             platform_id: n.platform_id,
             fire_at_millis: n.fire_at.timestamp_millis(),
             local_time: local(n.local_time),
-            kind: match n.kind {
-                core::ReminderKind::Checkin => ReminderKind::Checkin,
-                core::ReminderKind::Nudge => ReminderKind::Nudge,
-            },
+            kind: n.kind,
             item_ids: n.item_ids,
             title: n.title,
             body: n.body,
@@ -277,15 +292,7 @@ impl From<core::Engagement> for EngagementView {
             last_activity_at_millis: e.last_activity_at.timestamp_millis(),
             current_missed_run: e.current_missed_run,
             longest_missed_run: e.longest_missed_run,
-            stalled_modules: e
-                .stalled_modules
-                .into_iter()
-                .map(|s| ModuleStall {
-                    module_id: s.module_id,
-                    title: s.title,
-                    days_open: s.days_open,
-                })
-                .collect(),
+            stalled_modules: e.stalled_modules,
             completed_items: e.completed_items,
             missed_items: e.missed_items,
             completion_rate: e.completion_rate,
@@ -297,69 +304,14 @@ impl From<core::Engagement> for EngagementView {
 /// The patient's program schedule on one store. Every change re-plans the
 /// reminders through the scheduler (if given) and returns the new agenda.
 /// `at_millis` defaults to now; tests and replays pass it explicitly.
-/// Hands the current reminder plan to the platform, if a scheduler is
-/// registered on the store. Callers hold `plan_lock`.
-pub(crate) fn replan_store(store: &PatientStore, at: DateTime<Utc>) -> Result<ReminderSync> {
-    let scheduler = store
-        .scheduler
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let Some(s) = scheduler else {
-        return Ok(ReminderSync {
-            scheduled: 0,
-            error: None,
-        });
-    };
-    let out = core::replan(&store.store, &Adapter(s), at)?;
-    Ok(ReminderSync {
-        scheduled: out.scheduled,
-        error: out.error,
-    })
-}
-
 #[derive(uniffi::Object)]
 pub struct PatientSchedule {
     store: Arc<PatientStore>,
 }
 
 impl PatientSchedule {
-    fn at(&self, at_millis: Option<i64>) -> Result<DateTime<Utc>> {
-        let ms = at_millis.unwrap_or_else(|| self.store.store.now_millis());
-        let at =
-            DateTime::from_timestamp_millis(ms).ok_or_else(|| CollabziumError::InvalidInput {
-                field: "at_millis".into(),
-                reason: "is out of range".into(),
-            })?;
-        Ok(core::check_instant("at_millis", at)?)
-    }
-
-    fn after_change(&self, at: DateTime<Utc>) -> Result<ScheduleUpdate> {
-        let reminders = self.replan_at(at)?;
-        let st = core::load_state(&self.store.store)?;
-        Ok(ScheduleUpdate {
-            agenda: core::agenda(&st, at).into(),
-            reminders,
-        })
-    }
-
-    fn replan_at(&self, at: DateTime<Utc>) -> Result<ReminderSync> {
-        replan_store(&self.store, at)
-    }
-
-    fn change<T>(
-        &self,
-        at_millis: Option<i64>,
-        f: impl FnOnce(DateTime<Utc>) -> collabzium_core::Result<T>,
-    ) -> Result<ScheduleUpdate> {
-        let at = self.at(at_millis)?;
-        let _guard = self
-            .store
-            .plan_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        f(at)?;
-        self.after_change(at)
+    fn session(&self) -> &session::Session {
+        &self.store.session
     }
 }
 
@@ -371,7 +323,7 @@ impl PatientSchedule {
         scheduler: Option<Arc<dyn NotificationScheduler>>,
     ) -> Arc<Self> {
         if let Some(s) = scheduler {
-            *store.scheduler.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+            store.session.set_scheduler(Arc::new(Adapter(s)));
         }
         Arc::new(PatientSchedule { store })
     }
@@ -386,37 +338,23 @@ impl PatientSchedule {
         time_zone: String,
         at_millis: Option<i64>,
     ) -> Result<ScheduleUpdate> {
-        let p = program::load(&program_json).map_err(|issues| CollabziumError::InvalidInput {
-            field: "program_json".into(),
-            reason: format!(
-                "{} problem(s), first: {}",
-                issues.len(),
-                issues.first().map(ToString::to_string).unwrap_or_default()
-            ),
-        })?;
-        let start: NaiveDate = start_date
-            .parse()
-            .map_err(|_| CollabziumError::InvalidInput {
-                field: "start_date".into(),
-                reason: "must be a date YYYY-MM-DD".into(),
-            })?;
-        self.change(at_millis, |_| {
-            core::enrol(&self.store.store, &p, start, &time_zone, None)
-        })
+        Ok(self
+            .session()
+            .enrol_json(&program_json, &start_date, &time_zone, at_millis)?
+            .into())
     }
 
     /// Today's screen in one call.
     #[uniffi::method(default(at_millis = None))]
     pub fn agenda(&self, at_millis: Option<i64>) -> Result<AgendaView> {
-        let at = self.at(at_millis)?;
-        Ok(core::agenda(&core::load_state(&self.store.store)?, at).into())
+        let at = self.session().instant(at_millis)?;
+        Ok(self.session().agenda(at)?.into())
     }
 
     #[uniffi::method(default(at_millis = None))]
     pub fn complete_item(&self, item_id: String, at_millis: Option<i64>) -> Result<ScheduleUpdate> {
-        self.change(at_millis, |at| {
-            core::complete(&self.store.store, &item_id, at)
-        })
+        let at = self.session().instant(at_millis)?;
+        Ok(self.session().complete_item(&item_id, at)?.into())
     }
 
     /// Called by sync when the therapist approves a module; repeats are no-ops.
@@ -426,9 +364,11 @@ impl PatientSchedule {
         module_id: String,
         at_millis: Option<i64>,
     ) -> Result<ScheduleUpdate> {
-        self.change(at_millis, |at| {
-            core::record_approval(&self.store.store, &module_id, at)
-        })
+        let at = self.session().instant(at_millis)?;
+        Ok(self
+            .session()
+            .record_therapist_approval(&module_id, at)?
+            .into())
     }
 
     /// The patient is in `time_zone` from now (or `at_millis`) on.
@@ -438,9 +378,8 @@ impl PatientSchedule {
         time_zone: String,
         at_millis: Option<i64>,
     ) -> Result<ScheduleUpdate> {
-        self.change(at_millis, |at| {
-            core::change_zone(&self.store.store, &time_zone, at)
-        })
+        let at = self.session().instant(at_millis)?;
+        Ok(self.session().change_time_zone(&time_zone, at)?.into())
     }
 
     #[uniffi::method(default(at_millis = None))]
@@ -449,14 +388,11 @@ impl PatientSchedule {
         reminder_id: String,
         at_millis: Option<i64>,
     ) -> Result<ScheduleUpdate> {
-        self.change(at_millis, |at| {
-            core::record_reminder_event(
-                &self.store.store,
-                &reminder_id,
-                core::ReminderEventKind::Delivered,
-                at,
-            )
-        })
+        let at = self.session().instant(at_millis)?;
+        Ok(self
+            .session()
+            .record_reminder_event(&reminder_id, core::ReminderEventKind::Delivered, at)?
+            .into())
     }
 
     #[uniffi::method(default(at_millis = None))]
@@ -465,14 +401,11 @@ impl PatientSchedule {
         reminder_id: String,
         at_millis: Option<i64>,
     ) -> Result<ScheduleUpdate> {
-        self.change(at_millis, |at| {
-            core::record_reminder_event(
-                &self.store.store,
-                &reminder_id,
-                core::ReminderEventKind::Opened,
-                at,
-            )
-        })
+        let at = self.session().instant(at_millis)?;
+        Ok(self
+            .session()
+            .record_reminder_event(&reminder_id, core::ReminderEventKind::Opened, at)?
+            .into())
     }
 
     /// The next `count` reminders, without handing them to the scheduler.
@@ -482,9 +415,10 @@ impl PatientSchedule {
         count: u32,
         at_millis: Option<i64>,
     ) -> Result<Vec<PlannedNotification>> {
-        let at = self.at(at_millis)?;
-        let st = core::load_state(&self.store.store)?;
-        Ok(core::plan_reminders(&st, at, count)
+        let at = self.session().instant(at_millis)?;
+        Ok(self
+            .session()
+            .reminder_plan(count, at)?
             .into_iter()
             .map(Into::into)
             .collect())
@@ -493,18 +427,13 @@ impl PatientSchedule {
     /// Re-plans now, e.g. after a reboot or when the app comes to the front.
     #[uniffi::method(default(at_millis = None))]
     pub fn replan_reminders(&self, at_millis: Option<i64>) -> Result<ReminderSync> {
-        let at = self.at(at_millis)?;
-        let _guard = self
-            .store
-            .plan_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        self.replan_at(at)
+        let at = self.session().instant(at_millis)?;
+        Ok(self.session().replan(at)?)
     }
 
     #[uniffi::method(default(at_millis = None))]
     pub fn engagement(&self, at_millis: Option<i64>) -> Result<EngagementView> {
-        let at = self.at(at_millis)?;
-        Ok(core::engagement(&core::load_state(&self.store.store)?, at).into())
+        let at = self.session().instant(at_millis)?;
+        Ok(self.session().engagement(at)?.into())
     }
 }

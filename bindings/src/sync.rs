@@ -1,13 +1,14 @@
 //! Sync over FFI: the platform's HTTP client as a foreign trait, pairing,
-//! one-call sync, messages and the therapist inbox. Thin conversions only.
+//! one-call sync, messages and the therapist inbox. Thin conversions only;
+//! the round and its effects (and the re-plan after it) live in
+//! `collabzium_core::session`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use collabzium_core::session;
-use collabzium_core::sync::state::ChannelStatus as CoreStatus;
-use collabzium_core::sync::{self, Delivery as CoreDelivery, InvitationState};
-use collabzium_core::sync::{self as core_sync, TherapistInvitation};
+use collabzium_core::sync::availability as av;
+use collabzium_core::sync::{self, InvitationState, TherapistInvitation};
 
 use crate::error::{CollabziumError, Result};
 use crate::store::PatientStore;
@@ -29,6 +30,8 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for TransportError {
     }
 }
 
+/// One header. The core carries headers as name/value pairs, which UniFFI
+/// cannot, so requests and responses are copies.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct HttpHeader {
     pub name: String,
@@ -57,13 +60,14 @@ pub trait HttpTransport: Send + Sync {
     fn send(&self, request: HttpRequest) -> std::result::Result<HttpResponse, TransportError>;
 }
 
+/// The app's client as the core's transport trait.
 struct Adapter(Arc<dyn HttpTransport>);
 
-impl core_sync::HttpTransport for Adapter {
+impl sync::HttpTransport for Adapter {
     fn send(
         &self,
-        r: core_sync::HttpRequest,
-    ) -> std::result::Result<core_sync::HttpResponse, core_sync::TransportError> {
+        r: sync::HttpRequest,
+    ) -> std::result::Result<sync::HttpResponse, sync::TransportError> {
         let req = HttpRequest {
             method: r.method,
             url: r.url,
@@ -75,7 +79,7 @@ impl core_sync::HttpTransport for Adapter {
             body: r.body,
         };
         match self.0.send(req) {
-            Ok(resp) => Ok(core_sync::HttpResponse {
+            Ok(resp) => Ok(sync::HttpResponse {
                 status: resp.status,
                 headers: resp
                     .headers
@@ -84,15 +88,17 @@ impl core_sync::HttpTransport for Adapter {
                     .collect(),
                 body: resp.body,
             }),
-            Err(TransportError::Timeout) => Err(core_sync::TransportError::Timeout),
+            Err(TransportError::Timeout) => Err(sync::TransportError::Timeout),
             Err(TransportError::Unreachable { reason }) => {
-                Err(core_sync::TransportError::Unreachable(reason))
+                Err(sync::TransportError::Unreachable(reason))
             }
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub use sync::state::ChannelStatus;
+
+#[uniffi::remote(Enum)]
 pub enum ChannelStatus {
     Pending,
     Active,
@@ -100,18 +106,9 @@ pub enum ChannelStatus {
     Failed,
 }
 
-impl From<CoreStatus> for ChannelStatus {
-    fn from(s: CoreStatus) -> Self {
-        match s {
-            CoreStatus::Pending => Self::Pending,
-            CoreStatus::Active => Self::Active,
-            CoreStatus::Revoked => Self::Revoked,
-            CoreStatus::Failed => Self::Failed,
-        }
-    }
-}
+pub use sync::Delivery;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum Delivery {
     Queued,
     Sent,
@@ -120,18 +117,7 @@ pub enum Delivery {
     NotShared,
 }
 
-impl From<CoreDelivery> for Delivery {
-    fn from(d: CoreDelivery) -> Self {
-        match d {
-            CoreDelivery::Queued => Self::Queued,
-            CoreDelivery::Sent => Self::Sent,
-            CoreDelivery::Delivered => Self::Delivered,
-            CoreDelivery::Read => Self::Read,
-            CoreDelivery::NotShared => Self::NotShared,
-        }
-    }
-}
-
+/// Copy of `sync::SyncSummary`: UniFFI maps are hash maps, the core's is ordered.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SyncSummary {
     pub sent: u64,
@@ -147,21 +133,28 @@ pub struct SyncSummary {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub use sync::InvitationView;
+
+#[uniffi::remote(Record)]
 pub struct InvitationView {
     pub code: String,
-    pub qr_payload: String,
+    #[uniffi(name = "qr_payload")]
+    pub qr: String,
     pub nameplate: String,
     pub expires_at_millis: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+/// A join's outcome, or a finished invitation.
+pub type PairingResult = sync::JoinOutcome;
+
+#[uniffi::remote(Record)]
 pub struct PairingResult {
     pub channel_id: String,
     pub status: ChannelStatus,
     pub safety_number: Option<String>,
 }
 
+/// Copy of `sync::ChannelView` without the fields only the CLI shows.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ChannelView {
     pub channel_id: String,
@@ -173,6 +166,8 @@ pub struct ChannelView {
     pub pending_outbound: u64,
 }
 
+/// Copy of `sync::MessageView` (without `reply_to`), plus the safety screen
+/// a just-sent message may raise.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct MessageView {
     pub id: String,
@@ -188,6 +183,8 @@ pub struct MessageView {
     pub safety: Option<crate::checkin::SafetyAction>,
 }
 
+/// Copy of `sync::InboxEntry`: the body crosses as JSON text, and the
+/// notification time stays inside (see `pending_notifications`).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct InboxEntry {
     pub channel_id: String,
@@ -201,7 +198,10 @@ pub struct InboxEntry {
     pub body_json: String,
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+/// One own event with its delivery state.
+pub use sync::OutboundView;
+
+#[uniffi::remote(Record)]
 pub struct OutboundView {
     pub event_id: String,
     pub kind: String,
@@ -222,20 +222,16 @@ pub struct PairingInvitation {
 #[uniffi::export]
 impl PairingInvitation {
     pub fn view(&self) -> Result<InvitationView> {
-        let v = crate::lock(&self.inner).view()?;
-        Ok(InvitationView {
-            code: v.code,
-            qr_payload: v.qr,
-            nameplate: v.nameplate,
-            expires_at_millis: v.expires_at_millis,
-        })
+        Ok(crate::lock(&self.inner).view()?)
     }
 
     /// `None` while waiting; the paired channel once the patient joined.
     pub fn poll(&self) -> Result<Option<PairingResult>> {
         let adapter = Adapter(self.transport.clone());
-        match crate::lock(&self.inner).poll(&self.store.store, &adapter)? {
+        match crate::lock(&self.inner).poll(self.store.store(), &adapter)? {
             InvitationState::Waiting => Ok(None),
+            // A finished invitation is an active channel; the core's
+            // `Paired` state says so by being returned at all.
             InvitationState::Paired {
                 channel_id,
                 safety_number,
@@ -263,6 +259,20 @@ fn summary(s: sync::SyncSummary) -> SyncSummary {
     }
 }
 
+fn message(m: sync::MessageView) -> MessageView {
+    MessageView {
+        id: m.id,
+        channel_id: m.channel_id,
+        from_me: m.from_me,
+        text: m.text,
+        at_millis: m.at_millis,
+        delivery: m.delivery,
+        read: m.read,
+        expect_reply_by_millis: m.expect_reply_by_millis,
+        safety: None,
+    }
+}
+
 #[uniffi::export]
 impl PatientStore {
     /// Therapist: create a pairing invitation at `relay_url`.
@@ -273,7 +283,7 @@ impl PatientStore {
         label: Option<String>,
     ) -> Result<Arc<PairingInvitation>> {
         let inv = TherapistInvitation::create(
-            &self.store,
+            self.store(),
             &Adapter(transport.clone()),
             &relay_url,
             label.as_deref(),
@@ -299,44 +309,30 @@ impl PatientStore {
         share_history: bool,
         share_alerts: Option<bool>,
     ) -> Result<PairingResult> {
-        let o = sync::join(
-            &self.store,
+        Ok(sync::join(
+            self.store(),
             &Adapter(transport),
             relay_url.as_deref(),
             &code,
             share_history,
             share_alerts,
-        )?;
-        Ok(PairingResult {
-            channel_id: o.channel_id,
-            status: o.status.into(),
-            safety_number: o.safety_number,
-        })
+        )?)
     }
 
-    /// Sends and receives everything due. Safe from a background thread at
-    /// any time, alongside UI calls.
+    /// Sends and receives everything due, then re-plans reminders if
+    /// anything arrived. Safe from a background thread at any time,
+    /// alongside UI calls.
     pub fn sync(&self, transport: Arc<dyn HttpTransport>) -> Result<SyncSummary> {
-        let s = session::sync(&self.store, &Adapter(transport))?;
-        if s.received > 0 {
-            // An assignment or approval may have changed the agenda: the
-            // reminders follow at once. A failed re-plan does not fail the
-            // sync (the next schedule change retries it).
-            let _guard = self.plan_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let now = chrono::DateTime::from_timestamp_millis(self.store.now_millis())
-                .unwrap_or_else(chrono::Utc::now);
-            let _ = crate::schedule::replan_store(self, now);
-        }
-        Ok(summary(s))
+        Ok(summary(self.session.sync(&Adapter(transport))?))
     }
 
     pub fn channels(&self) -> Result<Vec<ChannelView>> {
-        Ok(sync::channel_views(&self.store)?
+        Ok(sync::channel_views(self.store())?
             .into_iter()
             .map(|c| ChannelView {
                 channel_id: c.channel_id,
                 role: c.role,
-                status: c.status.into(),
+                status: c.status,
                 label: c.label,
                 safety_number: c.safety_number,
                 unread: c.unread,
@@ -348,7 +344,7 @@ impl PatientStore {
     /// Queues a message (to the only channel when `channel_id` is None).
     pub fn send_message(&self, channel_id: Option<String>, text: String) -> Result<MessageView> {
         let (m, safety) = collabzium_core::checkin::send_message(
-            &self.store,
+            self.store(),
             channel_id.as_deref(),
             &text,
             None,
@@ -362,27 +358,21 @@ impl PatientStore {
     /// Safety alerts made before pairing and not yet shared: when non-zero,
     /// ask the patient before `patient_join` whether to share them.
     pub fn unsent_safety_alerts(&self) -> Result<u32> {
-        Ok(sync::unsent_alerts(&self.store)?)
+        Ok(sync::unsent_alerts(self.store())?)
     }
 
     /// The thread, oldest first; marks received messages read.
     pub fn message_thread(&self, channel_id: Option<String>) -> Result<Vec<MessageView>> {
-        let t = sync::thread(&self.store, channel_id.as_deref())?;
-        let unread: Vec<String> = t
-            .iter()
-            .filter(|m| !m.from_me && !m.read)
-            .map(|m| m.id.clone())
-            .collect();
-        if let Some(first) = t.first() {
-            sync::mark_read(&self.store, &first.channel_id, &unread)?;
-        }
-        Ok(t.into_iter().map(message).collect())
+        Ok(session::open_thread(self.store(), channel_id.as_deref())?
+            .into_iter()
+            .map(message)
+            .collect())
     }
 
     /// Received events, newest first; `kinds` empty means all.
     pub fn inbox(&self, kinds: Vec<String>) -> Result<Vec<InboxEntry>> {
         let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
-        Ok(sync::inbox(&self.store, &kinds)?
+        Ok(sync::inbox(self.store(), &kinds)?
             .into_iter()
             .map(|i| InboxEntry {
                 channel_id: i.channel_id,
@@ -399,16 +389,7 @@ impl PatientStore {
 
     /// Every own event with its delivery state (queued → sent → delivered → read).
     pub fn outbound(&self) -> Result<Vec<OutboundView>> {
-        Ok(sync::outbound(&self.store)?
-            .into_iter()
-            .map(|o| OutboundView {
-                event_id: o.event_id,
-                kind: o.kind,
-                ref_id: o.ref_id,
-                created_at_millis: o.created_at_millis,
-                delivery: o.delivery.into(),
-            })
-            .collect())
+        Ok(sync::outbound(self.store())?)
     }
 
     /// Revokes the channel on both sides and at the relay; destroys its keys.
@@ -417,13 +398,15 @@ impl PatientStore {
         transport: Arc<dyn HttpTransport>,
         channel_id: Option<String>,
     ) -> Result<()> {
-        sync::unpair(&self.store, &Adapter(transport), channel_id.as_deref())?;
+        sync::unpair(self.store(), &Adapter(transport), channel_id.as_deref())?;
         Ok(())
     }
 }
 
 /// One weekly availability window, in the therapist's zone.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub type AvailabilityWindow = av::Hours;
+
+#[uniffi::remote(Record)]
 pub struct AvailabilityWindow {
     /// MO TU WE TH FR SA SU
     pub days: Vec<String>,
@@ -432,6 +415,8 @@ pub struct AvailabilityWindow {
     pub end: String,
 }
 
+/// A subset of `availability::Availability` (no away periods) with the
+/// alert policy as a flag.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct AvailabilitySettings {
     /// IANA zone, e.g. Europe/Berlin.
@@ -442,7 +427,9 @@ pub struct AvailabilitySettings {
     pub alerts_notify_outside_hours: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub use sync::ReplyExpectation;
+
+#[uniffi::remote(Record)]
 pub struct ReplyExpectation {
     pub available_now: bool,
     pub next_available_at_millis: Option<i64>,
@@ -451,7 +438,9 @@ pub struct ReplyExpectation {
     pub tz: String,
 }
 
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub use sync::NotificationBatch;
+
+#[uniffi::remote(Record)]
 pub struct NotificationBatch {
     pub fire_at_millis: i64,
     pub messages: u32,
@@ -468,18 +457,10 @@ impl PatientStore {
         settings: AvailabilitySettings,
         channel_id: Option<String>,
     ) -> Result<()> {
-        use collabzium_core::sync::availability as av;
+        // Argument conversion: the app sets no away periods over FFI.
         let s = av::Availability {
             tz: settings.tz,
-            hours: settings
-                .windows
-                .into_iter()
-                .map(|w| av::Hours {
-                    days: w.days,
-                    start: w.start,
-                    end: w.end,
-                })
-                .collect(),
+            hours: settings.windows,
             reply_within_hours: settings.reply_within_hours,
             away: Vec::new(),
             alerts_outside_hours: if settings.alerts_notify_outside_hours {
@@ -489,7 +470,7 @@ impl PatientStore {
             },
         };
         Ok(sync::set_availability(
-            &self.store,
+            self.store(),
             &s,
             channel_id.as_deref(),
         )?)
@@ -500,31 +481,16 @@ impl PatientStore {
         &self,
         channel_id: Option<String>,
     ) -> Result<Option<ReplyExpectation>> {
-        Ok(
-            sync::reply_expectation(&self.store, channel_id.as_deref())?.map(|r| {
-                ReplyExpectation {
-                    available_now: r.available_now,
-                    next_available_at_millis: r.next_available_at_millis,
-                    expect_reply_by_millis: r.expect_reply_by_millis,
-                    reply_within_hours: r.reply_within_hours,
-                    tz: r.tz,
-                }
-            }),
-        )
+        Ok(sync::reply_expectation(
+            self.store(),
+            channel_id.as_deref(),
+        )?)
     }
 
     /// Therapist: notifications due from received events, batched by fire
     /// time within availability hours, for the platform scheduler.
     pub fn pending_notifications(&self) -> Result<Vec<NotificationBatch>> {
-        Ok(sync::pending_notifications(&self.store)?
-            .into_iter()
-            .map(|b| NotificationBatch {
-                fire_at_millis: b.fire_at_millis,
-                messages: b.messages,
-                checkins: b.checkins,
-                alerts: b.alerts,
-            })
-            .collect())
+        Ok(sync::pending_notifications(self.store())?)
     }
 
     /// Therapist: acknowledge a patient's safety alert with what was done
@@ -540,7 +506,7 @@ impl PatientStore {
     ) -> Result<()> {
         let action = collabzium_core::checkin::AckAction::parse(&action)?;
         Ok(sync::send_alert_ack(
-            &self.store,
+            self.store(),
             &channel_id,
             &alert_id,
             action,
@@ -551,7 +517,7 @@ impl PatientStore {
     /// Therapist: approve a therapist-gated module for one patient.
     pub fn approve_module(&self, channel_id: String, module_id: String) -> Result<()> {
         Ok(sync::send_unlock_approval(
-            &self.store,
+            self.store(),
             &channel_id,
             &module_id,
         )?)
@@ -564,37 +530,17 @@ impl PatientStore {
         program_json: String,
         start_date: String,
     ) -> Result<()> {
-        let start = start_date
-            .parse()
-            .map_err(|_| CollabziumError::InvalidInput {
-                field: "start_date".into(),
-                reason: "must be YYYY-MM-DD".into(),
-            })?;
-        Ok(sync::send_program_assignment(
-            &self.store,
+        Ok(session::assign_program(
+            self.store(),
             &channel_id,
             &program_json,
-            start,
+            &start_date,
         )?)
     }
 }
 
-fn message(m: sync::MessageView) -> MessageView {
-    MessageView {
-        id: m.id,
-        channel_id: m.channel_id,
-        from_me: m.from_me,
-        text: m.text,
-        at_millis: m.at_millis,
-        delivery: m.delivery.map(Into::into),
-        read: m.read,
-        expect_reply_by_millis: m.expect_reply_by_millis,
-        safety: None,
-    }
-}
-
-impl From<core_sync::PairingError> for CollabziumError {
-    fn from(e: core_sync::PairingError) -> Self {
+impl From<sync::PairingError> for CollabziumError {
+    fn from(e: sync::PairingError) -> Self {
         collabzium_core::Error::from(e).into()
     }
 }

@@ -1,35 +1,22 @@
-//! FFI mirrors of core types: plain records, converted at the boundary.
+//! Store-level records over FFI. Types whose core shape is already the FFI
+//! shape are exported as UniFFI remote types (the mirror below is checked
+//! against the core definition by the compiler); the rest are copies, each
+//! saying why.
 
 use collabzium_core::{audit, domain, store};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub use domain::TreatmentMode;
+
+#[uniffi::remote(Enum)]
 pub enum TreatmentMode {
     Unguided,
     Guided,
     Messaging,
 }
 
-impl From<domain::TreatmentMode> for TreatmentMode {
-    fn from(m: domain::TreatmentMode) -> Self {
-        match m {
-            domain::TreatmentMode::Unguided => Self::Unguided,
-            domain::TreatmentMode::Guided => Self::Guided,
-            domain::TreatmentMode::Messaging => Self::Messaging,
-        }
-    }
-}
+pub use domain::Profile;
 
-impl From<TreatmentMode> for domain::TreatmentMode {
-    fn from(m: TreatmentMode) -> Self {
-        match m {
-            TreatmentMode::Unguided => Self::Unguided,
-            TreatmentMode::Guided => Self::Guided,
-            TreatmentMode::Messaging => Self::Messaging,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Profile {
     pub display_name: String,
     /// IANA zone name, e.g. "Europe/Berlin".
@@ -43,30 +30,7 @@ pub struct Profile {
     pub country: Option<String>,
 }
 
-impl From<domain::Profile> for Profile {
-    fn from(p: domain::Profile) -> Self {
-        Profile {
-            display_name: p.display_name,
-            time_zone: p.time_zone,
-            locale: p.locale,
-            mode: p.mode.into(),
-            country: p.country,
-        }
-    }
-}
-
-impl From<Profile> for domain::Profile {
-    fn from(p: Profile) -> Self {
-        domain::Profile {
-            display_name: p.display_name,
-            time_zone: p.time_zone,
-            locale: p.locale,
-            mode: p.mode.into(),
-            country: p.country,
-        }
-    }
-}
-
+/// Copy of `domain::ConsentRecord`: the decision crosses as `granted`.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ConsentRecord {
     pub id: String,
@@ -88,23 +52,14 @@ impl From<domain::ConsentRecord> for ConsentRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub use domain::ConsentState;
+
+#[uniffi::remote(Record)]
 pub struct ConsentState {
     pub scope: String,
     pub granted: bool,
     pub text_version: String,
     pub at_millis: i64,
-}
-
-impl From<domain::ConsentState> for ConsentState {
-    fn from(c: domain::ConsentState) -> Self {
-        ConsentState {
-            scope: c.scope,
-            granted: c.granted,
-            text_version: c.text_version,
-            at_millis: c.at_millis,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -113,6 +68,7 @@ pub struct RecordCount {
     pub count: u64,
 }
 
+/// Copy of `store::StoreInfo`: its count map crosses as a list of records.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct StoreInfo {
     pub store_id: String,
@@ -142,21 +98,15 @@ impl From<store::StoreInfo> for StoreInfo {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub use store::EraseReport;
+
+#[uniffi::remote(Record)]
 pub struct EraseReport {
     pub files_removed: Vec<String>,
     pub provider_key_destroyed: bool,
 }
 
-impl From<store::EraseReport> for EraseReport {
-    fn from(r: store::EraseReport) -> Self {
-        EraseReport {
-            files_removed: r.files_removed,
-            provider_key_destroyed: r.provider_key_destroyed,
-        }
-    }
-}
-
+/// Copy of `audit::AuditEntry` without its chain MAC, which stays inside.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AuditEntry {
     pub seq: i64,
@@ -176,6 +126,8 @@ impl From<audit::AuditEntry> for AuditEntry {
     }
 }
 
+/// Copy of `audit::AuditVerification` without its `&'static str` code,
+/// which UniFFI cannot carry (the reason text says the same).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AuditVerification {
     pub entries: u64,

@@ -7,7 +7,7 @@ use collabzium_core::program::{self, CheckinWhen, Program, UnlockRule};
 
 fn sample(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../programs")
+        .join("../cli/data/programs")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::enrolment::EnrolmentState;
 use super::items::{items, Item, ItemKind, ItemState};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Progress {
     pub modules_done: u32,
     pub modules_total: u32,

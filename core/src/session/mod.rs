@@ -12,9 +12,18 @@
 //!
 //! The bindings and the CLI call this layer; nothing below imports it.
 
+mod checkin;
 mod effects;
+mod insights;
+mod messages;
+mod schedule;
 
-use std::sync::{Arc, Mutex, PoisonError};
+pub use checkin::{DraftScreen, ScreenItem};
+pub use insights::{availability_hours, rate_alliance_json};
+pub use messages::{assign_program, open_thread};
+pub use schedule::ScheduleUpdate;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 
@@ -106,6 +115,13 @@ impl Session {
         &self.patients
     }
 
+    /// Releases the database and forgets the decoded patients; later calls
+    /// fail with `Closed`.
+    pub fn close(&self) {
+        self.patients.clear();
+        self.store.close()
+    }
+
     /// Registers the platform's scheduler; later changes re-plan through it.
     pub fn set_scheduler(&self, scheduler: Arc<dyn NotificationScheduler>) {
         *self
@@ -120,6 +136,13 @@ impl Session {
         let at = DateTime::from_timestamp_millis(ms)
             .ok_or_else(|| Error::invalid("at_millis", "is out of range"))?;
         agenda::check_instant("at_millis", at)
+    }
+
+    /// Held around a change and its re-plan, so an older plan never lands last.
+    fn plan_guard(&self) -> MutexGuard<'_, ()> {
+        self.plan_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Hands the current plan to the scheduler, if one is registered.
@@ -142,10 +165,7 @@ impl Session {
 
     /// Re-plans now, e.g. after a reboot or when the app comes to the front.
     pub fn replan(&self, at: DateTime<Utc>) -> Result<ReminderSync> {
-        let _guard = self
-            .plan_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _guard = self.plan_guard();
         self.replan_locked(at)
     }
 
@@ -156,10 +176,7 @@ impl Session {
         at: DateTime<Utc>,
         f: impl FnOnce(&Store, DateTime<Utc>) -> Result<T>,
     ) -> Result<(T, ReminderSync)> {
-        let _guard = self
-            .plan_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _guard = self.plan_guard();
         let out = f(&self.store, at)?;
         let reminders = self.replan_locked(at)?;
         Ok((out, reminders))
@@ -169,10 +186,7 @@ impl Session {
     /// item, that item leaves the pending reminders at once; the submission
     /// stands even if the re-plan fails (the next change retries it).
     pub fn submit_checkin(&self, checkin_id: &str) -> Result<CheckinResult> {
-        let _guard = self
-            .plan_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _guard = self.plan_guard();
         let r = Checkins::new(self.store.clone())?.submit(checkin_id)?;
         if r.agenda_item_completed {
             let at =
@@ -188,10 +202,7 @@ impl Session {
     pub fn sync(&self, transport: &dyn HttpTransport) -> Result<SyncSummary> {
         let summary = sync(&self.store, transport)?;
         if summary.received > 0 {
-            let _guard = self
-                .plan_lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let _guard = self.plan_guard();
             let now =
                 DateTime::from_timestamp_millis(self.store.now_millis()).unwrap_or_else(Utc::now);
             let _ = self.replan_locked(now);
