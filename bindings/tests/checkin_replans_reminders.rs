@@ -1,6 +1,12 @@
 //! A check-in submitted for an agenda item re-plans the pending reminders
 //! at once, even though it goes through `PatientStore`, not `PatientSchedule`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use std::sync::{Arc, Mutex};
 
 use collabzium_ffi::*;

@@ -1,6 +1,12 @@
 //! Eight threads write and read through the FFI-facing object at once, as a
 //! UI thread and background workers would: no error, no lost write.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,6 +2,12 @@
 //! of recorded history. Target: under 2 ms.
 //! `cargo bench -p collabzium-core --bench agenda`; figures in docs/benchmarks.md.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a bench fails by panicking"
+)]
+
 use std::hint::black_box;
 
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};

@@ -3,6 +3,12 @@
 //! ("Check-ins"). Besides criterion's estimates it prints p50/p99 over
 //! individually timed submissions, since the target is a p99.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a bench fails by panicking"
+)]
+
 use std::time::{Duration, Instant};
 
 use collabzium_core::checkin::Checkins;

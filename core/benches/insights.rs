@@ -5,6 +5,12 @@
 //! cleared) and through the patients cache (hit).
 //! `cargo bench -p collabzium-core --bench insights`; figures in docs/benchmarks.md.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a bench fails by panicking"
+)]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;

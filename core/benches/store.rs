@@ -1,6 +1,12 @@
 //! Encrypted store vs plain rusqlite, same schema and durability, same run.
 //! `cargo bench -p collabzium-core --bench store`; figures in docs/benchmarks.md.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a bench fails by panicking"
+)]
+
 use std::path::Path;
 
 use collabzium_core::crypto::MemoryKeyProvider;
@@ -181,15 +187,17 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// This thread's CPU time, from `/proc/thread-self/schedstat` (its first
+/// field is nanoseconds on CPU), so the bench needs no unsafe libc call.
 fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .expect("Linux /proc/thread-self/schedstat");
+    let ns: u64 = stat
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .expect("schedstat starts with nanoseconds on CPU");
+    ns as f64 * 1e-9
 }
 
 /// Criterion measures each variant in its own time slice, so background load

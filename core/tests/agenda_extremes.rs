@@ -3,6 +3,12 @@
 //! service refuses them, naming the field; within the accepted years the
 //! pure layer copes with every zone.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use collabzium_core::agenda::{
     self, agenda, check_instant, engagement, items, plan_reminders, EnrolmentState,

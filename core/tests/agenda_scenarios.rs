@@ -1,6 +1,12 @@
 //! Scenario tests at the agenda and reminder level (issue 3 acceptance).
 //! The engine-level DST and property tests live in schedule_*.rs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use collabzium_core::agenda::{
     self, agenda, engagement, items, plan_reminders, EnrolmentState, ItemState, MemoryScheduler,

@@ -2,6 +2,12 @@
 //! safety on every path (offline, restart between submit and sync,
 //! abandoned drafts), clinic instruments and trends.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod checkin_support;
 
 use checkin_support::*;

@@ -5,6 +5,12 @@
 //! module of lower rank (or its own). Comments and `#[cfg(test)]` modules
 //! are skipped: tests may reach anywhere.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,12 @@
 //! keywords the schema uses; `pattern` is skipped (no regex engine here),
 //! the Rust validator checks those strings instead.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -6,6 +6,12 @@
 //! scripts/ensure-stats-venv.sh). Without it the comparison is skipped with a note, except
 //! under CI or `COLLABZIUM_REQUIRE_STATS_PYTHON`, where that is a failure.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

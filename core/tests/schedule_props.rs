@@ -6,6 +6,12 @@
 //! lookups, so it shares no code path with the engine's period arithmetic or
 //! with chrono-tz's local-time lookup.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 

@@ -3,6 +3,12 @@
 //! Expected UTC instants are worked out by hand from the 2026 DST dates:
 //! New York 8 Mar / 1 Nov, Berlin 29 Mar / 25 Oct, Sydney 5 Apr / 4 Oct.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use collabzium_core::schedule::{
     expand, expand_with_zone_history, parse_zone, replan_after_zone_change, Occurrence, RRule,

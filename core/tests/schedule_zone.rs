@@ -1,6 +1,12 @@
 //! Gap and fold resolution in zones with unusual shifts, worked out by hand
 //! from the tz rules for 2026.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use chrono::NaiveDateTime;
 use collabzium_core::schedule::{parse_zone, resolve_local};
 

@@ -2,6 +2,12 @@
 //! parsing with its error fields, the agenda after a change with its
 //! re-plan, the check-in draft joined with its instrument) run in core.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

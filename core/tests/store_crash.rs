@@ -1,6 +1,12 @@
 //! Crash safety: SIGKILL a writer at random points; every acknowledged
 //! write must survive and the file must pass `PRAGMA integrity_check`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 mod common;
 
 use collabzium_core::store::Store;

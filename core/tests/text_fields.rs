@@ -2,6 +2,12 @@
 //! characters and bidirectional overrides (programs: the validator corpus,
 //! `data/programs/broken/control-and-bidi-text.json`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
 use collabzium_core::instruments::{load_instrument, SHIPPED};
 use serde_json::Value;
 

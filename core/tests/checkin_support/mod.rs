@@ -1,4 +1,10 @@
 //! Fixtures for the check-in tests.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(dead_code)]
 
 use std::path::Path;

@@ -1,4 +1,10 @@
 //! Shared fixtures for the store integration tests.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
 #![allow(dead_code)]
 
 use collabzium_core::crypto::MemoryKeyProvider;

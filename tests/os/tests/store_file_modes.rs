@@ -2,6 +2,7 @@
 //! readable by their owner only, whatever the process umask allows.
 #![cfg(unix)]
 
+#[path = "../../../core/tests/common/mod.rs"]
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

@@ -7,6 +7,13 @@
 //! - the failed transaction is all or nothing;
 //! - `PRAGMA integrity_check` is `ok` and the audit chain verifies.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking"
+)]
+
+#[path = "../../../core/tests/checkin_support/mod.rs"]
 mod checkin_support;
 
 use std::cell::Cell;
