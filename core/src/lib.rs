@@ -1,4 +1,8 @@
-//! Collabzium core: domain, scheduling, instruments, storage, crypto and sync.
+//! Collabzium core: the store and pure domains, the features (sync, agenda,
+//! check-ins, insights) and the session layer that composes them, in the
+//! layers of ADR 0007 (checked by `tests/layering.rs`). The wire protocol is
+//! the `collabzium-protocol` crate below this one.
+//!
 //! No FFI and no platform I/O live here; platforms plug in through the traits in [`platform`].
 
 pub mod agenda;
@@ -7,7 +11,7 @@ pub mod checkin;
 pub mod crisis;
 pub mod crypto;
 pub mod domain;
-pub mod error;
+mod error;
 pub mod insights;
 pub mod instruments;
 pub mod platform;
@@ -18,7 +22,7 @@ pub mod schedule;
 pub mod session;
 pub mod store;
 pub mod sync;
-pub mod text;
+pub(crate) mod text;
 
 pub use error::{Error, Result};
 

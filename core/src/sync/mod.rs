@@ -7,15 +7,15 @@
 //! record an approval or an acknowledgement) is not here: the session layer
 //! (`crate::session`) runs those after a round.
 
-pub mod acknowledgement;
+mod acknowledgement;
 pub mod availability;
 pub mod consent;
 pub mod events;
-pub mod invitation;
-pub mod outbound;
-pub mod round;
+mod invitation;
+mod outbound;
+mod round;
 pub mod state;
-pub mod views;
+mod views;
 
 use chrono::{DateTime, TimeZone, Utc};
 
