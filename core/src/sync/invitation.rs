@@ -437,17 +437,7 @@ pub fn unpair(
             .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Pending))
             .filter(|c| channel.is_none_or(|id| id == c.id))
             .collect();
-        let mut live = live.into_iter();
-        match (live.next(), live.next()) {
-            (Some(one), None) => Ok(one),
-            (None, _) => Err(Error::NotFound {
-                what: "active channel".into(),
-            }),
-            _ => Err(Error::invalid(
-                "channel",
-                "is required: this store has several channels",
-            )),
-        }
+        the_only_channel(live, "active channel")
     })?;
     let at = store.now_millis();
     let statement = key.sign(&collabzium_protocol::client::revocation_message(

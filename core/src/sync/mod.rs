@@ -67,3 +67,21 @@ pub(crate) fn refused(r: Refusal) -> Error {
         _ => r.into(),
     }
 }
+
+/// The one channel in `channels`, for calls that may omit the channel id:
+/// `NotFound` naming `none` when there is none, and a request for the id when
+/// there are several.
+pub(crate) fn the_only_channel(
+    channels: Vec<state::ChannelState>,
+    none: &str,
+) -> Result<state::ChannelState> {
+    let mut channels = channels.into_iter();
+    match (channels.next(), channels.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(Error::NotFound { what: none.into() }),
+        _ => Err(Error::invalid(
+            "channel",
+            "is required: this store has several channels",
+        )),
+    }
+}

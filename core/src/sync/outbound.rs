@@ -60,19 +60,7 @@ pub(crate) fn active_channel(tx: &ReadTx<'_>, channel: Option<&str>) -> Result<C
             .ok_or_else(|| Error::NotFound {
                 what: "active channel".into(),
             }),
-        None => {
-            let mut chans = chans.into_iter();
-            match (chans.next(), chans.next()) {
-                (Some(one), None) => Ok(one),
-                (None, _) => Err(Error::NotFound {
-                    what: "active channel (pair first)".into(),
-                }),
-                _ => Err(Error::invalid(
-                    "channel",
-                    "is required: this store has several channels",
-                )),
-            }
-        }
+        None => the_only_channel(chans, "active channel (pair first)"),
     }
 }
 
