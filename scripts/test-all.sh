@@ -581,20 +581,16 @@ suite_lint() {
 # verification step, in the shared target dir so registry dependencies stay cached).
 # --allow-dirty: we check that the current sources package, not the VCS state.
 suite_package() {
-    local logfile="$LOG_DIR/package.log" t0=$SECONDS passed=0 failed=0 failing=() c
+    local logfile="$LOG_DIR/package.log" t0=$SECONDS c args=()
     : >"$logfile"
-    for c in "${PACKAGE_CRATES[@]}"; do
-        log "cargo package -p $c --allow-dirty --locked"
-        if run_logged "$logfile" cargo package -p "$c" --allow-dirty --locked; then
-            passed=$((passed + 1))
-        else
-            failed=$((failed + 1)); failing+=("$c")
-        fi
-    done
-    if [[ $failed -eq 0 ]]; then
-        record package PASS "$passed" 0 "$((SECONDS - t0))" "${PACKAGE_CRATES[*]}"
+    # One invocation: cargo packages workspace members that depend on each other (the core
+    # on the protocol) against a local overlay, so nothing has to be on crates.io first.
+    for c in "${PACKAGE_CRATES[@]}"; do args+=(-p "$c"); done
+    log "cargo package ${args[*]} --allow-dirty --locked"
+    if run_logged "$logfile" cargo package "${args[@]}" --allow-dirty --locked; then
+        record package PASS "${#PACKAGE_CRATES[@]}" 0 "$((SECONDS - t0))" "${PACKAGE_CRATES[*]}"
     else
-        record package FAIL "$passed" "$failed" "$((SECONDS - t0))" "failed: ${failing[*]}"
+        record package FAIL 0 "${#PACKAGE_CRATES[@]}" "$((SECONDS - t0))" "failed: ${PACKAGE_CRATES[*]}, see ${logfile#"$REPO_ROOT"/}"
     fi
 }
 
