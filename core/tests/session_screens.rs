@@ -129,7 +129,7 @@ fn therapist_screens_refuse_what_they_cannot_find_or_read() {
     assert_eq!(invalid_field(e), "start_date");
     // No therapist identity yet: the default hours.
     assert_eq!(
-        session::availability_hours(s.store()).unwrap(),
+        collabzium_core::sync::default_availability(s.store()).unwrap(),
         collabzium_core::sync::availability::Availability::default()
     );
     assert!(s.caseload().unwrap().is_empty());

@@ -439,15 +439,7 @@ pub fn run_message(out: &Output, store: Option<&Path>, cmd: MessageCommand) -> R
             });
         }
         MessageCommand::List { channel } => {
-            let thread = sync::thread(&store, channel.as_deref())?;
-            let unread: Vec<String> = thread
-                .iter()
-                .filter(|m| !m.from_me && !m.read)
-                .map(|m| m.id.clone())
-                .collect();
-            if let Some(first) = thread.first() {
-                sync::mark_read(&store, &first.channel_id, &unread)?;
-            }
+            let thread = session::open_thread(&store, channel.as_deref())?;
             out.emit(&thread, || {
                 thread
                     .iter()

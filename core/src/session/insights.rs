@@ -7,16 +7,7 @@ use super::Session;
 use crate::error::{Error, Result};
 use crate::insights::{self, CaseloadEntry, DigestBatch, FlagConfig, Timeline};
 use crate::store::Store;
-use crate::sync::availability::Availability;
-use crate::sync::state::{SyncIdentity, IDENTITY_ID};
-
-/// The therapist's default availability hours (empty when none were set).
-pub fn availability_hours(store: &Store) -> Result<Availability> {
-    Ok(store
-        .get::<SyncIdentity>(IDENTITY_ID)?
-        .and_then(|i| i.value.settings)
-        .unwrap_or_default())
-}
+use crate::sync;
 
 /// Rates the alliance with one patient from answers given as JSON text.
 pub fn rate_alliance_json(store: &Store, channel_id: &str, answers_json: &str) -> Result<String> {
@@ -46,7 +37,7 @@ impl Session {
         let patients = self.patients.patients(&self.store)?;
         let now = self.now();
         let caseload = insights::caseload(&patients, now, &FlagConfig::default());
-        let hours = availability_hours(&self.store)?;
+        let hours = sync::default_availability(&self.store)?;
         insights::digest_plan(&caseload, &hours, now, per_day)
     }
 

@@ -19,7 +19,7 @@ mod messages;
 mod schedule;
 
 pub use checkin::{DraftScreen, ScreenItem};
-pub use insights::{availability_hours, rate_alliance_json};
+pub use insights::rate_alliance_json;
 pub use messages::{assign_program, open_thread};
 pub use schedule::ScheduleUpdate;
 
@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 
 use crate::agenda;
-use crate::checkin::{CheckinResult, Checkins};
+use crate::checkin::CheckinResult;
 use crate::domain::consent::{ConsentDecision, ConsentRecord};
 use crate::error::{Error, Result};
 use crate::insights::PatientsMemo;
@@ -169,25 +169,12 @@ impl Session {
         self.replan_locked(at)
     }
 
-    /// Runs a change to the agenda, then re-plans, both under the plan lock.
-    /// A change that fails re-plans nothing.
-    pub fn change<T>(
-        &self,
-        at: DateTime<Utc>,
-        f: impl FnOnce(&Store, DateTime<Utc>) -> Result<T>,
-    ) -> Result<(T, ReminderSync)> {
-        let _guard = self.plan_guard();
-        let out = f(&self.store, at)?;
-        let reminders = self.replan_locked(at)?;
-        Ok((out, reminders))
-    }
-
     /// Scores, stores and queues a check-in. When it completes an agenda
     /// item, that item leaves the pending reminders at once; the submission
     /// stands even if the re-plan fails (the next change retries it).
     pub fn submit_checkin(&self, checkin_id: &str) -> Result<CheckinResult> {
         let _guard = self.plan_guard();
-        let r = Checkins::new(self.store.clone())?.submit(checkin_id)?;
+        let r = self.checkins()?.submit(checkin_id)?;
         if r.agenda_item_completed {
             let at =
                 DateTime::from_timestamp_millis(r.submitted_at_millis).unwrap_or_else(Utc::now);

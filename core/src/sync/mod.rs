@@ -48,6 +48,14 @@ pub(crate) fn identity(store: &Store) -> Result<Option<SyncIdentity>> {
     Ok(store.get::<SyncIdentity>(IDENTITY_ID)?.map(|s| s.value))
 }
 
+/// The therapist's default availability hours, as set for new channels
+/// (empty when none were set).
+pub fn default_availability(store: &Store) -> Result<availability::Availability> {
+    Ok(identity(store)?
+        .and_then(|i| i.settings)
+        .unwrap_or_default())
+}
+
 /// This store's sync role, once it has invited or joined.
 pub fn own_role(store: &Store) -> Result<Option<Role>> {
     identity(store)?.map(|i| i.role()).transpose()
