@@ -23,6 +23,8 @@ pub mod session;
 pub mod store;
 pub mod sync;
 pub(crate) mod text;
+/// Named IANA zones; public as `schedule::Tz`.
+mod tz;
 
 pub use error::{Error, Result};
 

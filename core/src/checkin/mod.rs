@@ -198,7 +198,7 @@ fn schedule_of_agenda_item(item_id: &str) -> Option<&str> {
 }
 
 fn utc_offset_seconds(profile: Option<&Profile>, at_millis: i64) -> i32 {
-    let Some(tz) = profile.and_then(|p| p.time_zone.parse::<chrono_tz::Tz>().ok()) else {
+    let Some(tz) = profile.and_then(|p| p.time_zone.parse::<crate::schedule::Tz>().ok()) else {
         return 0;
     };
     match tz.timestamp_millis_opt(at_millis).single() {

@@ -8,6 +8,7 @@ use crate::crisis::CrisisResource;
 use crate::domain::{Profile, TreatmentMode};
 use crate::instruments::RiskHit;
 use crate::program::Program;
+use crate::schedule::Tz;
 
 /// Returned with any answer or result whose answers meet a risk rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +96,7 @@ fn is_de(language: &str) -> bool {
 /// A local time the patient reads: "Monday 7 December at 09:00".
 pub fn local_time_words(at_millis: i64, time_zone: &str, language: &str) -> String {
     use chrono::{Datelike, TimeZone, Timelike};
-    let tz: chrono_tz::Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let tz: Tz = time_zone.parse().unwrap_or(Tz::UTC);
     let Some(t) = tz.timestamp_millis_opt(at_millis).single() else {
         return String::new();
     };

@@ -167,8 +167,8 @@ pub fn validate_country(code: &str) -> Result<()> {
 }
 
 /// Accepts only names in the IANA database, so "EST" style offsets and typos fail early.
-pub fn validate_time_zone(tz: &str) -> Result<chrono_tz::Tz> {
-    tz.parse::<chrono_tz::Tz>()
+pub fn validate_time_zone(tz: &str) -> Result<crate::tz::Tz> {
+    tz.parse::<crate::tz::Tz>()
         .map_err(|_| Error::invalid("time_zone", "is not a known IANA time zone name"))
 }
 

@@ -286,7 +286,7 @@ pub const RENOTIFY_DAYS: i64 = 7;
 
 /// Local days from the day before `from`'s (a window open at `from` may
 /// have started then), up to the horizon.
-fn days_from(tz: chrono_tz::Tz, from: DateTime<Utc>) -> impl Iterator<Item = NaiveDate> {
+fn days_from(tz: crate::schedule::Tz, from: DateTime<Utc>) -> impl Iterator<Item = NaiveDate> {
     let first = from.with_timezone(&tz).date_naive() - Duration::days(1);
     (0..HORIZON_DAYS).map(move |n| first + Duration::days(n))
 }

@@ -544,7 +544,7 @@ impl Validator<'_> {
             }
         }
         if let Some(tz) = &m.default_time_zone {
-            if tz.parse::<chrono_tz::Tz>().is_err() {
+            if tz.parse::<crate::schedule::Tz>().is_err() {
                 self.issue(
                     "metadata.default_time_zone",
                     format!("unknown time zone {tz:?}; use an IANA name such as \"Europe/London\""),

@@ -4,11 +4,11 @@
 //! 20:00 through DST); only then is each wall-clock instance resolved to an
 //! instant in the zone the patient was in.
 
+use crate::tz::Tz;
 use chrono::{
     DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc,
     Weekday,
 };
-use chrono_tz::Tz;
 
 use super::error::ScheduleError;
 use super::rrule::{Frequency, RRule, Until, WeekdayNum};

@@ -8,8 +8,8 @@ mod expand;
 mod rrule;
 mod zone;
 
-/// Re-exported so callers need not depend on chrono-tz directly.
-pub use chrono_tz::Tz;
+/// A named IANA zone from the bundled database; a chrono `TimeZone`.
+pub use crate::tz::{Tz, UnknownZone, ZoneOffset};
 /// One error type for rules, zones and expansion, so callers match once.
 pub use error::ScheduleError;
 /// Expansion works on wall-clock time first, so DST never drifts a reminder;

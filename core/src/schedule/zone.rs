@@ -5,8 +5,8 @@
 
 use std::str::FromStr;
 
+use crate::tz::Tz;
 use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
 
 use super::error::ScheduleError;
 

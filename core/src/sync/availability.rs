@@ -2,8 +2,8 @@
 //! and when the therapist is notified (ADR 0005 §8). Evaluated in the
 //! therapist's IANA zone with the schedule engine's gap/fold rules.
 
+use crate::schedule::Tz;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc, Weekday};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

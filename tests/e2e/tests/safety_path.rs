@@ -221,7 +221,7 @@ fn the_crisis_message_says_who_was_told_at_every_step() {
     let crisis = store_json(d, "p.db", &["checkin", "crisis"]);
     assert_eq!(crisis["alert_state"], "delivered");
     // 09:00 UTC that day, told in the patient's own zone and words.
-    let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+    let ny: collabzium_core::schedule::Tz = "America/New_York".parse().unwrap();
     let at = Utc
         .with_ymd_and_hms(opens.year(), opens.month(), opens.day(), 9, 0, 0)
         .unwrap();
