@@ -1177,8 +1177,7 @@ pub async fn invite(State(app): State<Arc<App>>) -> Page {
         let _ = poll_invite(app);
         let mut m = String::new();
         let slot = lock(&app.invite);
-        match slot.as_ref() {
-            Some(p) => {
+        if let Some(p) = slot.as_ref() {
                 if let Some((cid, sn)) = &p.paired {
                     let _ = write!(
                         m,
@@ -1194,8 +1193,6 @@ pub async fn invite(State(app): State<Arc<App>>) -> Page {
                         esc(&p.code)
                     );
                 }
-            }
-            None => {}
         }
         drop(slot);
         if app.relay.is_none() {
