@@ -92,7 +92,7 @@ pub fn page(f: &Frame<'_>, main: &str) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><title>{} · Collabzium workstation</title><link rel="stylesheet" href="/assets/style.css"><script src="/assets/app.js" defer></script></head><body><a class="skip" href="#main">Skip to content</a><header class="top"><nav aria-label="Main"><ul>"##,
+        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="same-origin"><title>{} · Collabzium workstation</title><link rel="stylesheet" href="/assets/style.css"><script src="/assets/app.js" defer></script></head><body><a class="skip" href="#main">Skip to content</a><header class="top"><nav aria-label="Main"><ul>"##,
         esc(f.title)
     );
     let inbox = if f.unread > 0 {

@@ -211,6 +211,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/research/export.csv", post(pages::research_csv))
         .route("/sync", post(pages::post_sync))
         .route("/status", get(pages::status))
+        .route("/caseload.json", get(pages::caseload_json))
         .route("/assets/style.css", get(pages::style))
         .route("/assets/app.js", get(pages::script))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })

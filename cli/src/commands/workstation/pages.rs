@@ -1441,6 +1441,20 @@ pub async fn status(State(app): State<Arc<App>>) -> Page {
     Ok(axum::Json(v).into_response())
 }
 
+/// Core's caseload order as data, for scripts and the browser tests.
+pub async fn caseload_json(State(app): State<Arc<App>>) -> Page {
+    let v = blocking(&app, |app| {
+        Ok(app
+            .session
+            .caseload()?
+            .iter()
+            .map(|e| serde_json::json!({"channel_id": e.channel_id, "priority": e.priority}))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(axum::Json(v).into_response())
+}
+
 pub async fn style() -> Response {
     (
         StatusCode::OK,
