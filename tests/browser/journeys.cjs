@@ -514,6 +514,8 @@ main()
     const passed = results.filter((r) => r.ok).length;
     const failed = results.length - passed;
     fs.writeFileSync(path.join(OUT, "results.json"), JSON.stringify({ passed, failed, results, axe: axeReport }, null, 2));
+    const serious = axeReport.reduce((n, a) => n + a.violations.filter((v) => v.impact === "serious" || v.impact === "critical").length, 0);
+    console.log(`axe: ${axeReport.length} pages checked, ${serious} serious or critical violations`);
     console.log(`browser journeys: ${passed} passed, ${failed} failed (screenshots in ${OUT})`);
     fs.rmSync(TMP, { recursive: true, force: true });
     process.exit(failed === 0 ? 0 : 1);
