@@ -85,6 +85,8 @@ pub struct Frame<'a> {
     pub csrf: &'a str,
     pub synced: String,
     pub unread: usize,
+    /// This page's path: "Sync now" comes back here.
+    pub back: String,
 }
 
 /// The page: skip link, navigation with the sync button, then `main`.
@@ -116,8 +118,9 @@ pub fn page(f: &Frame<'_>, main: &str) -> String {
     }
     let _ = write!(
         s,
-        r#"</ul></nav><form class="sync" method="post" action="/sync"><input type="hidden" name="csrf" value="{}"><p id="synced" aria-live="polite">{}</p><button type="submit">Sync now</button></form></header><main id="main" tabindex="-1"><h1>{}</h1>{main}</main></body></html>"#,
+        r#"</ul></nav><form class="sync" method="post" action="/sync"><input type="hidden" name="csrf" value="{}"><input type="hidden" name="back" value="{}"><p id="synced" aria-live="polite">{}</p><button type="submit">Sync now</button></form></header><main id="main" tabindex="-1"><h1>{}</h1>{main}</main></body></html>"#,
         esc(f.csrf),
+        esc(&f.back),
         esc(&f.synced),
         esc(f.title)
     );
@@ -126,4 +129,60 @@ pub fn page(f: &Frame<'_>, main: &str) -> String {
 
 pub fn csrf_input(csrf: &str) -> String {
     format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(csrf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            esc(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn dates_follow_the_therapists_zone_and_locale() {
+        let t = Utc.with_ymd_and_hms(2026, 7, 1, 20, 5, 0).unwrap();
+        let gb = Fmt {
+            tz: chrono_tz::Europe::Vienna,
+            locale: "en-GB".into(),
+        };
+        assert_eq!(gb.datetime(t), "1 Jul 2026, 22:05 CEST");
+        assert_eq!(gb.date(t), "1 Jul 2026");
+        let us = Fmt {
+            tz: chrono_tz::America::New_York,
+            locale: "en-US".into(),
+        };
+        assert_eq!(us.datetime(t), "Jul 1, 2026, 4:05 PM EDT");
+        assert!(us
+            .time_el(t)
+            .starts_with(r#"<time datetime="2026-07-01T20:05:00+00:00">"#));
+    }
+
+    #[test]
+    fn the_frame_has_a_skip_link_the_sync_form_and_marks_the_current_page() {
+        let p = page(
+            &Frame {
+                title: "Inbox",
+                nav: "inbox",
+                csrf: "abc",
+                synced: "Not synced yet".into(),
+                unread: 2,
+                back: "/inbox".into(),
+            },
+            "<p>x</p>",
+        );
+        assert!(p.contains(r##"<a class="skip" href="#main">"##));
+        assert!(p.contains(
+            r#"<a href="/inbox" aria-current="page">Inbox <span class="badge">2 new</span>"#
+        ));
+        assert!(
+            p.contains(r#"name="csrf" value="abc""#) && p.contains(r#"name="back" value="/inbox""#)
+        );
+        assert!(p.contains(r#"<main id="main" tabindex="-1"><h1>Inbox</h1><p>x</p></main>"#));
+    }
 }

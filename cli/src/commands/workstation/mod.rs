@@ -156,7 +156,7 @@ impl IntoResponse for WebError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = format!(
-            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error · Collabzium workstation</title><link rel="stylesheet" href="/assets/style.css"></head><body><main id="main"><h1>That did not work</h1><p role="alert">{}</p><p><a href="javascript:history.back()">Back</a> · <a href="/">Caseload</a></p></main></body></html>"#,
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error · Collabzium workstation</title><link rel="stylesheet" href="/assets/style.css"></head><body><main id="main"><h1>That did not work</h1><p role="alert">{}</p><p>Go back with your browser, or to the <a href="/">caseload</a>.</p></main></body></html>"#,
             html::esc(&self.0.to_string())
         );
         (

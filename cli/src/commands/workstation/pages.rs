@@ -44,7 +44,7 @@ fn html(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-fn frame<'a>(app: &'a App, title: &'a str, nav: &'a str) -> Frame<'a> {
+fn frame<'a>(app: &'a App, title: &'a str, nav: &'a str, back: String) -> Frame<'a> {
     let st = lock(&app.status).clone();
     let synced = match (st.last_ok_millis, &st.last_error) {
         (Some(ms), None) => format!("Last synced {}", app.fmt.millis(ms)),
@@ -64,6 +64,7 @@ fn frame<'a>(app: &'a App, title: &'a str, nav: &'a str) -> Frame<'a> {
         csrf: &app.csrf,
         synced,
         unread,
+        back,
     }
 }
 
@@ -308,7 +309,7 @@ fn render_caseload(
     );
     if entries.is_empty() {
         m.push_str(r#"<p>No patients yet. <a href="/invite">Invite one</a>.</p>"#);
-        return page(&frame(app, "Caseload", "caseload"), &m);
+        return page(&frame(app, "Caseload", "caseload", "/".into()), &m);
     }
     m.push_str(r#"<table class="caseload"><caption class="visually-hidden">Caseload</caption><thead><tr><th scope="col">#</th><th scope="col">Patient</th><th scope="col">Tier</th><th scope="col">Reasons and evidence</th><th scope="col">Latest score</th><th scope="col">Last contact</th><th scope="col">Week</th></tr></thead><tbody>"#);
     for (i, e) in shown {
@@ -330,11 +331,8 @@ fn render_caseload(
                     let _ = write!(s, " ({})", esc(l));
                 }
                 if let Some(c) = h.change {
-                    let _ = write!(
-                        s,
-                        "<br><small>{:+} since baseline</small>",
-                        trim(c).parse::<f64>().unwrap_or(c)
-                    );
+                    let sign = if c > 0.0 { "+" } else { "" };
+                    let _ = write!(s, "<br><small>{sign}{} since baseline</small>", trim(c));
                 }
                 if h.stale {
                     s.push_str("<br><small>older than 14 days</small>");
@@ -358,7 +356,7 @@ fn render_caseload(
         );
     }
     m.push_str("</tbody></table>");
-    page(&frame(app, "Caseload", "caseload"), &m)
+    page(&frame(app, "Caseload", "caseload", "/".into()), &m)
 }
 
 // ------------------------------------------------------------------ patient
@@ -798,7 +796,10 @@ fn render_patient(app: &App, channel: &str, msg: Option<&str>) -> Result<String>
         csrf = csrf_input(&app.csrf),
         today = now.with_timezone(&fmt.tz).date_naive()
     );
-    Ok(page(&frame(app, &name, ""), &m))
+    Ok(page(
+        &frame(app, &name, "", format!("/patient/{}", urlpath(channel))),
+        &m,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -1011,7 +1012,7 @@ pub async fn inbox(State(app): State<Arc<App>>) -> Page {
             }
             m.push_str("</ul></section>");
         }
-        Ok(page(&frame(app, "Inbox", "inbox"), &m))
+        Ok(page(&frame(app, "Inbox", "inbox", "/inbox".into()), &m))
     })
     .await?;
     Ok(html(body))
@@ -1090,7 +1091,7 @@ pub async fn settings(State(app): State<Arc<App>>, Query(q): Query<MsgQuery>) ->
             }
         }
         m.push_str("</section>");
-        Ok(page(&frame(app, "Settings", "settings"), &m))
+        Ok(page(&frame(app, "Settings", "settings", "/settings".into()), &m))
     })
     .await?;
     Ok(html(body))
@@ -1204,7 +1205,10 @@ pub async fn invite(State(app): State<Arc<App>>) -> Page {
                 csrf_input(&app.csrf)
             );
         }
-        Ok(page(&frame(app, "Invite a patient", "invite"), &m))
+        Ok(page(
+            &frame(app, "Invite a patient", "invite", "/invite".into()),
+            &m,
+        ))
     })
     .await?;
     Ok(html(body))
@@ -1373,7 +1377,7 @@ pub async fn research(State(app): State<Arc<App>>) -> Page {
             "<figure>{}<figcaption>Correlation r with its 95% interval; the last row is the meta-analytic reference.</figcaption></figure>",
             svg::forest("forest", "Alliance–outcome correlation by instrument", &rows)
         );
-        Ok(page(&frame(app, "Research", "research"), &m))
+        Ok(page(&frame(app, "Research", "research", "/research".into()), &m))
     })
     .await?;
     Ok(html(body))

@@ -200,3 +200,40 @@ async fn check(app: Arc<App>, req: Request<Body>, next: Next) -> Response {
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_by_content_and_length() {
+        let s = new_secret();
+        assert_eq!(s.len(), 64);
+        assert_ne!(s, new_secret());
+        assert!(same_secret(&s, &s.clone()));
+        assert!(!same_secret(&s, &s[..63]));
+        assert!(!same_secret(&s, ""));
+        let mut other = s.clone().into_bytes();
+        other[10] ^= 1;
+        assert!(!same_secret(&s, &String::from_utf8(other).unwrap()));
+    }
+
+    #[test]
+    fn reads_the_cookie_the_query_and_the_form_field_by_exact_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("x_cz_ws=1; cz_ws=abc; other=2"),
+        );
+        assert_eq!(cookie_value(&h, COOKIE), Some("abc"));
+        assert_eq!(query_param(Some("a=1&token=t0"), "token"), Some("t0"));
+        assert_eq!(query_param(Some("xtoken=t0"), "token"), None);
+        assert_eq!(query_param(None, "token"), None);
+        assert_eq!(
+            form_field(b"a=1&csrf=ff&b=2", "csrf").as_deref(),
+            Some("ff")
+        );
+        assert_eq!(form_field(b"notcsrf=ff", "csrf"), None);
+        assert_eq!(form_field(&[0xff, 0xfe], "csrf"), None);
+    }
+}

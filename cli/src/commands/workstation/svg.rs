@@ -85,9 +85,8 @@ pub fn line_chart(c: &Chart<'_>, fmt_date: &dyn Fn(DateTime<Utc>) -> String) -> 
             esc(&b.label)
         );
     }
-    // Y ticks: five steps.
-    for i in 0..=4 {
-        let v = c.y_min + yr * f64::from(i) / 4.0;
+    // Y ticks at round values (1, 2 or 5 times a power of ten).
+    for v in ticks(c.y_min, c.y_max) {
         let _ = write!(
             s,
             r##"<line x1="{L}" x2="{}" y1="{yy}" y2="{yy}" stroke="#ccc" stroke-width="0.5"/><text x="{}" y="{}" font-size="11" text-anchor="end" fill="#333">{}</text>"##,
@@ -236,6 +235,28 @@ pub fn forest(id: &str, title: &str, rows: &[ForestRow]) -> String {
     s
 }
 
+/// Round tick values from `lo` to `hi`, about five of them.
+pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return vec![lo];
+    }
+    let raw = span / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= 6.0)
+        .unwrap_or(10.0 * mag);
+    let mut v = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while v <= hi + step * 1e-9 && out.len() < 12 {
+        out.push(v);
+        v += step;
+    }
+    out
+}
+
 /// At most two decimals, without trailing zeros.
 pub fn trim(v: f64) -> String {
     let s = format!("{v:.2}");
@@ -244,5 +265,76 @@ pub fn trim(v: f64) -> String {
         "0".into()
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(ticks(0.0, 27.0), vec![0.0, 5.0, 10.0, 15.0, 20.0, 25.0]);
+        assert_eq!(ticks(1.0, 7.0), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(
+            ticks(0.0, 1.0),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        assert_eq!(ticks(3.0, 3.0), vec![3.0]);
+    }
+
+    #[test]
+    fn trim_keeps_two_decimals_at_most() {
+        assert_eq!(trim(0.1 + 0.2), "0.3");
+        assert_eq!(trim(14.0), "14");
+        assert_eq!(trim(-0.001), "0");
+        assert_eq!(trim(2.345_678), "2.35");
+    }
+
+    fn chart(points: Vec<(DateTime<Utc>, f64)>) -> String {
+        let day = |d| Utc.with_ymd_and_hms(2026, 1, d, 12, 0, 0).unwrap();
+        let c = Chart {
+            id: "c",
+            title: "PHQ-9 <over> time",
+            desc: "d",
+            from: day(1),
+            to: day(31),
+            y_min: 0.0,
+            y_max: 27.0,
+            lines: vec![Line {
+                name: "PHQ-9".into(),
+                color: "#000",
+                points,
+                dashed: false,
+            }],
+            bands: vec![BandFill {
+                label: "Severe".into(),
+                min: 20.0,
+                max: 27.0,
+                fill: "#f00",
+            }],
+            events: vec![Event {
+                at: day(20),
+                label: "Safety alert".into(),
+                color: "#a00",
+            }],
+            gap_days: 10,
+        };
+        line_chart(&c, &|t| t.format("%d").to_string())
+    }
+
+    #[test]
+    fn a_missing_stretch_breaks_the_line_and_text_is_escaped() {
+        let day = |d| Utc.with_ymd_and_hms(2026, 1, d, 12, 0, 0).unwrap();
+        let s = chart(vec![(day(1), 10.0), (day(8), 12.0), (day(29), 14.0)]);
+        let path = s.split("<path d=\"").nth(2).unwrap();
+        let path = &path[..path.find('"').unwrap()];
+        // Two segments: a move, a line, then a new move after the 21-day gap.
+        assert_eq!(path.matches('M').count(), 2, "{path}");
+        assert_eq!(path.matches('L').count(), 1, "{path}");
+        assert!(s.contains("PHQ-9 &lt;over&gt; time"));
+        assert!(s.contains(">Severe</text>") && s.contains("Safety alert"));
+        assert!(!s.contains("style="), "no inline styles under the CSP");
     }
 }
