@@ -87,6 +87,9 @@ pub struct Frame<'a> {
     pub unread: usize,
     /// This page's path: "Sync now" comes back here.
     pub back: String,
+    /// The therapist's locale (`en-GB`), so the browser's date and time
+    /// fields follow it too.
+    pub lang: String,
 }
 
 /// The page: skip link, navigation with the sync button, then `main`.
@@ -94,7 +97,8 @@ pub fn page(f: &Frame<'_>, main: &str) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r##"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="same-origin"><title>{} · Collabzium workstation</title><link rel="stylesheet" href="/assets/style.css"><script src="/assets/app.js" defer></script></head><body><a class="skip" href="#main">Skip to content</a><header class="top"><nav aria-label="Main"><ul>"##,
+        r##"<!doctype html><html lang="{}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="same-origin"><title>{} · Collabzium workstation</title><link rel="stylesheet" href="/assets/style.css"><script src="/assets/app.js" defer></script></head><body><a class="skip" href="#main">Skip to content</a><header class="top"><nav aria-label="Main"><ul>"##,
+        esc(&f.lang),
         esc(f.title)
     );
     let inbox = if f.unread > 0 {
@@ -173,6 +177,7 @@ mod tests {
                 synced: "Not synced yet".into(),
                 unread: 2,
                 back: "/inbox".into(),
+                lang: "en-GB".into(),
             },
             "<p>x</p>",
         );

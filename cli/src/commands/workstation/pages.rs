@@ -65,6 +65,7 @@ fn frame<'a>(app: &'a App, title: &'a str, nav: &'a str, back: String) -> Frame<
         synced,
         unread,
         back,
+        lang: app.fmt.locale.clone(),
     }
 }
 
@@ -1054,7 +1055,7 @@ pub async fn settings(State(app): State<Arc<App>>, Query(q): Query<MsgQuery>) ->
         let away = a.away.first();
         let _ = write!(
             m,
-            r#"<form method="post" action="/settings">{csrf}<fieldset><legend>Availability hours</legend><label for="s-tz">Time zone (IANA name)</label><input id="s-tz" name="tz" value="{tz}" required><fieldset class="days"><legend>Days</legend>{days}</fieldset><label for="s-start">From</label><input type="time" id="s-start" name="start" value="{start}" required><label for="s-end">Until</label><input type="time" id="s-end" name="end" value="{end}" required></fieldset><fieldset><legend>Days away</legend><label for="s-away-from">From (date)</label><input type="date" id="s-away-from" name="away_from" value="{af}"><label for="s-away-until">Until (date, inclusive)</label><input type="date" id="s-away-until" name="away_until" value="{au}"></fieldset><fieldset><legend>Reply promise</legend><label for="s-reply">Reply within (hours of availability)</label><input type="number" id="s-reply" name="reply_within_hours" min="1" max="336" value="{reply}" required><label class="check"><input type="checkbox" name="alerts_notify" value="1"{notify}> Notify me of safety alerts at once, even outside my hours</label></fieldset><button type="submit">Save</button></form>"#,
+            r#"<form method="post" action="/settings">{csrf}<fieldset><legend>Availability hours</legend><label for="s-tz">Time zone (IANA name)</label><input id="s-tz" name="tz" value="{tz}" required><fieldset class="days"><legend>Days</legend>{days}</fieldset><label for="s-start">From</label><input type="time" id="s-start" name="start" value="{start}" required><label for="s-end">Until</label><input type="time" id="s-end" name="end" value="{end}" required></fieldset><fieldset><legend>Days away</legend><label for="s-away-from">From (date)</label><input type="date" id="s-away-from" name="away_from" value="{af}"><label for="s-away-until">Until (date, inclusive)</label><input type="date" id="s-away-until" name="away_until" value="{au}"></fieldset><fieldset><legend>Reply promise</legend><label for="s-reply">Reply within (hours of availability)</label><input type="number" id="s-reply" name="reply_within_hours" min="1" max="336" value="{reply}" required><p><label class="check"><input type="checkbox" name="alerts_notify" value="1"{notify}> Notify me of safety alerts at once, even outside my hours</label></p></fieldset><button type="submit">Save</button></form>"#,
             csrf = csrf_input(&app.csrf),
             tz = esc(&a.tz),
             start = esc(&h.start),

@@ -212,6 +212,15 @@ pub fn forest(id: &str, title: &str, rows: &[ForestRow]) -> String {
             xx = n(x(t))
         );
     }
+    // The reference estimate as a dashed line through every row.
+    if let Some(r) = rows.iter().find(|r| r.reference) {
+        let _ = write!(
+            s,
+            r##"<line x1="{xx}" x2="{xx}" y1="10" y2="{}" stroke="#7a3e00" stroke-width="1" stroke-dasharray="4 3"/>"##,
+            n(h - 24.0),
+            xx = n(x(r.r))
+        );
+    }
     for (i, row) in rows.iter().enumerate() {
         let yy = 26.0 + 28.0 * i as f64;
         let col = if row.reference { "#7a3e00" } else { "#1f4e9c" };
