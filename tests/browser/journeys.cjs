@@ -66,7 +66,9 @@ function spawnUntil(args, key, timeoutMs = 120000) {
   });
   children.push(child);
   let err = "";
+  let all = "";
   child.stderr.on("data", (d) => (err += d));
+  child.stdout.on("data", (d) => (all += d));
   return new Promise((resolve, reject) => {
     let buf = "";
     const timer = setTimeout(() => reject(new Error(`timeout waiting for ${key}: ${err.slice(-500)}`)), timeoutMs);
@@ -80,7 +82,7 @@ function spawnUntil(args, key, timeoutMs = 120000) {
           const v = JSON.parse(line);
           if (v && v[key] !== undefined) {
             clearTimeout(timer);
-            resolve({ child, value: v });
+            resolve({ child, value: v, stderr: () => err, stdout: () => all });
           }
         } catch (_) {}
       }
@@ -477,6 +479,13 @@ async function main() {
     await page.keyboard.press("Enter");
     const focused = await page.evaluate(() => document.activeElement.id);
     assert(focused === "main", `focus after the skip link: ${focused}`);
+  });
+
+  test("the workstation's output holds no personal data", async () => {
+    const out = ws.stderr() + ws.stdout();
+    for (const secret of ["Alex", "Ben C", "Sunday", "safety plan in place", "Dr Browser"]) {
+      assert(!out.includes(secret), `workstation output contains "${secret}"`);
+    }
   });
 
   test("the pages ran under their CSP without a violation", async () => {
