@@ -2,7 +2,8 @@
 # Collabzium: the single test command (CI runs exactly this). See tests/README.md.
 #
 #   scripts/test-all.sh                      all suites: rust, lint, package, msrv, kotlin, swift, api (schemathesis),
-#                                            fuzz, size (release library size budget)
+#                                            fuzz, size (release library size budget), browser (the workstation
+#                                            in headless chromium: tests/browser)
 #   scripts/test-all.sh --only kotlin        one suite (repeat --only, or use a comma list)
 #   scripts/test-all.sh --setup-only         install/verify prerequisites and exit
 #
@@ -12,8 +13,8 @@
 #   COLLABZIUM_TEST_FILTER    substring filter for Kotlin and Swift test names
 #   COLLABZIUM_JNA_JAR        jna.jar to use (default /usr/share/java/jna.jar, Debian libjna-java)
 #
-# Installs what it needs if missing (Debian: libjna-java, debootstrap; npm: kotlin-compiler;
-# a Debian trixie chroot with swiftlang in the cache). Needs root on Linux for apt and chroot.
+# Installs what it needs if missing (Debian: libjna-java, debootstrap, chromium, nodejs/npm;
+# npm: kotlin-compiler, playwright-core, axe-core; a Debian trixie chroot with swiftlang in the cache). Needs root on Linux for apt and chroot.
 if [ "${BASH_VERSINFO[0]}" -lt 4 ]; then # macOS ships bash 3.2
     for b in /opt/homebrew/bin/bash /usr/local/bin/bash; do [ -x "$b" ] && exec "$b" "$0" "$@"; done
     echo "scripts/test-all.sh needs bash >= 4 (macOS: brew install bash)" >&2
@@ -39,7 +40,12 @@ BUILD_DIR="$REPO_ROOT/build"
 BINDINGS_DIR="$BUILD_DIR/bindings"
 LOG_DIR="$BUILD_DIR/test-logs"
 OS="$(uname -s)"
-ALL_SUITES=(rust lint package msrv kotlin swift api fuzz size)
+ALL_SUITES=(rust lint package msrv kotlin swift api fuzz size browser)
+# The browser suite's npm packages, pinned; installed into the cache, never into the checkout.
+PLAYWRIGHT_VERSION="1.65.2"
+AXE_VERSION="4.14.1"
+BROWSER_PREFIX="$CACHE/browser"
+CHROMIUM_BIN="${COLLABZIUM_CHROMIUM:-/usr/bin/chromium}"
 # Crates that must package (`cargo package`, with its verification build): one word per crate.
 PACKAGE_CRATES=(collabzium-protocol collabzium-core)
 # The workspace's declared minimum Rust (rust-version in Cargo.toml), checked with that toolchain.
@@ -72,7 +78,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ ${#SELECTED[@]} -eq 0 ]]; then SELECTED=("${ALL_SUITES[@]}"); fi
 for s in "${SELECTED[@]}"; do
-    case "$s" in rust|lint|package|msrv|kotlin|swift|api|fuzz|size) ;; *) echo "unknown suite: $s (rust|lint|package|msrv|kotlin|swift|api|fuzz|size)" >&2; exit 2 ;; esac
+    case "$s" in rust|lint|package|msrv|kotlin|swift|api|fuzz|size|browser) ;; *) echo "unknown suite: $s (rust|lint|package|msrv|kotlin|swift|api|fuzz|size|browser)" >&2; exit 2 ;; esac
 done
 wants() { local s; for s in "${SELECTED[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 
@@ -308,6 +314,23 @@ ensure_kotlin() {
     echo "$KOTLIN_VERSION" >"$KOTLIN_PREFIX/.collabzium-complete"
 }
 
+# playwright-core drives the system chromium (no browser download); axe-core is injected
+# into each page. Both pinned, in the cache, reinstalled when the pins change.
+ensure_browser_deps() {
+    local stamp="$BROWSER_PREFIX/.collabzium-complete" want="playwright-core@$PLAYWRIGHT_VERSION axe-core@$AXE_VERSION"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$BROWSER_PREFIX/node_modules/axe-core/axe.min.js" ]]; then
+        return 0
+    fi
+    command -v npm >/dev/null || die "npm not found (needed to install playwright-core)"
+    log "npm install $want into $BROWSER_PREFIX"
+    rm -rf "$BROWSER_PREFIX"
+    mkdir -p "$BROWSER_PREFIX"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 run npm install --prefix "$BROWSER_PREFIX" --no-audit --no-fund \
+        --no-update-notifier --loglevel=error "playwright-core@$PLAYWRIGHT_VERSION" "axe-core@$AXE_VERSION"
+    [[ -f "$BROWSER_PREFIX/node_modules/axe-core/axe.min.js" ]] || die "axe-core installed but axe.min.js is missing"
+    echo "$want" >"$stamp"
+}
+
 chroot_run() { # chroot_run <root> <cmd...>   clean environment, no stdin
     local root=$1; shift
     env -i HOME=/root TERM=dumb LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
@@ -388,7 +411,16 @@ setup_prereqs() {
             command -v npm >/dev/null || pkgs+=(npm)
         fi
         if wants swift; then pkgs+=(debootstrap); fi
+        if wants browser; then
+            [[ -x "$CHROMIUM_BIN" ]] || pkgs+=(chromium)
+            command -v node >/dev/null || pkgs+=(nodejs)
+            command -v npm >/dev/null || pkgs+=(npm)
+        fi
         if [[ ${#pkgs[@]} -gt 0 ]]; then apt_install "${pkgs[@]}"; fi
+    fi
+    if wants browser; then
+        ensure_browser_deps
+        [[ -x "$CHROMIUM_BIN" ]] || die "chromium not found at $CHROMIUM_BIN (set COLLABZIUM_CHROMIUM)"
     fi
     if wants kotlin; then
         ensure_kotlin
@@ -560,6 +592,30 @@ suite_size() {
         record size PASS 1 0 "$((SECONDS - t0))" "$line"
     else
         record size FAIL 0 1 "$((SECONDS - t0))" "${line:-build failed, see ${logfile#"$REPO_ROOT"/}}"
+    fi
+}
+
+# The therapist's workstation in a real browser (issue 14): journeys, axe-core on every page,
+# the security checks; screenshots and results.json in build/browser.
+suite_browser() {
+    local logfile="$LOG_DIR/browser.log" t0=$SECONDS rc=0 passed failed out="$BUILD_DIR/browser"
+    : >"$logfile"
+    if ! build_cli; then
+        record browser ERROR 0 1 "$((SECONDS - t0))" "not run: the CLI did not build"
+        return 0
+    fi
+    rm -rf "$out"
+    mkdir -p "$out"
+    log "tests/browser/journeys.cjs (chromium headless, playwright-core $PLAYWRIGHT_VERSION, axe-core $AXE_VERSION)"
+    COLLABZIUM_BIN="$CLI_BIN" BROWSER_DEPS="$BROWSER_PREFIX" BROWSER_OUT="$out" CHROMIUM="$CHROMIUM_BIN" \
+        run_logged "$logfile" node "$REPO_ROOT/tests/browser/journeys.cjs" || rc=$?
+    passed=$(grep -cE '^PASS ' "$logfile" || true)
+    failed=$(grep -cE '^FAIL ' "$logfile" || true)
+    if [[ $rc -eq 0 && $failed -eq 0 && $passed -gt 0 ]]; then
+        record browser PASS "$passed" 0 "$((SECONDS - t0))" "journeys; $(sed -nE 's/^axe: ([0-9]+) pages checked.*/axe on \1 pages/p' "$logfile" | tail -n 1); screenshots in ${out#"$REPO_ROOT"/}"
+    else
+        [[ $failed -gt 0 ]] || failed=1
+        record browser FAIL "$passed" "$failed" "$((SECONDS - t0))" "see ${logfile#"$REPO_ROOT"/}"
     fi
 }
 

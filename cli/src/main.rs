@@ -86,6 +86,8 @@ enum Command {
     /// Research view: export the de-identified research CSV and analyse it.
     #[command(subcommand)]
     Research(commands::research::ResearchCommand),
+    /// The therapist's workstation: a local web app over this store, on loopback.
+    Workstation(commands::workstation::WorkstationArgs),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
             commands::sync::run_unpair(&out, cli.store.as_deref(), channel.as_deref())
         }
         Command::Channels => commands::sync::run_channels(&out, cli.store.as_deref()),
+        Command::Workstation(args) => commands::workstation::run(&out, cli.store.as_deref(), args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,6 +64,13 @@ pub struct DemoArgs {
     /// Weeks of the 12-week program to simulate (4 to 12).
     #[arg(long, default_value_t = 12)]
     weeks: u32,
+    /// Afterwards, open the therapist's workstation over the demo's therapist
+    /// store (a local web app; stop with Ctrl-C, the stores are then deleted).
+    #[arg(long)]
+    serve: bool,
+    /// Where the workstation listens with --serve (loopback only).
+    #[arg(long, default_value = "127.0.0.1:0", requires = "serve")]
+    listen: std::net::SocketAddr,
 }
 
 // ------------------------------------------------------------------ clock, rng
@@ -587,7 +594,33 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
     if !failed.is_empty() {
         return Err(Error::Internal(format!("demo checks failed: {failed:?}")));
     }
+    if let Some(kept) = sim.kept {
+        if !out.json {
+            println!("\nOpening the therapist's workstation over the demo's therapist store.");
+        }
+        let result = super::workstation::serve(
+            out,
+            session::Session::new(kept.therapist),
+            super::workstation::ServeOptions {
+                relay: Some(kept.relay.url()),
+                listen: args.listen,
+                allow_non_loopback: false,
+                sync_interval: Duration::from_secs(30),
+            },
+        );
+        kept.relay.shutdown();
+        drop(kept.dir);
+        result?;
+    }
     Ok(())
+}
+
+/// With `--serve`: the therapist's store, its relay and their folder, kept
+/// open for the workstation.
+struct Kept {
+    dir: tempfile::TempDir,
+    therapist: Store,
+    relay: collabzium_relay::RelayHandle,
 }
 
 /// What the simulation leaves for reporting.
@@ -599,6 +632,7 @@ struct Simulated {
     caseload: Vec<CaseloadEntry>,
     patients: Vec<PatientSummary>,
     checks: BTreeMap<String, bool>,
+    kept: Option<Kept>,
 }
 
 struct PatientSummary {
@@ -957,8 +991,17 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
     for p in &patients {
         p.store.close();
     }
-    therapist.close();
-    relay.shutdown();
+    let kept = if args.serve {
+        Some(Kept {
+            dir: tmp,
+            therapist,
+            relay,
+        })
+    } else {
+        therapist.close();
+        relay.shutdown();
+        None
+    };
     progress.step("done");
     progress.finish();
     Ok(Simulated {
@@ -968,6 +1011,7 @@ fn simulate(out: &Output, args: &DemoArgs, seed: u64, program: &Program) -> Resu
         caseload,
         patients: summaries,
         checks,
+        kept,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod research;
 pub mod schedule;
 pub mod store;
 pub mod sync;
+pub mod workstation;
 
 use std::path::Path;
 
