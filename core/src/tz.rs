@@ -89,8 +89,12 @@ impl Tz {
         seconds_to_fixed(self.rules().to_offset(ts).seconds())
     }
 
-    fn offset(self, fixed: FixedOffset) -> ZoneOffset {
-        ZoneOffset { tz: self, fixed }
+    fn offset(self, fixed: FixedOffset, utc_second: i64) -> ZoneOffset {
+        ZoneOffset {
+            tz: self,
+            fixed,
+            utc_second,
+        }
     }
 }
 
@@ -124,12 +128,14 @@ impl fmt::Display for Tz {
     }
 }
 
-/// The offset of a `DateTime<Tz>`: the zone (so chrono can recover it) and
-/// the fixed offset in force.
+/// The offset of a `DateTime<Tz>`: the zone (so chrono can recover it), the
+/// fixed offset in force, and an instant it is in force at, from which `%Z`
+/// finds the abbreviation ("CEST") only when it is formatted.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ZoneOffset {
     tz: Tz,
     fixed: FixedOffset,
+    utc_second: i64,
 }
 
 impl Offset for ZoneOffset {
@@ -145,8 +151,10 @@ impl fmt::Debug for ZoneOffset {
 }
 
 impl fmt::Display for ZoneOffset {
+    /// The zone's abbreviation then, as chrono-tz printed it (`%Z`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.fixed, f)
+        let ts = jiff::Timestamp::new(self.utc_second, 0).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        f.write_str(self.tz.rules().to_offset_info(ts).abbreviation())
     }
 }
 
@@ -163,20 +171,22 @@ impl TimeZone for Tz {
 
     fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> MappedLocalTime<ZoneOffset> {
         let tz = *self;
+        let local_second = local.and_utc().timestamp();
+        let at = |o: jiff::tz::Offset| {
+            let fixed = seconds_to_fixed(o.seconds());
+            tz.offset(fixed, local_second - i64::from(fixed.local_minus_utc()))
+        };
         match self
             .rules()
             .to_ambiguous_timestamp(to_civil(local))
             .offset()
         {
-            AmbiguousOffset::Unambiguous { offset } => {
-                MappedLocalTime::Single(tz.offset(seconds_to_fixed(offset.seconds())))
-            }
+            AmbiguousOffset::Unambiguous { offset } => MappedLocalTime::Single(at(offset)),
             AmbiguousOffset::Gap { .. } => MappedLocalTime::None,
             // The earlier instant first, as chrono orders them: the offset before the fold.
-            AmbiguousOffset::Fold { before, after } => MappedLocalTime::Ambiguous(
-                tz.offset(seconds_to_fixed(before.seconds())),
-                tz.offset(seconds_to_fixed(after.seconds())),
-            ),
+            AmbiguousOffset::Fold { before, after } => {
+                MappedLocalTime::Ambiguous(at(before), at(after))
+            }
         }
     }
 
@@ -185,7 +195,7 @@ impl TimeZone for Tz {
     }
 
     fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> ZoneOffset {
-        self.offset(self.offset_at(utc))
+        self.offset(self.offset_at(utc), utc.and_utc().timestamp())
     }
 }
 
@@ -276,6 +286,9 @@ mod tests {
             .from_utc_datetime(&at("2026-07-15T12:00"))
             .with_timezone(&berlin);
         assert_eq!(local.to_rfc3339(), "2026-07-15T14:00:00+02:00");
+        assert_eq!(local.format("%H:%M %Z").to_string(), "14:00 CEST");
+        let winter = berlin.from_local_datetime(&at("2026-01-15T09:00")).unwrap();
+        assert_eq!(winter.format("%H:%M %Z").to_string(), "09:00 CET");
         assert_eq!(local.timezone(), berlin);
     }
 

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use collabzium_core::schedule::Tz;
 
 /// Escapes text for HTML element content and quoted attributes.
 pub fn esc(s: &str) -> String {
@@ -152,13 +152,13 @@ mod tests {
     fn dates_follow_the_therapists_zone_and_locale() {
         let t = Utc.with_ymd_and_hms(2026, 7, 1, 20, 5, 0).unwrap();
         let gb = Fmt {
-            tz: chrono_tz::Europe::Vienna,
+            tz: "Europe/Vienna".parse().unwrap(),
             locale: "en-GB".into(),
         };
         assert_eq!(gb.datetime(t), "1 Jul 2026, 22:05 CEST");
         assert_eq!(gb.date(t), "1 Jul 2026");
         let us = Fmt {
-            tz: chrono_tz::America::New_York,
+            tz: "America/New_York".parse().unwrap(),
             locale: "en-US".into(),
         };
         assert_eq!(us.datetime(t), "Jul 1, 2026, 4:05 PM EDT");

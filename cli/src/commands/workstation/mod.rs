@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use clap::Args;
+use collabzium_core::schedule::Tz;
 use collabzium_core::session::Session;
 use collabzium_core::sync::TherapistInvitation;
 use collabzium_core::{Error, Result};
@@ -186,8 +187,8 @@ fn therapist_fmt(session: &Session) -> html::Fmt {
     let profile = session.store().profile().ok().flatten();
     let tz = profile
         .as_ref()
-        .and_then(|p| p.time_zone.parse::<chrono_tz::Tz>().ok())
-        .unwrap_or(chrono_tz::UTC);
+        .and_then(|p| p.time_zone.parse::<Tz>().ok())
+        .unwrap_or(Tz::UTC);
     let locale = profile.map(|p| p.locale).unwrap_or_else(|| "en-GB".into());
     html::Fmt { tz, locale }
 }
