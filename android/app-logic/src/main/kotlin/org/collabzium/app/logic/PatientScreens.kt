@@ -486,6 +486,11 @@ class SettingsPresenter(
         }
     }
 
+    /** The share sheet took the export: drop the plaintext copy from the state. */
+    fun exportShown() {
+        mutableState.value = mutableState.value.copy(export = null)
+    }
+
     suspend fun unpair() {
         val out = core { store.unpair(transport, null) }
         mutableState.value = when (out) {
