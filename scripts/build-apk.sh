@@ -56,7 +56,10 @@ grep -q 'android:networkSecurityConfig="@xml/network_security_config"' "$REPO/an
     die "the manifest no longer names the network security config; update this step"
 sed 's|android:networkSecurityConfig="@xml/network_security_config"|android:usesCleartextTraffic="false"|' \
     "$REPO/android/app/src/main/AndroidManifest.xml" >"$OUT/AndroidManifest.xml"
-"$AAPT2" link -I "$ANDROID_JAR" --manifest "$OUT/AndroidManifest.xml" \
+# The sample programs, for the therapist's "assign a program" (assets/programs/*.json).
+mkdir -p "$OUT/assets/programs"
+cp "$REPO"/cli/data/programs/*.json "$OUT/assets/programs/"
+"$AAPT2" link -I "$ANDROID_JAR" --manifest "$OUT/AndroidManifest.xml" -A "$OUT/assets" \
     --min-sdk-version "$MIN_SDK" --java "$OUT/gen" -o "$OUT/base.apk" "$OUT/res.zip"
 mkdir -p "$OUT/r-classes"
 javac -nowarn -source 8 -target 8 -bootclasspath "$ANDROID_JAR" -d "$OUT/r-classes" \
@@ -142,5 +145,8 @@ for cls in org/collabzium/platform/KeystoreKeyProvider org/collabzium/platform/A
     org/collabzium/app/LaunchActivity org/collabzium/app/logic/CheckinPresenter; do
     check "dex has ${cls##*/}" "grep -q \"Class descriptor  : 'L$cls;'\" '$OUT/dexdump.txt'"
 done
+unzip -l "$APK" >"$OUT/apk-files.txt"
+check "sample programs in assets" "grep -q 'assets/programs/low-mood-8w.json' '$OUT/apk-files.txt'"
+check "no native libraries (none can be built here)" "! grep -q ' lib/' '$OUT/apk-files.txt'"
 [[ $fail -eq 0 ]] || die "APK checks failed"
 echo "build-apk: $APK ($(stat -c %s "$APK") bytes, $(ls "$OUT"/dex/classes*.dex | wc -l) dex file(s), no native libraries)"

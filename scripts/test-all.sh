@@ -8,7 +8,8 @@
 #   scripts/test-all.sh --setup-only         install/verify prerequisites and exit
 #
 # Environment:
-#   COLLABZIUM_CACHE          cache dir (default ~/.cache/collabzium): kotlin compiler, swift chroot
+#   COLLABZIUM_CACHE          cache dir (default ~/.cache/collabzium): kotlin compiler, swift chroot,
+#                             Android tools and the debug signing key
 #   COLLABZIUM_DEBIAN_MIRROR  Debian mirror for the trixie chroot (default: the host's apt mirror)
 #   COLLABZIUM_TEST_FILTER    substring filter for Kotlin and Swift test names
 #   COLLABZIUM_JNA_JAR        jna.jar to use (default /usr/share/java/jna.jar, Debian libjna-java)
@@ -396,6 +397,11 @@ setup_prereqs() {
         ensure_kotlin
         command -v java >/dev/null || die "java not found"
         [[ -f "$JNA_JAR" ]] || die "$JNA_JAR missing (Debian package libjna-java)"
+    fi
+    if wants android; then
+        # Debian's android.jar 23, aapt2, dx, ProGuard, zipalign, apksigner, dexdump (cached .debs).
+        "$REPO_ROOT/scripts/ensure-android-tools.sh" "$CACHE" >/dev/null 2>>"$LOG_DIR/android-tools.log" ||
+            { tail -n 20 "$LOG_DIR/android-tools.log" >&2; die "scripts/ensure-android-tools.sh failed (log: $LOG_DIR/android-tools.log)"; }
     fi
     if wants swift; then
         if [[ "$OS" == Linux ]]; then

@@ -30,6 +30,7 @@ android {
             generatedKotlin,
         )
         jniLibs.srcDirs(jniLibsDir)
+        assets.srcDirs(layout.buildDirectory.dir("programAssets"))
     }
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_1_8
@@ -61,4 +62,9 @@ val uniffiKotlin by tasks.registering(Exec::class) {
         "--out-dir", generatedKotlin.get().asFile.path,
     )
 }
-tasks.named("preBuild") { dependsOn(uniffiKotlin) }
+// The sample programs as assets/programs/*.json, as scripts/build-apk.sh packs them.
+val programAssets by tasks.registering(Copy::class) {
+    from(repoRoot.resolve("cli/data/programs")) { include("*.json") }
+    into(layout.buildDirectory.dir("programAssets/programs"))
+}
+tasks.named("preBuild") { dependsOn(uniffiKotlin, programAssets) }

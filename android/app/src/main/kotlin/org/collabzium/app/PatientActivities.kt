@@ -235,6 +235,26 @@ class CheckinActivity : BaseActivity() {
                             scope.launch { presenter.answer(CheckinAnswerValue.Integer(o.value)) }
                         })
                     }
+                    if (item.options.isEmpty()) {
+                        // Integer and text items: one field; the core checks the range.
+                        val field = input(item.text)
+                        if (item.itemType == "integer") field.inputType = android.text.InputType.TYPE_CLASS_NUMBER
+                        when (val a = s.currentAnswer) {
+                            is CheckinAnswerValue.Integer -> field.setText(a.value.toString())
+                            is CheckinAnswerValue.Text -> field.setText(a.value)
+                            else -> {}
+                        }
+                        content.addView(field)
+                        content.addView(button(getString(R.string.next)) {
+                            val t = field.text.toString().trim()
+                            val v = when {
+                                t.isEmpty() -> CheckinAnswerValue.Cleared
+                                item.itemType == "integer" -> t.toLongOrNull()?.let { CheckinAnswerValue.Integer(it) } ?: return@button
+                                else -> CheckinAnswerValue.Text(t)
+                            }
+                            scope.launch { presenter.answer(v) }
+                        })
+                    }
                     if (s.index > 0) content.addView(button(getString(R.string.back)) { presenter.back() })
                 }
             }
@@ -296,7 +316,10 @@ class MessagesActivity : BaseActivity() {
         val presenter = MessagesPresenter(store, formats(store))
         val box = input(getString(R.string.messages_input))
         render(presenter.state) { s ->
-            if (s.crisis != null) go(CrisisActivity::class.java)
+            if (s.crisis != null) {
+                presenter.dismissCrisis()
+                go(CrisisActivity::class.java)
+            }
             content.removeAllViews()
             content.addView(text(getString(R.string.messages_title), title = true))
             if (s.availableNow == true) content.addView(text(getString(R.string.messages_available_now), muted = true))

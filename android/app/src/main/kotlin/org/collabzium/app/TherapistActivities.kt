@@ -55,6 +55,7 @@ class CaseloadActivity : BaseActivity() {
             content.removeAllViews()
             content.addView(text(getString(R.string.caseload_title), title = true))
             content.addView(button(getString(R.string.invite_title)) { go(InviteActivity::class.java) })
+            content.addView(button(getString(R.string.availability_title)) { go(AvailabilityActivity::class.java) })
             for (r in s.rows) {
                 val tier = if (r.priority == CaseloadPriority.SAFETY) getString(R.string.priority_safety) else r.priority.name.lowercase()
                 content.addView(button("${r.label ?: r.channelId.take(8)} · $tier") { go(PatientDetailActivity::class.java, PatientDetailActivity.EXTRA_CHANNEL to r.channelId) })
@@ -107,6 +108,15 @@ class PatientDetailActivity : BaseActivity() {
             (module.parent as? android.view.ViewGroup)?.removeView(module)
             content.addView(module)
             content.addView(button(getString(R.string.patient_approve)) { scope.launch { presenter.approveModule(module.text.toString()) } })
+            // The sample programs ship as assets (cli/data/programs); the core validates them.
+            for (name in assets.list("programs").orEmpty().filter { it.endsWith(".json") }) {
+                content.addView(button(getString(R.string.patient_assign, name.removeSuffix(".json"))) {
+                    val json = assets.open("programs/$name").bufferedReader().use { it.readText() }
+                    val today = java.text.SimpleDateFormat("yyyy-MM-dd", java.util.Locale.ROOT).format(java.util.Date())
+                    scope.launch { presenter.assignProgram(json, today) }
+                })
+            }
+            s.done?.let { content.addView(text(it, muted = true)) }
             s.error?.let { content.addView(text(errorText(it))) }
         }
         scope.launch { presenter.refresh() }
@@ -151,6 +161,45 @@ class ChartView(context: Context, private val series: ChartSeries) : View(contex
         pts.forEachIndexed { i, p ->
             canvas.drawCircle(x(i), y(p.value), 10f, dot)
             canvas.drawText(p.dateText, (x(i) - label.measureText(p.dateText) / 2).coerceIn(0f, w - label.measureText(p.dateText)), h + label.textSize * 1.5f, label)
+        }
+    }
+}
+
+/** Availability hours and whether safety alerts notify outside them. */
+class AvailabilityActivity : BaseActivity() {
+    override val showCrisisButton = false
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val presenter = AvailabilityPresenter(store)
+        val start = input(getString(R.string.availability_start)).apply { setText("09:00") }
+        val end = input(getString(R.string.availability_end)).apply { setText("17:00") }
+        val reply = input(getString(R.string.availability_reply_hours)).apply {
+            setText("48")
+            inputType = android.text.InputType.TYPE_CLASS_NUMBER
+        }
+        val alerts = android.widget.CheckBox(this).apply {
+            text = getString(R.string.availability_alerts_outside)
+            contentDescription = text
+            textSize = 18f
+            minHeight = dp(48)
+            isChecked = true
+        }
+        val status = text("", muted = true)
+        content.addView(text(getString(R.string.availability_title), title = true))
+        for (v in listOf(start, end, reply, alerts, status)) content.addView(v)
+        content.addView(button(getString(R.string.done)) {
+            val settings = org.collabzium.AvailabilitySettings(
+                java.util.TimeZone.getDefault().id,
+                listOf(org.collabzium.AvailabilityWindow(listOf("MO", "TU", "WE", "TH", "FR"), start.text.toString(), end.text.toString())),
+                reply.text.toString().toUIntOrNull() ?: 48u,
+                alerts.isChecked,
+            )
+            scope.launch { presenter.save(settings) }
+        })
+        render(presenter.state) { s ->
+            status.text = s.error?.let(::errorText) ?: if (s.saved) getString(R.string.done) else ""
         }
     }
 }

@@ -387,6 +387,10 @@ class MessagesPresenter(
         }
     }
 
+    fun dismissCrisis() {
+        mutableState.value = mutableState.value.copy(crisis = null)
+    }
+
     /** Queues the message; risk language in it raises the crisis screen at once. */
     suspend fun send(text: String) {
         val out = core { store.sendMessage(channelId, text) }
