@@ -20,6 +20,8 @@ object BuildDefaults {
 class InviteActivity : BaseActivity() {
     override val showCrisisButton = false
 
+    private var presenter: InvitePresenter? = null
+
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         val store = storeOrRestart() ?: return
@@ -32,6 +34,7 @@ class InviteActivity : BaseActivity() {
             s.paired?.let { content.addView(text(getString(R.string.invite_paired, it.safetyNumber ?: ""))) }
             s.error?.let { content.addView(text(errorText(it))) }
         }
+        this.presenter = presenter
         scope.launch {
             presenter.create(null)
             presenter.awaitPaired()
@@ -39,7 +42,8 @@ class InviteActivity : BaseActivity() {
     }
 
     override fun onDestroy() {
-        super.onDestroy()
+        super.onDestroy() // cancels the polling first
+        presenter?.close()
     }
 }
 

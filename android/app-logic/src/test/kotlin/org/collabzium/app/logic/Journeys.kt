@@ -29,14 +29,14 @@ class MemoryKeys : KeySource {
 }
 
 /** `collabzium relay serve` on loopback; restartable on the same port and database (offline tests). */
-class Relay(private val ctx: TestContext, private val db: File, listen: String = "127.0.0.1:0") {
+class Relay(private val ctx: TestContext, private val db: File, listen: String = "127.0.0.1:0", rateLimit: String = "100000/s") {
     private val log = StringBuffer()
     private val process: Process
     val url: String
 
     init {
         val bin = System.getenv("COLLABZIUM_BIN") ?: fail("COLLABZIUM_BIN is not set (scripts/test-all.sh sets it)")
-        process = ProcessBuilder(bin, "relay", "serve", "--listen", listen, "--database", "sqlite:${db.path}", "--rate-limit", "100000/s")
+        process = ProcessBuilder(bin, "relay", "serve", "--listen", listen, "--database", "sqlite:${db.path}", "--rate-limit", rateLimit)
             .start()
         process.outputStream.close()
         ctx.defer { stop() }
@@ -253,6 +253,28 @@ object Journeys : TestSuite() {
             val detail = PatientDetailPresenter(p.therapist, p.channelId, p.therapistFormats)
             runBlocking { detail.refresh() }
             assertEquals(listOf("See you on Monday"), detail.state.value.messages.map { it.text })
+        }
+
+        test("a relay refusal is a state: the messages stay queued and go out later") {
+            val dbFile = tempDir().resolve("relay.db")
+            var relay = Relay(this, dbFile)
+            val p = PairedApps(this, relay)
+            val listen = relay.listen
+            relay.stop()
+            // The same relay, now allowing one request per device and second: the round is refused.
+            relay = Relay(this, dbFile, listen, rateLimit = "1/s:1")
+            val messages = MessagesPresenter(p.patient, p.patientFormats)
+            runBlocking { for (i in 1..3) messages.send("Message $i") }
+            val sync = SyncPresenter(p.patient, p.transport)
+            val refused = runBlocking { repeat(3) { sync.syncNow() }; sync.state.value }
+            val e = refused.error
+            assertEquals(ScreenError.RelayRefused(0, "rate_limited"), e, "${refused.last}")
+            assertTrue(refused.pendingOutbound > 0u, "${refused.last}")
+            relay.stop()
+            relay = Relay(this, dbFile, listen)
+            p.syncAll()
+            runBlocking { messages.refresh() }
+            assertEquals(3, messages.state.value.messages.count { it.delivery == Delivery.DELIVERED || it.delivery == Delivery.READ }, "${messages.state.value.messages}")
         }
 
         test("an unreachable relay and a mistyped code are states, not crashes") {
