@@ -396,6 +396,15 @@ class SettingsActivity : BaseActivity() {
                 startActivity(Intent.createChooser(Intent(Intent.ACTION_SEND).setType("application/json").putExtra(Intent.EXTRA_TEXT, json), getString(R.string.settings_export)))
                 presenter.exportShown()
             }
+            // The reminder text is the patient's own; the default says nothing about health.
+            val prefs = getSharedPreferences(org.collabzium.platform.AlarmNotificationScheduler.PREFS, MODE_PRIVATE)
+            val reminder = input(getString(R.string.settings_reminder_text)).apply {
+                setText(prefs.getString("body", null) ?: getString(R.string.reminder_body))
+            }
+            content.addView(reminder)
+            content.addView(button(getString(R.string.settings_reminder_save)) {
+                prefs.edit().putString("body", reminder.text.toString().ifBlank { getString(R.string.reminder_body) }).apply()
+            })
             content.addView(button(getString(R.string.settings_unpair)) { scope.launch { presenter.unpair() } })
             content.addView(button(getString(R.string.settings_erase), crisis = true) { scope.launch { presenter.erase() } })
             content.addView(text(getString(R.string.settings_audit, s.audit.size, (s.auditIntact ?: false).toString()), muted = true))

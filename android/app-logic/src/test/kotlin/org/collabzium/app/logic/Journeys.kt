@@ -203,6 +203,14 @@ object Journeys : TestSuite() {
             assertEquals(AlertState.SEEN, crisis.state.value.alertState)
             assertFalse(crisis.state.value.message.orEmpty().contains("called"))
 
+            // The therapist's own alliance rating shows on the patient's timeline.
+            val rating = "{" + listOf("goals_1", "goals_2", "tasks_1", "tasks_2", "bond_1", "bond_2")
+                .joinToString(",") { "\"$it\": 6" } + ", \"goals_3\": 2, \"tasks_3\": 2}"
+            runBlocking { therapistDetail.rateAlliance(rating) }
+            assertEquals("rated", therapistDetail.state.value.done, "${therapistDetail.state.value.error}")
+            assertEquals(6.0, therapistDetail.state.value.timeline?.alliance?.single { it.source == "therapist" }?.goals)
+            assertEquals(listOf(10.0), therapistDetail.state.value.timeline?.symptoms?.single { it.instrument == "phq9" }?.points?.map { it.score })
+
             // Progress: the PHQ-9 series for the chart, dated in the patient's locale.
             val progress = ProgressPresenter(p.patient, p.patientFormats)
             runBlocking { progress.refresh() }
