@@ -63,12 +63,13 @@ deb [signed-by=$KEYRING] $MIRROR bookworm main
 deb [signed-by=$KEYRING] $BULLSEYE_MIRROR bullseye main
 EOF
     : >"$A/status" # an empty dpkg status: we only download, never resolve against the host
-    apt_opts=(-q -o APT::Sandbox::User=root -o Dir::State="$A" -o Dir::State::Lists="$A/lists"
+    apt_opts=(-q -o Dir::State="$A" -o Dir::State::Lists="$A/lists"
         -o Dir::State::status="$A/status" -o Dir::Cache="$A" -o Dir::Cache::archives="$A/archives"
         -o Dir::Etc::SourceList="$A/etc/sources.list" -o Dir::Etc::SourceParts=/nonexistent
         -o Dir::Etc::Preferences="$A/etc/preferences" -o Dir::Etc::PreferencesParts="$A/etc/preferences.d"
         -o Acquire::Check-Valid-Until=false)
-    [[ "$(id -u)" == 0 ]] || apt_opts=("${apt_opts[@]:1}") # the _apt sandbox user only exists for root
+    # As root, apt would drop to the _apt user, which cannot write into the cache: stay root.
+    if [[ "$(id -u)" == 0 ]]; then apt_opts+=(-o APT::Sandbox::User=root); fi
     log "apt-get update (private state in $A)"
     DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update </dev/null >&2 ||
         die "apt-get update of the private bookworm/bullseye lists failed"
