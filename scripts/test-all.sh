@@ -2,13 +2,15 @@
 # Collabzium: the single test command (CI runs exactly this). See tests/README.md.
 #
 #   scripts/test-all.sh                      all suites: rust, lint, package, msrv, kotlin, swift, api (schemathesis),
-#                                            fuzz, size (release library size budget), browser (the workstation
-#                                            in headless chromium: tests/browser)
+#                                            fuzz, size (release library size budget), android (debug APK
+#                                            built and checked, app-logic journeys on the JVM), browser (the
+#                                            workstation in headless chromium: tests/browser)
 #   scripts/test-all.sh --only kotlin        one suite (repeat --only, or use a comma list)
 #   scripts/test-all.sh --setup-only         install/verify prerequisites and exit
 #
 # Environment:
-#   COLLABZIUM_CACHE          cache dir (default ~/.cache/collabzium): kotlin compiler, swift chroot
+#   COLLABZIUM_CACHE          cache dir (default ~/.cache/collabzium): kotlin compiler, swift chroot,
+#                             Android tools and the debug signing key
 #   COLLABZIUM_DEBIAN_MIRROR  Debian mirror for the trixie chroot (default: the host's apt mirror)
 #   COLLABZIUM_TEST_FILTER    substring filter for Kotlin and Swift test names
 #   COLLABZIUM_JNA_JAR        jna.jar to use (default /usr/share/java/jna.jar, Debian libjna-java)
@@ -40,7 +42,7 @@ BUILD_DIR="$REPO_ROOT/build"
 BINDINGS_DIR="$BUILD_DIR/bindings"
 LOG_DIR="$BUILD_DIR/test-logs"
 OS="$(uname -s)"
-ALL_SUITES=(rust lint package msrv kotlin swift api fuzz size browser)
+ALL_SUITES=(rust lint package msrv kotlin swift api fuzz size android browser)
 # The browser suite's npm packages, pinned; installed into the cache, never into the checkout.
 PLAYWRIGHT_VERSION="1.65.2"
 AXE_VERSION="4.14.1"
@@ -78,7 +80,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ ${#SELECTED[@]} -eq 0 ]]; then SELECTED=("${ALL_SUITES[@]}"); fi
 for s in "${SELECTED[@]}"; do
-    case "$s" in rust|lint|package|msrv|kotlin|swift|api|fuzz|size|browser) ;; *) echo "unknown suite: $s (rust|lint|package|msrv|kotlin|swift|api|fuzz|size|browser)" >&2; exit 2 ;; esac
+    case "$s" in rust|lint|package|msrv|kotlin|swift|api|fuzz|size|android|browser) ;; *) echo "unknown suite: $s (rust|lint|package|msrv|kotlin|swift|api|fuzz|size|android|browser)" >&2; exit 2 ;; esac
 done
 wants() { local s; for s in "${SELECTED[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 
@@ -404,7 +406,7 @@ setup_prereqs() {
     local t0=$SECONDS
     if [[ "$OS" == Linux ]]; then
         local pkgs=()
-        if wants kotlin; then
+        if wants kotlin || wants android; then
             pkgs+=(libjna-java)
             # A fresh Debian may have neither: the JDK runs the tests, npm fetches kotlinc.
             command -v java >/dev/null || pkgs+=(openjdk-17-jdk-headless)
@@ -416,16 +418,22 @@ setup_prereqs() {
             command -v node >/dev/null || pkgs+=(nodejs)
             command -v npm >/dev/null || pkgs+=(npm)
         fi
+        if wants android; then pkgs+=(zip); fi # build-apk.sh adds the dex to the APK with zip
         if [[ ${#pkgs[@]} -gt 0 ]]; then apt_install "${pkgs[@]}"; fi
     fi
     if wants browser; then
         ensure_browser_deps
         [[ -x "$CHROMIUM_BIN" ]] || die "chromium not found at $CHROMIUM_BIN (set COLLABZIUM_CHROMIUM)"
     fi
-    if wants kotlin; then
+    if wants kotlin || wants android; then
         ensure_kotlin
         command -v java >/dev/null || die "java not found"
         [[ -f "$JNA_JAR" ]] || die "$JNA_JAR missing (Debian package libjna-java)"
+    fi
+    if wants android; then
+        # Debian's android.jar 23, aapt2, dx, ProGuard, zipalign, apksigner, dexdump (cached .debs).
+        "$REPO_ROOT/scripts/ensure-android-tools.sh" "$CACHE" >/dev/null 2>>"$LOG_DIR/android-tools.log" ||
+            { tail -n 20 "$LOG_DIR/android-tools.log" >&2; die "scripts/ensure-android-tools.sh failed (log: $LOG_DIR/android-tools.log)"; }
     fi
     if wants swift; then
         if [[ "$OS" == Linux ]]; then
@@ -726,6 +734,63 @@ suite_kotlin() {
     else
         [[ $failed -gt 0 ]] || failed=1
         record kotlin FAIL "$passed" "$failed" "$((SECONDS - t0))"
+    fi
+}
+
+# The Android app (issue 12): scripts/build-apk.sh builds and checks the debug APK (a compile
+# error in android/ fails here), then the app-logic journeys run on the JVM against the real
+# library and a relay process. Counts: the APK checks plus the journey tests.
+suite_android() {
+    local logfile="$LOG_DIR/android.log" t0=$SECONDS out="$BUILD_DIR/android-tests"
+    : >"$logfile"
+    log "scripts/build-apk.sh (debug APK: kotlinc against android.jar, ProGuard, dx, aapt2, apksigner; then its checks)"
+    if ! COLLABZIUM_CACHE="$CACHE" KOTLIN_HOME="$KOTLIN_HOME" COLLABZIUM_JNA_JAR="$JNA_JAR" CARGO_TARGET_DIR="$CARGO_TARGET" \
+        run_logged "$logfile" "$REPO_ROOT/scripts/build-apk.sh"; then
+        local bad
+        bad="$(grep -c '^build-apk: FAIL ' "$logfile" || true)"
+        record android FAIL "$(grep -c '^build-apk: ok ' "$logfile" || true)" "$((bad > 0 ? bad : 1))" "$((SECONDS - t0))" "APK build or checks failed, see log"
+        return
+    fi
+    local apk_checks
+    apk_checks="$(grep -c '^build-apk: ok ' "$logfile" || true)"
+    if ! build_cli; then
+        record android FAIL "$apk_checks" 1 "$((SECONDS - t0))" "cargo build -p collabzium-cli failed, see build.log"
+        return
+    fi
+    local lib="$KOTLIN_HOME/lib" sources=()
+    mapfile -t sources < <(
+        find "$BUILD_DIR/android/bindings" -name '*.kt' | sort
+        find "$REPO_ROOT/android/app-logic/src" -name '*.kt' | sort
+        echo "$REPO_ROOT/android/platform/src/main/kotlin/org/collabzium/platform/UrlConnectionTransport.kt"
+        echo "$REPO_ROOT/tests/kotlin/TestRunner.kt"
+    )
+    local cp="$JNA_JAR:$lib/kotlinx-coroutines-core-jvm.jar:$lib/kotlin-test.jar"
+    rm -rf "$out"
+    mkdir -p "$out"
+    log "kotlinc: app-logic journeys (${#sources[@]} files)"
+    if ! run_logged "$logfile" "$KOTLIN_HOME/bin/kotlinc" -classpath "$cp" -jvm-target 17 -nowarn -d "$out/journeys.jar" "${sources[@]}"; then
+        record android FAIL "$apk_checks" 1 "$((SECONDS - t0))" "journeys: compile error, see log"
+        return
+    fi
+    log "running the app-logic journeys"
+    local rc=0 line passed failed
+    COLLABZIUM_BIN="$CLI_BIN" COLLABZIUM_PROGRAMS_DIR="$REPO_ROOT/cli/data/programs" \
+        LD_LIBRARY_PATH="$FFI_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        run_logged "$logfile" java -Djna.library.path="$FFI_LIB_DIR" -Djava.io.tmpdir="${TMPDIR:-/tmp}" \
+        -cp "$out/journeys.jar:$lib/kotlin-stdlib.jar:$cp" org.collabzium.tests.TestRunnerKt || rc=$?
+    line="$(grep -E '^kotlin: [0-9]+ passed, [0-9]+ failed$' "$logfile" | tail -n 1 || true)"
+    if [[ -z "$line" ]]; then
+        record android FAIL "$apk_checks" 1 "$((SECONDS - t0))" "journey runner crashed (exit $rc), see log"
+        return
+    fi
+    passed="$(sed -E 's/^kotlin: ([0-9]+) passed.*/\1/' <<<"$line")"
+    failed="$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")"
+    local note="APK checks $apk_checks, journeys $passed passed"
+    if [[ $rc -eq 0 && $failed -eq 0 ]]; then
+        record android PASS "$((apk_checks + passed))" 0 "$((SECONDS - t0))" "$note"
+    else
+        [[ $failed -gt 0 ]] || failed=1
+        record android FAIL "$((apk_checks + passed))" "$failed" "$((SECONDS - t0))" "$note, $failed failed"
     fi
 }
 

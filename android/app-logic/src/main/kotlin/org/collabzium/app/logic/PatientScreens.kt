@@ -1,0 +1,545 @@
+// The patient's screens. Each refresh is one core call; nothing here decides a clinical rule.
+package org.collabzium.app.logic
+
+import java.io.File
+import org.collabzium.*
+
+/** Where the store's key comes from: the platform key store, or a passphrase. */
+interface KeySource {
+    fun deviceKey(): KeyProvider
+    fun passphrase(passphrase: String): KeyProvider = passphraseKeyProvider(passphrase)
+}
+
+// ------------------------------------------------------------------ onboarding and unlock
+
+enum class OnboardingStep { ABOUT, CONSENT, COUNTRY, UNLOCK }
+
+data class OnboardingState(
+    val step: OnboardingStep = OnboardingStep.ABOUT,
+    val consentGiven: Boolean = false,
+    /** ISO 3166-1 alpha-2, for the crisis resources. */
+    val country: String? = null,
+    val busy: Boolean = false,
+    val error: ScreenError? = null,
+    val store: PatientStore? = null,
+)
+
+/**
+ * What the app does and does not do (not an emergency service), consent, country, then a
+ * passphrase or the device key. `finish` creates the encrypted store.
+ */
+class OnboardingPresenter(private val storePath: String, private val keys: KeySource) :
+    StateHolder<OnboardingState>(OnboardingState()) {
+
+    fun next() = mutableState.value.let { s ->
+        val allowed = when (s.step) {
+            OnboardingStep.CONSENT -> s.consentGiven
+            OnboardingStep.COUNTRY -> s.country != null
+            else -> true
+        }
+        if (allowed && s.step != OnboardingStep.UNLOCK) {
+            mutableState.value = s.copy(step = OnboardingStep.values()[s.step.ordinal + 1], error = null)
+        }
+    }
+
+    fun back() = mutableState.value.let { s ->
+        if (s.step.ordinal > 0) mutableState.value = s.copy(step = OnboardingStep.values()[s.step.ordinal - 1])
+    }
+
+    fun setConsent(given: Boolean) {
+        mutableState.value = mutableState.value.copy(consentGiven = given)
+    }
+
+    fun chooseCountry(iso: String) {
+        mutableState.value = mutableState.value.copy(country = iso.uppercase())
+    }
+
+    /** Creates the store (a passphrase, or the device key when `passphrase` is null). */
+    suspend fun finish(
+        displayName: String,
+        timeZone: String,
+        locale: String,
+        mode: TreatmentMode,
+        passphrase: String?,
+    ): PatientStore? {
+        val s = mutableState.value
+        if (!s.consentGiven) {
+            mutableState.value = s.copy(error = ScreenError.Invalid("consent"))
+            return null
+        }
+        mutableState.value = s.copy(busy = true, error = null)
+        val out = core {
+            val provider = if (passphrase != null) keys.passphrase(passphrase) else keys.deviceKey()
+            val store = PatientStore.create(storePath, provider)
+            try {
+                store.setProfile(Profile(displayName, timeZone, locale, mode, s.country))
+                store.grantConsent(CONSENT_SCOPE, CONSENT_TEXT_VERSION)
+            } catch (e: Exception) {
+                store.close()
+                throw e
+            }
+            store
+        }
+        return when (out) {
+            is Outcome.Ok -> out.value.also { mutableState.value = mutableState.value.copy(busy = false, store = it) }
+            is Outcome.Err -> null.also { mutableState.value = mutableState.value.copy(busy = false, error = out.error) }
+        }
+    }
+
+    companion object {
+        const val CONSENT_SCOPE = "treatment"
+        const val CONSENT_TEXT_VERSION = "android-1"
+    }
+}
+
+data class UnlockState(val busy: Boolean = false, val error: ScreenError? = null, val store: PatientStore? = null)
+
+/** Opens the store. A wrong passphrase is a state to show, never a reason to touch the file. */
+class UnlockPresenter(private val storePath: String, private val keys: KeySource) :
+    StateHolder<UnlockState>(UnlockState()) {
+    val exists: Boolean get() = File(storePath).exists()
+
+    suspend fun unlock(passphrase: String?): PatientStore? {
+        mutableState.value = UnlockState(busy = true)
+        val out = core {
+            PatientStore.open(storePath, if (passphrase != null) keys.passphrase(passphrase) else keys.deviceKey())
+        }
+        return when (out) {
+            is Outcome.Ok -> out.value.also { mutableState.value = UnlockState(store = it) }
+            is Outcome.Err -> null.also { mutableState.value = UnlockState(error = out.error) }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ join a therapist
+
+data class JoinState(
+    val code: String = "",
+    val shareHistory: Boolean = false,
+    /** Risk answers were made before pairing: ask whether to share them before joining. */
+    val askShareAlerts: Boolean = false,
+    val busy: Boolean = false,
+    val result: PairingResult? = null,
+    val error: ScreenError? = null,
+)
+
+/** Type the code (or a scanned QR payload), compare the safety number, choose what to share. */
+class JoinPresenter(
+    private val store: PatientStore,
+    private val transport: HttpTransport,
+    private val relayUrl: String?,
+) : StateHolder<JoinState>(JoinState()) {
+
+    fun setCode(code: String) {
+        mutableState.value = mutableState.value.copy(code = code.trim(), error = null)
+    }
+
+    fun setShareHistory(share: Boolean) {
+        mutableState.value = mutableState.value.copy(shareHistory = share)
+    }
+
+    /** `shareAlerts` is the answer to [JoinState.askShareAlerts]; null until asked. */
+    suspend fun join(shareAlerts: Boolean? = null) {
+        val s = mutableState.value
+        mutableState.value = s.copy(busy = true, error = null)
+        if (shareAlerts == null) {
+            val unsent = core { store.unsentSafetyAlerts() }
+            if (unsent is Outcome.Ok && unsent.value > 0u) {
+                mutableState.value = s.copy(busy = false, askShareAlerts = true)
+                return
+            }
+        }
+        val out = core { store.patientJoin(transport, relayUrl, s.code, s.shareHistory, shareAlerts) }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> s.copy(busy = false, askShareAlerts = false, result = out.value)
+            is Outcome.Err -> s.copy(busy = false, error = out.error)
+        }
+    }
+
+    /** Once the therapist's device finished: the safety number to compare, from the channel. */
+    suspend fun refresh() {
+        val r = mutableState.value.result ?: return
+        val out = core { store.channels().firstOrNull { it.channelId == r.channelId } }
+        if (out is Outcome.Ok && out.value != null) {
+            val c = out.value
+            mutableState.value = mutableState.value.copy(result = PairingResult(c.channelId, c.status, c.safetyNumber))
+        }
+    }
+}
+
+// ------------------------------------------------------------------ today
+
+data class AgendaRow(
+    val id: String,
+    val title: String,
+    val kind: AgendaItemKind,
+    val state: AgendaItemState,
+    /** The most relevant instant for its state (due, opens or completed), formatted. */
+    val whenText: String?,
+    val waitingForTherapist: Boolean,
+    val instrument: String?,
+)
+
+data class TodayState(
+    val loading: Boolean = true,
+    val programTitle: String? = null,
+    val sections: Map<String, List<AgendaRow>> = emptyMap(),
+    val nextUnlock: NextUnlock? = null,
+    val nextUnlockText: String? = null,
+    val weekText: Pair<UInt, UInt>? = null,
+    val notEnrolled: Boolean = false,
+    val error: ScreenError? = null,
+)
+
+/** Today's agenda with its states and the next unlock: one `agenda()` call. */
+class TodayPresenter(private val schedule: PatientSchedule, private val formats: Formats) :
+    StateHolder<TodayState>(TodayState()) {
+
+    suspend fun refresh(atMillis: Long? = null) {
+        apply(core { schedule.agenda(atMillis) })
+    }
+
+    suspend fun complete(itemId: String, atMillis: Long? = null) {
+        apply(core { schedule.completeItem(itemId, atMillis).agenda })
+    }
+
+    private fun apply(out: Outcome<AgendaView>) {
+        mutableState.value = when (out) {
+            is Outcome.Ok -> render(out.value)
+            // No program yet is a state of its own (the therapist assigns one, or the patient picks one).
+            is Outcome.Err -> if (out.error is ScreenError.NotFound) TodayState(loading = false, notEnrolled = true)
+            else mutableState.value.copy(loading = false, error = out.error)
+        }
+    }
+
+    private fun row(i: AgendaItem) = AgendaRow(
+        id = i.id, title = i.title, kind = i.kind, state = i.state,
+        whenText = (when (i.state) {
+            AgendaItemState.COMPLETED -> i.completedAtMillis
+            AgendaItemState.UPCOMING, AgendaItemState.LOCKED -> i.opensAtMillis
+            else -> i.dueAtMillis ?: i.closesAtMillis
+        })?.let(formats::dateTime),
+        waitingForTherapist = i.waitingForTherapist,
+        instrument = i.instrument,
+    )
+
+    private fun render(a: AgendaView) = TodayState(
+        loading = false,
+        programTitle = a.programTitle,
+        sections = linkedMapOf(
+            "overdue" to a.overdue.map(::row),
+            "due_today" to a.dueToday.map(::row),
+            "open_now" to a.openNow.map(::row),
+            "waiting_for_therapist" to a.waitingForTherapist.map(::row),
+            "upcoming_this_week" to a.upcomingThisWeek.map(::row),
+        ).filterValues { it.isNotEmpty() },
+        nextUnlock = a.nextUnlock,
+        nextUnlockText = a.nextUnlock?.let { formats.dateTime(it.atMillis) },
+        weekText = a.progress.currentWeek to a.progress.weeksTotal,
+    )
+}
+
+// ------------------------------------------------------------------ check-in
+
+data class CheckinState(
+    val draft: CheckinDraft? = null,
+    /** The question on screen; equals the item count on the review page. */
+    val index: Int = 0,
+    val busy: Boolean = false,
+    val result: CheckinResult? = null,
+    /** Set as soon as a risk answer is saved: the View shows the crisis screen at once. */
+    val crisis: SafetyAction? = null,
+    val error: ScreenError? = null,
+) {
+    val reviewing: Boolean get() = draft != null && index >= draft.items.size
+    val current: CheckinItem? get() = draft?.items?.getOrNull(index)
+    val currentAnswer: CheckinAnswerValue?
+        get() = current?.let { item -> draft?.answers?.firstOrNull { it.linkId == item.linkId }?.value }
+    val canSubmit: Boolean get() = draft != null && draft.missingRequired.isEmpty() && result == null
+}
+
+/** One question per screen: answer, back and change, review, submit. Answers are saved as given. */
+class CheckinPresenter(private val store: PatientStore) : StateHolder<CheckinState>(CheckinState()) {
+
+    suspend fun start(instrumentId: String) = load(core { store.startCheckin(instrumentId, null) })
+
+    suspend fun startForAgendaItem(itemId: String) = load(core { store.startCheckinForAgendaItem(itemId) })
+
+    private fun load(out: Outcome<CheckinDraft>) {
+        mutableState.value = when (out) {
+            is Outcome.Ok -> CheckinState(draft = out.value, crisis = out.value.safety)
+            is Outcome.Err -> CheckinState(error = out.error)
+        }
+    }
+
+    /** Saves the answer to the question on screen and moves on. */
+    suspend fun answer(value: CheckinAnswerValue) {
+        val s = mutableState.value
+        val draft = s.draft ?: return
+        val item = s.current ?: return
+        mutableState.value = s.copy(busy = true, error = null)
+        val out = core { store.answerCheckin(draft.checkinId, listOf(CheckinAnswer(item.linkId, value))) }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> s.copy(
+                draft = out.value, busy = false, index = s.index + 1,
+                crisis = out.value.safety ?: s.crisis,
+            )
+            is Outcome.Err -> s.copy(busy = false, error = out.error)
+        }
+    }
+
+    fun back() = mutableState.value.let { if (it.index > 0) mutableState.value = it.copy(index = it.index - 1) }
+
+    /** From the review page: change one answer. */
+    fun goTo(index: Int) = mutableState.value.let {
+        if (it.draft != null && index in it.draft.items.indices) mutableState.value = it.copy(index = index)
+    }
+
+    fun dismissCrisis() {
+        mutableState.value = mutableState.value.copy(crisis = null)
+    }
+
+    suspend fun submit() {
+        val s = mutableState.value
+        val draft = s.draft ?: return
+        mutableState.value = s.copy(busy = true, error = null)
+        val out = core { store.submitCheckin(draft.checkinId) }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> s.copy(busy = false, result = out.value, crisis = out.value.safety ?: s.crisis)
+            is Outcome.Err -> s.copy(busy = false, error = out.error)
+        }
+    }
+}
+
+// ------------------------------------------------------------------ crisis
+
+data class CrisisResourceRow(val name: String, val description: String, val dialUri: String?, val smsUri: String?, val url: String?)
+
+data class CrisisState(
+    val resources: List<CrisisResourceRow> = emptyList(),
+    val message: String? = null,
+    val alertState: AlertState? = null,
+    val nextAvailableText: String? = null,
+    val error: ScreenError? = null,
+)
+
+/** Resources first (tap to call), then who has been told: one `crisisScreen()` call. */
+class CrisisPresenter(private val store: PatientStore, private val formats: Formats) :
+    StateHolder<CrisisState>(CrisisState()) {
+
+    suspend fun refresh() {
+        val out = core { store.crisisScreen() }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> render(out.value)
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    fun render(a: SafetyAction) = CrisisState(
+        resources = a.resources.map {
+            CrisisResourceRow(
+                it.name, it.description,
+                it.phone?.let { p -> "tel:" + p.filter { c -> c.isDigit() || c == '+' } },
+                it.sms?.let { p -> "smsto:" + p.filter { c -> c.isDigit() || c == '+' } },
+                it.url,
+            )
+        },
+        message = a.message,
+        alertState = a.alertState,
+        nextAvailableText = a.therapistNextAvailableMillis?.let(formats::dateTime),
+    )
+}
+
+// ------------------------------------------------------------------ messages
+
+data class MessageRow(val id: String, val fromMe: Boolean, val text: String, val atText: String, val delivery: Delivery?)
+
+data class MessagesState(
+    val messages: List<MessageRow> = emptyList(),
+    val availableNow: Boolean? = null,
+    val nextAvailableText: String? = null,
+    val expectReplyByText: String? = null,
+    val crisis: SafetyAction? = null,
+    val error: ScreenError? = null,
+)
+
+/** The thread with each message's delivery state, and when to expect a reply. */
+class MessagesPresenter(
+    private val store: PatientStore,
+    private val formats: Formats,
+    private val channelId: String? = null,
+) : StateHolder<MessagesState>(MessagesState()) {
+
+    suspend fun refresh() {
+        val out = core { store.messageThread(channelId) to store.replyExpectation(channelId) }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> {
+                val (thread, expect) = out.value
+                mutableState.value.copy(
+                    messages = thread.map { MessageRow(it.id, it.fromMe, it.text, formats.dateTime(it.atMillis), it.delivery) },
+                    availableNow = expect?.availableNow,
+                    nextAvailableText = expect?.nextAvailableAtMillis?.let(formats::dateTime),
+                    expectReplyByText = expect?.expectReplyByMillis?.let(formats::dateTime),
+                    error = null,
+                )
+            }
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    fun dismissCrisis() {
+        mutableState.value = mutableState.value.copy(crisis = null)
+    }
+
+    /** Queues the message; risk language in it raises the crisis screen at once. */
+    suspend fun send(text: String) {
+        val out = core { store.sendMessage(channelId, text) }
+        when (out) {
+            is Outcome.Ok -> {
+                refresh()
+                mutableState.value = mutableState.value.copy(crisis = out.value.safety)
+            }
+            is Outcome.Err -> mutableState.value = mutableState.value.copy(error = out.error)
+        }
+    }
+}
+
+// ------------------------------------------------------------------ progress
+
+data class ChartPoint(val atMillis: Long, val value: Double, val dateText: String, val severity: String?)
+
+data class ChartSeries(val instrument: String, val higherIsBetter: Boolean, val points: List<ChartPoint>, val changeText: String?)
+
+data class ProgressState(val series: List<ChartSeries> = emptyList(), val error: ScreenError? = null)
+
+/** The symptom series for the Canvas chart: one `checkinTrend` call per instrument answered. */
+class ProgressPresenter(private val store: PatientStore, private val formats: Formats) :
+    StateHolder<ProgressState>(ProgressState()) {
+
+    suspend fun refresh() {
+        val out = core {
+            store.checkinHistory().map { it.instrument }.distinct().map { store.checkinTrend(it) }
+        }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> ProgressState(out.value.map { t ->
+                ChartSeries(
+                    t.instrument, t.higherIsBetter,
+                    t.points.mapNotNull { p -> p.total?.let { ChartPoint(p.submittedAtMillis, it, formats.shortDate(p.submittedAtMillis), p.severity) } },
+                    t.latestChange,
+                )
+            })
+            is Outcome.Err -> ProgressState(error = out.error)
+        }
+    }
+}
+
+// ------------------------------------------------------------------ settings
+
+data class SettingsState(
+    val timeZone: String? = null,
+    val remindersScheduled: UInt? = null,
+    val reminderError: String? = null,
+    val export: String? = null,
+    val audit: List<AuditEntry> = emptyList(),
+    val auditIntact: Boolean? = null,
+    val erased: Boolean = false,
+    val unpaired: Boolean = false,
+    val error: ScreenError? = null,
+)
+
+/** Time zone and travel, export, erase, unpair, the audit log. */
+class SettingsPresenter(
+    private val store: PatientStore,
+    private val schedule: PatientSchedule,
+    private val transport: HttpTransport,
+) : StateHolder<SettingsState>(SettingsState()) {
+
+    suspend fun refresh() {
+        val out = core { Triple(store.profile(), store.auditLog(), store.verifyAudit()) }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> mutableState.value.copy(
+                timeZone = out.value.first?.timeZone, audit = out.value.second,
+                auditIntact = out.value.third.ok, error = null,
+            )
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    /** Travel: the reminders are re-planned in the new zone by the core. */
+    suspend fun changeTimeZone(zoneId: String, atMillis: Long? = null) {
+        val out = core {
+            val p = store.profile()
+            if (p != null) store.setProfile(p.copy(timeZone = zoneId))
+            schedule.changeTimeZone(zoneId, atMillis)
+        }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> mutableState.value.copy(
+                timeZone = zoneId, remindersScheduled = out.value.reminders.scheduled,
+                reminderError = out.value.reminders.error, error = null,
+            )
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    /** The GDPR export as JSON text, for the share sheet. */
+    suspend fun export() {
+        val out = core { store.exportJson() }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> mutableState.value.copy(export = out.value)
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    /** The share sheet took the export: drop the plaintext copy from the state. */
+    fun exportShown() {
+        mutableState.value = mutableState.value.copy(export = null)
+    }
+
+    suspend fun unpair() {
+        val out = core { store.unpair(transport, null) }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> mutableState.value.copy(unpaired = true)
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    suspend fun erase() {
+        val out = core { store.erase() }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> SettingsState(erased = true)
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+}
+
+// ------------------------------------------------------------------ sync
+
+data class SyncState(
+    val running: Boolean = false,
+    val last: SyncSummary? = null,
+    /** Offline or refused rounds keep everything queued; the next round resumes. */
+    val error: ScreenError? = null,
+    val pendingOutbound: ULong = 0u,
+)
+
+/** One sync round on demand (the JobScheduler job calls the same). */
+class SyncPresenter(private val store: PatientStore, private val transport: HttpTransport) :
+    StateHolder<SyncState>(SyncState()) {
+
+    suspend fun syncNow(): SyncState {
+        mutableState.value = mutableState.value.copy(running = true)
+        val out = core { store.sync(transport) }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> SyncState(
+                last = out.value, pendingOutbound = out.value.pendingOutbound,
+                error = when (out.value.error) {
+                    null -> null
+                    "offline" -> ScreenError.Offline
+                    else -> ScreenError.RelayRefused(0, out.value.error!!)
+                },
+            )
+            is Outcome.Err -> mutableState.value.copy(running = false, error = out.error)
+        }
+        return mutableState.value
+    }
+}

@@ -1,0 +1,416 @@
+// The patient's screens: each Activity builds Views from its state holder's state, nothing more.
+package org.collabzium.app
+
+import android.content.Intent
+import android.net.Uri
+import android.os.Bundle
+import android.widget.CheckBox
+import kotlinx.coroutines.launch
+import org.collabzium.AgendaItemKind
+import org.collabzium.AlertState
+import org.collabzium.CheckinAnswerValue
+import org.collabzium.Delivery
+import org.collabzium.TreatmentMode
+import org.collabzium.app.logic.*
+
+/** Routes to onboarding, unlock, or the home screen of the chosen mode. */
+class LaunchActivity : BaseActivity() {
+    override val showCrisisButton = false
+    override val healthScreen = false
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val next = when {
+            services.store != null -> if (isTherapist()) CaseloadActivity::class.java else TodayActivity::class.java
+            java.io.File(services.storePath).exists() -> UnlockActivity::class.java
+            else -> OnboardingActivity::class.java
+        }
+        startActivity(Intent(this, next))
+        finish()
+    }
+
+    private fun isTherapist() = getSharedPreferences("collabzium.app", MODE_PRIVATE).getBoolean("therapist", false)
+}
+
+class OnboardingActivity : BaseActivity() {
+    private lateinit var presenter: OnboardingPresenter
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        presenter = OnboardingPresenter(services.storePath, services.keys)
+        render(presenter.state) { draw(it) }
+    }
+
+    private fun draw(s: OnboardingState) {
+        content.removeAllViews()
+        when (s.step) {
+            OnboardingStep.ABOUT -> {
+                content.addView(text(getString(R.string.onboarding_about_title), title = true))
+                content.addView(text(getString(R.string.onboarding_about)))
+            }
+            OnboardingStep.CONSENT -> content.addView(CheckBox(this).apply {
+                text = getString(R.string.onboarding_consent)
+                contentDescription = getString(R.string.onboarding_consent)
+                textSize = 18f
+                minHeight = dp(48)
+                isChecked = s.consentGiven
+                setOnCheckedChangeListener { _, c -> presenter.setConsent(c) }
+            })
+            OnboardingStep.COUNTRY -> {
+                val country = input(getString(R.string.onboarding_country))
+                country.setText(s.country ?: java.util.Locale.getDefault().country)
+                content.addView(country)
+                content.addView(button(getString(R.string.next)) { presenter.chooseCountry(country.text.toString()); presenter.next() })
+                return
+            }
+            OnboardingStep.UNLOCK -> {
+                val pass = input(getString(R.string.onboarding_passphrase), secret = true)
+                val therapist = CheckBox(this).apply {
+                    text = getString(R.string.onboarding_therapist_mode)
+                    contentDescription = text
+                    textSize = 18f
+                    minHeight = dp(48)
+                }
+                content.addView(pass)
+                content.addView(therapist)
+                s.error?.let { content.addView(text(errorText(it))) }
+                content.addView(button(getString(R.string.done)) {
+                    val passphrase = pass.text.toString().ifEmpty { null }
+                    scope.launch {
+                        val locale = java.util.Locale.getDefault().toLanguageTag()
+                        val zone = java.util.TimeZone.getDefault().id
+                        val store = presenter.finish("", zone, locale, TreatmentMode.GUIDED, passphrase) ?: return@launch
+                        services.setUsesPassphrase(passphrase != null)
+                        getSharedPreferences("collabzium.app", MODE_PRIVATE).edit().putBoolean("therapist", therapist.isChecked).apply()
+                        services.opened(store)
+                        go(LaunchActivity::class.java)
+                        finish()
+                    }
+                })
+            }
+        }
+        if (s.step.ordinal > 0) content.addView(button(getString(R.string.back)) { presenter.back() })
+        if (s.step != OnboardingStep.UNLOCK) content.addView(button(getString(R.string.next)) { presenter.next() })
+    }
+}
+
+class UnlockActivity : BaseActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val presenter = UnlockPresenter(services.storePath, services.keys)
+        val pass = input(getString(R.string.onboarding_passphrase), secret = true)
+        val error = text("")
+        if (services.usesPassphrase()) content.addView(pass)
+        content.addView(error)
+        content.addView(button(getString(R.string.unlock)) {
+            scope.launch {
+                val store = presenter.unlock(if (services.usesPassphrase()) pass.text.toString() else null) ?: return@launch
+                services.opened(store)
+                go(LaunchActivity::class.java)
+                finish()
+            }
+        })
+        render(presenter.state) { s -> error.text = s.error?.let(::errorText) ?: "" }
+    }
+}
+
+class JoinActivity : BaseActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        // The relay is named by the code's QR payload, or the app's configured default.
+        val presenter = JoinPresenter(store, services.transport, BuildDefaults.RELAY_URL)
+        render(presenter.state) { s ->
+            content.removeAllViews()
+            content.addView(text(getString(R.string.join_title), title = true))
+            val code = input(getString(R.string.join_code)).apply { setText(s.code) }
+            content.addView(code)
+            content.addView(CheckBox(this).apply {
+                text = getString(R.string.join_share_history)
+                contentDescription = text
+                textSize = 18f
+                minHeight = dp(48)
+                isChecked = s.shareHistory
+                setOnCheckedChangeListener { _, c -> presenter.setShareHistory(c) }
+            })
+            s.error?.let { content.addView(text(errorText(it))) }
+            s.result?.safetyNumber?.let { content.addView(text(getString(R.string.join_safety_number, it))) }
+            if (s.askShareAlerts) {
+                content.addView(text(getString(R.string.join_share_alerts)))
+                content.addView(button(getString(R.string.yes)) { scope.launch { presenter.join(true) } })
+                content.addView(button(getString(R.string.no)) { scope.launch { presenter.join(false) } })
+            } else if (s.result == null) {
+                content.addView(button(getString(R.string.next)) {
+                    presenter.setCode(code.text.toString())
+                    scope.launch { presenter.join() }
+                })
+            }
+        }
+    }
+}
+
+class TodayActivity : BaseActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val schedule = services.schedule ?: return
+        val presenter = TodayPresenter(schedule, formats(store))
+        render(presenter.state) { s ->
+            content.removeAllViews()
+            content.addView(text(s.programTitle ?: getString(R.string.today_title), title = true))
+            s.weekText?.let { (w, total) -> content.addView(text(getString(R.string.today_week, w.toInt(), total.toInt()), muted = true)) }
+            if (s.notEnrolled) content.addView(text(getString(R.string.today_not_enrolled)))
+            s.error?.let { content.addView(text(errorText(it))) }
+            for ((section, rows) in s.sections) {
+                content.addView(text(sectionTitle(section), title = true))
+                for (r in rows) {
+                    content.addView(text(listOfNotNull(r.title, r.whenText).joinToString(" · ")))
+                    if (r.kind == AgendaItemKind.CHECKIN && r.instrument != null && r.state != org.collabzium.AgendaItemState.COMPLETED) {
+                        content.addView(button(r.title) { go(CheckinActivity::class.java, CheckinActivity.EXTRA_ITEM to r.id) })
+                    } else if (r.kind == AgendaItemKind.MODULE && r.state != org.collabzium.AgendaItemState.COMPLETED && !r.waitingForTherapist &&
+                        r.state != org.collabzium.AgendaItemState.LOCKED && r.state != org.collabzium.AgendaItemState.UPCOMING
+                    ) {
+                        content.addView(button(getString(R.string.mark_done, r.title)) { scope.launch { presenter.complete(r.id) } })
+                    }
+                }
+            }
+            if (s.nextUnlock != null && s.nextUnlockText != null) {
+                content.addView(text(getString(R.string.today_next_unlock, s.nextUnlock!!.title, s.nextUnlockText), muted = true))
+            }
+            patientNav()
+        }
+        scope.launch { presenter.refresh() }
+    }
+
+    private fun sectionTitle(key: String) = getString(
+        when (key) {
+            "overdue" -> R.string.section_overdue
+            "due_today" -> R.string.section_due_today
+            "open_now" -> R.string.section_open_now
+            "waiting_for_therapist" -> R.string.section_waiting_for_therapist
+            else -> R.string.section_upcoming_this_week
+        },
+    )
+}
+
+/** One question per screen; answers in TalkBack order (question, then options top to bottom). */
+class CheckinActivity : BaseActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val presenter = CheckinPresenter(store)
+        render(presenter.state) { s ->
+            if (s.crisis != null) {
+                presenter.dismissCrisis()
+                go(CrisisActivity::class.java)
+            }
+            content.removeAllViews()
+            val d = s.draft
+            s.error?.let { content.addView(text(errorText(it))) }
+            if (d == null) return@render
+            content.addView(text(d.title, title = true))
+            when {
+                s.result != null -> content.addView(text(getString(R.string.checkin_sent)))
+                s.reviewing -> {
+                    content.addView(text(getString(R.string.checkin_review), title = true))
+                    d.items.forEachIndexed { i, item ->
+                        val a = d.answers.firstOrNull { it.linkId == item.linkId }?.value
+                        val shown = when (a) {
+                            is CheckinAnswerValue.Integer -> item.options.firstOrNull { it.value == a.value }?.text ?: a.value.toString()
+                            is CheckinAnswerValue.Text -> a.value
+                            else -> "—"
+                        }
+                        content.addView(text("${i + 1}. ${item.text}: $shown"))
+                        content.addView(button(getString(R.string.checkin_change, i + 1)) { presenter.goTo(i) })
+                    }
+                    if (s.canSubmit) content.addView(button(getString(R.string.checkin_submit)) { scope.launch { presenter.submit() } })
+                }
+                else -> {
+                    val item = s.current ?: return@render
+                    content.addView(text(getString(R.string.checkin_question, s.index + 1, d.items.size), muted = true))
+                    content.addView(text(item.text, title = true))
+                    for (o in item.options) {
+                        val chosen = (s.currentAnswer as? CheckinAnswerValue.Integer)?.value == o.value
+                        content.addView(button((if (chosen) "✓ " else "") + o.text) {
+                            scope.launch { presenter.answer(CheckinAnswerValue.Integer(o.value)) }
+                        })
+                    }
+                    if (item.options.isEmpty()) {
+                        // Integer and text items: one field; the core checks the range.
+                        val field = input(item.text)
+                        if (item.itemType == "integer") field.inputType = android.text.InputType.TYPE_CLASS_NUMBER
+                        when (val a = s.currentAnswer) {
+                            is CheckinAnswerValue.Integer -> field.setText(a.value.toString())
+                            is CheckinAnswerValue.Text -> field.setText(a.value)
+                            else -> {}
+                        }
+                        content.addView(field)
+                        content.addView(button(getString(R.string.next)) {
+                            val t = field.text.toString().trim()
+                            val v = when {
+                                t.isEmpty() -> CheckinAnswerValue.Cleared
+                                item.itemType == "integer" -> t.toLongOrNull()?.let { CheckinAnswerValue.Integer(it) } ?: return@button
+                                else -> CheckinAnswerValue.Text(t)
+                            }
+                            scope.launch { presenter.answer(v) }
+                        })
+                    }
+                    if (s.index > 0) content.addView(button(getString(R.string.back)) { presenter.back() })
+                }
+            }
+        }
+        scope.launch {
+            val item = intent.getStringExtra(EXTRA_ITEM)
+            if (item != null) presenter.startForAgendaItem(item) else presenter.start(intent.getStringExtra(EXTRA_INSTRUMENT) ?: "phq9")
+        }
+    }
+
+    companion object {
+        const val EXTRA_ITEM = "agenda_item"
+        const val EXTRA_INSTRUMENT = "instrument"
+    }
+}
+
+/** Resources first with tap-to-call, then who has been told. */
+class CrisisActivity : BaseActivity() {
+    override val showCrisisButton = false
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val presenter = CrisisPresenter(store, formats(store))
+        render(presenter.state) { s ->
+            content.removeAllViews()
+            content.addView(text(getString(R.string.crisis_title), title = true))
+            for (r in s.resources) {
+                content.addView(text(r.name, title = true))
+                content.addView(text(r.description))
+                r.dialUri?.let { uri ->
+                    // ACTION_DIAL needs no permission and lets the patient see the number first.
+                    content.addView(button(getString(R.string.crisis_call, r.name), crisis = true) { startActivity(Intent(Intent.ACTION_DIAL, Uri.parse(uri))) })
+                }
+                r.smsUri?.let { uri -> content.addView(button(getString(R.string.crisis_text, r.name)) { startActivity(Intent(Intent.ACTION_SENDTO, Uri.parse(uri))) }) }
+                r.url?.let { url -> content.addView(button(getString(R.string.crisis_open_site, r.name)) { startActivity(Intent(Intent.ACTION_VIEW, Uri.parse(url))) }) }
+            }
+            s.message?.let { content.addView(text(it)) }
+            s.alertState?.let { content.addView(text(getString(alertText(it)), muted = true)) }
+            s.nextAvailableText?.let { content.addView(text(getString(R.string.next_available, it), muted = true)) }
+            s.error?.let { content.addView(text(errorText(it))) }
+        }
+        scope.launch { presenter.refresh() }
+    }
+
+    private fun alertText(a: AlertState) = when (a) {
+        AlertState.UNGUIDED -> R.string.alert_unguided
+        AlertState.NOT_CONNECTED -> R.string.alert_not_connected
+        AlertState.SENDING -> R.string.alert_sending
+        AlertState.DELIVERED -> R.string.alert_delivered
+        AlertState.SEEN -> R.string.alert_seen
+    }
+}
+
+class MessagesActivity : BaseActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val presenter = MessagesPresenter(store, formats(store))
+        val box = input(getString(R.string.messages_input))
+        render(presenter.state) { s ->
+            if (s.crisis != null) {
+                presenter.dismissCrisis()
+                go(CrisisActivity::class.java)
+            }
+            content.removeAllViews()
+            content.addView(text(getString(R.string.messages_title), title = true))
+            if (s.availableNow == true) content.addView(text(getString(R.string.messages_available_now), muted = true))
+            s.expectReplyByText?.let { content.addView(text(getString(R.string.messages_reply_by, it), muted = true)) }
+            for (m in s.messages) {
+                val state = m.delivery?.let { getString(deliveryText(it)) }
+                content.addView(text(listOfNotNull(m.text, listOfNotNull(m.atText, state).joinToString(" · ")).joinToString("\n"), muted = !m.fromMe))
+            }
+            s.error?.let { content.addView(text(errorText(it))) }
+            (box.parent as? android.view.ViewGroup)?.removeView(box)
+            content.addView(box)
+            content.addView(button(getString(R.string.messages_send)) {
+                val t = box.text.toString()
+                if (t.isNotBlank()) scope.launch { presenter.send(t); box.setText("") }
+            })
+        }
+        scope.launch { presenter.refresh() }
+    }
+
+    private fun deliveryText(d: Delivery) = when (d) {
+        Delivery.QUEUED -> R.string.delivery_queued
+        Delivery.SENT -> R.string.delivery_sent
+        Delivery.DELIVERED -> R.string.delivery_delivered
+        Delivery.READ -> R.string.delivery_read
+        Delivery.NOT_SHARED -> R.string.delivery_not_shared
+    }
+}
+
+class ProgressActivity : BaseActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val presenter = ProgressPresenter(store, formats(store))
+        render(presenter.state) { s ->
+            content.removeAllViews()
+            content.addView(text(getString(R.string.progress_title), title = true))
+            for (series in s.series) {
+                content.addView(text(series.instrument.uppercase(), title = true))
+                val chart = ChartView(this, series)
+                chart.contentDescription = getString(
+                    R.string.progress_chart_desc, series.instrument,
+                    series.points.joinToString(", ") { "${it.dateText}: ${it.value}" },
+                )
+                content.addView(chart, android.widget.LinearLayout.LayoutParams(-1, dp(220)))
+            }
+            s.error?.let { content.addView(text(errorText(it))) }
+        }
+        scope.launch { presenter.refresh() }
+    }
+}
+
+class SettingsActivity : BaseActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val schedule = services.schedule ?: return
+        val presenter = SettingsPresenter(store, schedule, services.transport)
+        render(presenter.state) { s ->
+            if (s.erased) {
+                services.scheduler.replacePending(emptyList())
+                org.collabzium.platform.SyncJobService.cancel(this)
+                go(LaunchActivity::class.java)
+                finishAffinity()
+                return@render
+            }
+            content.removeAllViews()
+            content.addView(text(getString(R.string.settings_title), title = true))
+            s.timeZone?.let { content.addView(text(getString(R.string.settings_time_zone, it))) }
+            content.addView(button(getString(R.string.settings_use_this_zone)) {
+                scope.launch { presenter.changeTimeZone(java.util.TimeZone.getDefault().id) }
+            })
+            content.addView(button(getString(R.string.settings_export)) { scope.launch { presenter.export() } })
+            s.export?.let { json ->
+                startActivity(Intent.createChooser(Intent(Intent.ACTION_SEND).setType("application/json").putExtra(Intent.EXTRA_TEXT, json), getString(R.string.settings_export)))
+                presenter.exportShown()
+            }
+            // The reminder text is the patient's own; the default says nothing about health.
+            val prefs = getSharedPreferences(org.collabzium.platform.AlarmNotificationScheduler.PREFS, MODE_PRIVATE)
+            val reminder = input(getString(R.string.settings_reminder_text)).apply {
+                setText(prefs.getString("body", null) ?: getString(R.string.reminder_body))
+            }
+            content.addView(reminder)
+            content.addView(button(getString(R.string.settings_reminder_save)) {
+                prefs.edit().putString("body", reminder.text.toString().ifBlank { getString(R.string.reminder_body) }).apply()
+            })
+            content.addView(button(getString(R.string.settings_unpair)) { scope.launch { presenter.unpair() } })
+            content.addView(button(getString(R.string.settings_erase), crisis = true) { scope.launch { presenter.erase() } })
+            content.addView(text(getString(R.string.settings_audit, s.audit.size, (s.auditIntact ?: false).toString()), muted = true))
+            for (e in s.audit.takeLast(50).asReversed()) content.addView(text("${e.event} ${e.detail}", muted = true))
+            s.error?.let { content.addView(text(errorText(it))) }
+        }
+        scope.launch { presenter.refresh() }
+    }
+}

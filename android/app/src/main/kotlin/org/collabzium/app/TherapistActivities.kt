@@ -1,0 +1,209 @@
+// Therapist mode: invite, caseload, one patient.
+package org.collabzium.app
+
+import android.content.Context
+import android.graphics.Canvas
+import android.graphics.Paint
+import android.os.Bundle
+import android.view.View
+import kotlinx.coroutines.launch
+import org.collabzium.CaseloadPriority
+import org.collabzium.app.logic.*
+
+/** Defaults of this build; the Gradle build sets them per flavour. */
+object BuildDefaults {
+    /** null: the relay is named by the invitation's QR payload. */
+    val RELAY_URL: String? = null
+    const val THERAPIST_RELAY_URL = "https://relay.collabzium.example"
+}
+
+class InviteActivity : BaseActivity() {
+    override val showCrisisButton = false
+
+    private var presenter: InvitePresenter? = null
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val presenter = InvitePresenter(store, services.transport, BuildDefaults.THERAPIST_RELAY_URL, formats(store))
+        render(presenter.state) { s ->
+            content.removeAllViews()
+            content.addView(text(getString(R.string.invite_title), title = true))
+            // The bindings give the QR payload as text, not a bitmap: the code is shown to type in.
+            if (s.code != null) content.addView(text(getString(R.string.invite_code, s.code, s.expiresText ?: ""), title = true))
+            s.paired?.let { content.addView(text(getString(R.string.invite_paired, it.safetyNumber ?: ""))) }
+            s.error?.let { content.addView(text(errorText(it))) }
+        }
+        this.presenter = presenter
+        scope.launch {
+            presenter.create(null)
+            presenter.awaitPaired()
+        }
+    }
+
+    override fun onDestroy() {
+        super.onDestroy() // cancels the polling first
+        presenter?.close()
+    }
+}
+
+class CaseloadActivity : BaseActivity() {
+    override val showCrisisButton = false
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val presenter = CaseloadPresenter(store, formats(store))
+        val sync = SyncPresenter(store, services.transport)
+        render(presenter.state) { s ->
+            content.removeAllViews()
+            content.addView(text(getString(R.string.caseload_title), title = true))
+            content.addView(button(getString(R.string.invite_title)) { go(InviteActivity::class.java) })
+            content.addView(button(getString(R.string.availability_title)) { go(AvailabilityActivity::class.java) })
+            for (r in s.rows) {
+                val tier = if (r.priority == CaseloadPriority.SAFETY) getString(R.string.priority_safety) else r.priority.name.lowercase()
+                content.addView(button("${r.label ?: r.channelId.take(8)} · $tier") { go(PatientDetailActivity::class.java, PatientDetailActivity.EXTRA_CHANNEL to r.channelId) })
+                for ((reason, evidence) in r.reasons) content.addView(text((listOf(reason) + evidence).joinToString("\n"), muted = true))
+                r.headlineText?.let { content.addView(text(it, muted = true)) }
+            }
+            s.error?.let { content.addView(text(errorText(it))) }
+        }
+        scope.launch {
+            sync.syncNow()
+            presenter.refresh()
+        }
+    }
+}
+
+class PatientDetailActivity : BaseActivity() {
+    override val showCrisisButton = false
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val channel = intent.getStringExtra(EXTRA_CHANNEL) ?: return finish()
+        val f = formats(store)
+        val presenter = PatientDetailPresenter(store, channel, f)
+        val note = input(getString(R.string.patient_ack_note))
+        val module = input(getString(R.string.patient_module_id))
+        render(presenter.state) { s ->
+            content.removeAllViews()
+            val t = s.timeline
+            content.addView(text(t?.label ?: channel.take(8), title = true))
+            t?.flags?.forEach { content.addView(text(it.reason, muted = true)) }
+            t?.symptoms?.forEach { series ->
+                val chart = ChartSeries(series.instrument, !series.higherIsWorse,
+                    series.points.map { ChartPoint(it.atMillis, it.score, f.shortDate(it.atMillis), it.bandLabel) }, null)
+                content.addView(text(series.instrument.uppercase(), title = true))
+                content.addView(ChartView(this, chart).apply {
+                    contentDescription = getString(R.string.progress_chart_desc, series.instrument, chart.points.joinToString(", ") { "${it.dateText}: ${it.value}" })
+                }, android.widget.LinearLayout.LayoutParams(-1, dp(200)))
+            }
+            t?.alliance?.forEach { a -> content.addView(text("${a.source} · goals ${a.goals} · tasks ${a.tasks} · bond ${a.bond}", muted = true)) }
+            for (a in s.alerts) {
+                content.addView(text(a.receivedText))
+                (note.parent as? android.view.ViewGroup)?.removeView(note)
+                content.addView(note)
+                content.addView(button(getString(R.string.patient_ack)) {
+                    scope.launch { presenter.acknowledge(a.alertId, "phone", note.text.toString().ifBlank { null }) }
+                })
+            }
+            for (m in s.messages) content.addView(text("${m.text}\n${m.atText}", muted = !m.fromMe))
+            (module.parent as? android.view.ViewGroup)?.removeView(module)
+            content.addView(module)
+            content.addView(button(getString(R.string.patient_approve)) { scope.launch { presenter.approveModule(module.text.toString()) } })
+            // The sample programs ship as assets (cli/data/programs); the core validates them.
+            for (name in assets.list("programs").orEmpty().filter { it.endsWith(".json") }) {
+                content.addView(button(getString(R.string.patient_assign, name.removeSuffix(".json"))) {
+                    val json = assets.open("programs/$name").bufferedReader().use { it.readText() }
+                    val today = java.text.SimpleDateFormat("yyyy-MM-dd", java.util.Locale.ROOT).format(java.util.Date())
+                    scope.launch { presenter.assignProgram(json, today) }
+                })
+            }
+            s.done?.let { content.addView(text(it, muted = true)) }
+            s.error?.let { content.addView(text(errorText(it))) }
+        }
+        scope.launch { presenter.refresh() }
+    }
+
+    companion object {
+        const val EXTRA_CHANNEL = "channel_id"
+    }
+}
+
+/** A symptom chart drawn with Canvas: severity bands as they come from the core, dates below. */
+class ChartView(context: Context, private val series: ChartSeries) : View(context) {
+    private val line = Paint(Paint.ANTI_ALIAS_FLAG).apply { color = Palette.CHART_LINE; strokeWidth = 6f; style = Paint.Style.STROKE }
+    private val dot = Paint(Paint.ANTI_ALIAS_FLAG).apply { color = Palette.CHART_LINE }
+    private val label = Paint(Paint.ANTI_ALIAS_FLAG).apply {
+        color = Palette.TEXT
+        textSize = android.util.TypedValue.applyDimension(android.util.TypedValue.COMPLEX_UNIT_SP, 12f, resources.displayMetrics)
+    }
+    private val band = Paint()
+
+    override fun onDraw(canvas: Canvas) {
+        val pts = series.points
+        if (pts.isEmpty()) return
+        val w = width.toFloat()
+        val h = height.toFloat() - label.textSize * 2
+        val maxY = (pts.maxOf { it.value }).coerceAtLeast(1.0) * 1.2
+        val step = if (pts.size > 1) w / (pts.size - 1) else 0f
+        fun x(i: Int) = if (pts.size > 1) i * step else w / 2
+        fun y(v: Double) = (h - (v / maxY) * h).toFloat()
+        // Each point's column is tinted by the severity the core assigned it (no thresholds here).
+        pts.forEachIndexed { i, p ->
+            band.color = when {
+                p.severity == null -> Palette.SURFACE
+                p.severity.contains("severe") -> Palette.BAND_SEVERE
+                p.severity.contains("moderate") -> Palette.BAND_MODERATE
+                else -> Palette.BAND_MILD
+            }
+            val half = if (pts.size > 1) step / 2 else w / 2
+            canvas.drawRect(x(i) - half, 0f, x(i) + half, h, band)
+        }
+        for (i in 1 until pts.size) canvas.drawLine(x(i - 1), y(pts[i - 1].value), x(i), y(pts[i].value), line)
+        pts.forEachIndexed { i, p ->
+            canvas.drawCircle(x(i), y(p.value), 10f, dot)
+            canvas.drawText(p.dateText, (x(i) - label.measureText(p.dateText) / 2).coerceIn(0f, w - label.measureText(p.dateText)), h + label.textSize * 1.5f, label)
+        }
+    }
+}
+
+/** Availability hours and whether safety alerts notify outside them. */
+class AvailabilityActivity : BaseActivity() {
+    override val showCrisisButton = false
+
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val store = storeOrRestart() ?: return
+        val presenter = AvailabilityPresenter(store)
+        val start = input(getString(R.string.availability_start)).apply { setText("09:00") }
+        val end = input(getString(R.string.availability_end)).apply { setText("17:00") }
+        val reply = input(getString(R.string.availability_reply_hours)).apply {
+            setText("48")
+            inputType = android.text.InputType.TYPE_CLASS_NUMBER
+        }
+        val alerts = android.widget.CheckBox(this).apply {
+            text = getString(R.string.availability_alerts_outside)
+            contentDescription = text
+            textSize = 18f
+            minHeight = dp(48)
+            isChecked = true
+        }
+        val status = text("", muted = true)
+        content.addView(text(getString(R.string.availability_title), title = true))
+        for (v in listOf(start, end, reply, alerts, status)) content.addView(v)
+        content.addView(button(getString(R.string.done)) {
+            val settings = org.collabzium.AvailabilitySettings(
+                java.util.TimeZone.getDefault().id,
+                listOf(org.collabzium.AvailabilityWindow(listOf("MO", "TU", "WE", "TH", "FR"), start.text.toString(), end.text.toString())),
+                reply.text.toString().toUIntOrNull() ?: 48u,
+                alerts.isChecked,
+            )
+            scope.launch { presenter.save(settings) }
+        })
+        render(presenter.state) { s ->
+            status.text = s.error?.let(::errorText) ?: if (s.saved) getString(R.string.done) else ""
+        }
+    }
+}

@@ -1,0 +1,75 @@
+// The one open store of the process, shared by Activities, the sync job and the receivers.
+package org.collabzium.platform
+
+import android.content.Context
+import java.io.File
+import org.collabzium.HttpTransport
+import org.collabzium.PatientSchedule
+import org.collabzium.PatientStore
+import org.collabzium.app.logic.KeySource
+
+class CollabziumServices private constructor(private val context: Context) {
+    val transport: HttpTransport = UrlConnectionTransport()
+    val storePath: String = File(context.noBackupFilesDir, "collabzium.db").path
+    val keys: KeySource = object : KeySource {
+        override fun deviceKey() = KeystoreKeyProvider(context)
+    }
+    val scheduler = AlarmNotificationScheduler(context)
+
+    @Volatile var store: PatientStore? = null
+        private set
+    @Volatile var schedule: PatientSchedule? = null
+        private set
+
+    /** Called once the store is unlocked (or created). */
+    fun opened(s: PatientStore) {
+        store = s
+        schedule = PatientSchedule(s, scheduler)
+        SyncJobService.schedule(context)
+    }
+
+    /** Re-plans reminders if the store can be opened without the patient (device key). */
+    fun replan() {
+        val sch = schedule ?: tryOpenWithDeviceKey()?.let { schedule } ?: return
+        try {
+            sch.replanReminders(null)
+        } catch (e: Exception) {
+            // Not enrolled or locked: nothing to plan now; the app re-plans when opened.
+        }
+    }
+
+    /** True when a round ran without stopping early. */
+    fun syncInBackground(): Boolean {
+        val s = store ?: tryOpenWithDeviceKey() ?: return false
+        return try {
+            s.sync(transport).error == null
+        } catch (e: Exception) {
+            false
+        }
+    }
+
+    private fun tryOpenWithDeviceKey(): PatientStore? {
+        if (!File(storePath).exists()) return null
+        if (context.getSharedPreferences(PREFS, Context.MODE_PRIVATE).getBoolean(KEY_PASSPHRASE, false)) return null
+        return try {
+            PatientStore.open(storePath, keys.deviceKey()).also { opened(it) }
+        } catch (e: Exception) {
+            null
+        }
+    }
+
+    fun setUsesPassphrase(uses: Boolean) {
+        context.getSharedPreferences(PREFS, Context.MODE_PRIVATE).edit().putBoolean(KEY_PASSPHRASE, uses).apply()
+    }
+
+    fun usesPassphrase(): Boolean = context.getSharedPreferences(PREFS, Context.MODE_PRIVATE).getBoolean(KEY_PASSPHRASE, false)
+
+    companion object {
+        private const val PREFS = "collabzium.app"
+        private const val KEY_PASSPHRASE = "uses_passphrase"
+        @Volatile private var instance: CollabziumServices? = null
+
+        fun get(context: Context): CollabziumServices =
+            instance ?: synchronized(this) { instance ?: CollabziumServices(context.applicationContext).also { instance = it } }
+    }
+}
