@@ -172,24 +172,17 @@ fn panel(s: &mut String, c: &LineChart, top: f64) {
             escape(&c.subtitle)
         );
     }
-    // Bands behind everything, labelled at the right edge inside the plot.
+    // Bands behind everything; their labels come after the grid.
     for b in &c.bands {
         let (y1, y2) = (f.y(b.max), f.y(b.min));
         let _ = writeln!(
             s,
-            "<rect class=\"band\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"0.35\"><title>{}</title></rect>",
+            "<rect class=\"band\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"0.55\"><title>{}</title></rect>",
             num(LEFT),
             num(y1),
             num(Frame::plot_width()),
             num((y2 - y1).max(0.0)),
             escape(&b.color),
-            escape(&b.label)
-        );
-        let _ = writeln!(
-            s,
-            "<text x=\"{}\" y=\"{}\" {FONT} font-size=\"9\" fill=\"#666\" text-anchor=\"end\">{}</text>",
-            num(right - 4.0),
-            num((y1 + y2) / 2.0 + 3.0),
             escape(&b.label)
         );
     }
@@ -227,6 +220,17 @@ fn panel(s: &mut String, c: &LineChart, top: f64) {
             num(*t)
         );
     }
+    // Band labels over the grid, on a white halo, so no gridline crosses them.
+    for b in &c.bands {
+        let (y1, y2) = (f.y(b.max), f.y(b.min));
+        let _ = writeln!(
+            s,
+            "<text class=\"band-label\" x=\"{}\" y=\"{}\" {FONT} font-size=\"9\" fill=\"#333\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\" text-anchor=\"end\">{}</text>",
+            num(right - 4.0),
+            num((y1 + y2) / 2.0 + 3.0),
+            escape(&b.label)
+        );
+    }
     let _ = writeln!(
         s,
         "<path class=\"axes\" d=\"M{l} {t} L{l} {b} L{r} {b}\" fill=\"none\" stroke=\"#333\" stroke-width=\"1.2\"/>",
@@ -261,25 +265,28 @@ fn panel(s: &mut String, c: &LineChart, top: f64) {
         );
     }
     // Lines, then a dot on every point (a single point is still visible).
+    // A missed measurement breaks the line: weeks without data are not
+    // drawn as if they had been measured.
     for se in &c.series {
-        let pts: Vec<String> = se
-            .points
-            .iter()
-            .map(|(w, v)| format!("{},{}", num(f.x(*w)), num(f.y(*v))))
-            .collect();
-        let _ = writeln!(
-            s,
-            "<polyline class=\"series\" data-series=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.2\"{} stroke-linejoin=\"round\"><title>{}</title></polyline>",
-            escape(&se.id),
-            pts.join(" "),
-            escape(&se.color),
-            if se.dashed {
-                " stroke-dasharray=\"6 4\""
-            } else {
-                ""
-            },
-            escape(&se.label)
-        );
+        for run in runs(&se.points) {
+            let pts: Vec<String> = run
+                .iter()
+                .map(|(w, v)| format!("{},{}", num(f.x(*w)), num(f.y(*v))))
+                .collect();
+            let _ = writeln!(
+                s,
+                "<polyline class=\"series\" data-series=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.2\"{} stroke-linejoin=\"round\"><title>{}</title></polyline>",
+                escape(&se.id),
+                pts.join(" "),
+                escape(&se.color),
+                if se.dashed {
+                    " stroke-dasharray=\"6 4\""
+                } else {
+                    ""
+                },
+                escape(&se.label)
+            );
+        }
         for (w, v) in &se.points {
             let _ = writeln!(
                 s,
@@ -318,6 +325,27 @@ fn panel(s: &mut String, c: &LineChart, top: f64) {
     }
     legend(s, c, right + 16.0, top);
     s.push_str("</g>\n");
+}
+
+/// Splits points into runs at a missed measurement: a step longer than one
+/// and a half times the series' usual (median) step, so a weekly PHQ-9
+/// breaks after a missed week and a four-weekly GAD-7 does not.
+fn runs(points: &[(f64, f64)]) -> Vec<&[(f64, f64)]> {
+    let mut steps: Vec<f64> = points.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    steps.sort_by(f64::total_cmp);
+    let usual = steps.get(steps.len() / 2).copied().unwrap_or(1.0).max(1.0);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..points.len() {
+        if points[i].0 - points[i - 1].0 > 1.5 * usual {
+            out.push(&points[start..i]);
+            start = i;
+        }
+    }
+    if start < points.len() {
+        out.push(&points[start..]);
+    }
+    out
 }
 
 fn legend(s: &mut String, c: &LineChart, x: f64, top: f64) {
@@ -381,9 +409,11 @@ pub struct OverviewRow {
 /// The caseload as a table: priority colour, patient, week, latest score,
 /// an alliance sparkline and the top reason.
 pub fn caseload_svg(title: &str, subtitle: &str, weeks: u32, rows: &[OverviewRow]) -> String {
-    const ROW: f64 = 34.0;
+    const ROW: f64 = 40.0;
     const TOP: f64 = 84.0;
-    const W: f64 = 1060.0;
+    const W: f64 = 1280.0;
+    // Two lines of this many characters hold the reasons the demo writes.
+    const REASON_LINE: usize = 92;
     let height = TOP + rows.len() as f64 * ROW + 24.0;
     let mut s = String::new();
     let _ = writeln!(
@@ -466,8 +496,17 @@ pub fn caseload_svg(title: &str, subtitle: &str, weeks: u32, rows: &[OverviewRow
                 escape(t)
             );
         }
-        // Sparkline: 150 px for the program weeks, 1-7 in the row height.
-        let (sx, sw, sh) = (520.0, 150.0, ROW - 10.0);
+        // Sparkline: 150 px for the program weeks, 1-7 in the row height,
+        // with its scale at the left.
+        let (sx, sw, sh) = (530.0, 140.0, ROW - 10.0);
+        for (v, dy) in [("7", 5.0 + 7.0), ("1", ROW - 5.0)] {
+            let _ = writeln!(
+                s,
+                "<text class=\"scale\" x=\"{}\" y=\"{}\" {FONT} font-size=\"8\" fill=\"#555\" text-anchor=\"end\">{v}</text>",
+                num(sx - 3.0),
+                num(y + dy)
+            );
+        }
         let px = |w: f64| sx + w.clamp(0.0, weeks as f64) / (weeks.max(1) as f64) * sw;
         let py = |v: f64| y + 5.0 + sh - (v.clamp(1.0, 7.0) - 1.0) / 6.0 * sh;
         let _ = writeln!(
@@ -498,22 +537,59 @@ pub fn caseload_svg(title: &str, subtitle: &str, weeks: u32, rows: &[OverviewRow
                 );
             }
         }
-        let reason: String = if r.reason.chars().count() > 58 {
-            r.reason.chars().take(57).collect::<String>() + "…"
+        let lines = wrap(&r.reason, REASON_LINE, 2);
+        let first_y = if lines.len() > 1 {
+            mid - 3.0
         } else {
-            r.reason.clone()
+            mid + 4.0
         };
-        let _ = writeln!(
+        let _ = write!(
             s,
-            "<text x=\"690\" y=\"{}\" {FONT} font-size=\"11\" fill=\"#333\"><title>{}</title>{}</text>",
-            num(mid + 4.0),
-            escape(&r.reason),
-            escape(&reason)
+            "<text x=\"690\" y=\"{}\" {FONT} font-size=\"11\" fill=\"#333\"><title>{}</title>",
+            num(first_y),
+            escape(&r.reason)
         );
+        for (k, line) in lines.iter().enumerate() {
+            let _ = write!(
+                s,
+                "<tspan x=\"690\" y=\"{}\">{}</tspan>",
+                num(first_y + 14.0 * k as f64),
+                escape(line)
+            );
+        }
+        s.push_str("</text>\n");
         s.push_str("</g>\n");
     }
     s.push_str("</svg>\n");
     s
+}
+
+/// Breaks `text` at spaces into at most `max_lines` lines of `width`
+/// characters; only what does not fit then ends in "…".
+fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        let len = cur.chars().count() + usize::from(!cur.is_empty()) + word.chars().count();
+        if !cur.is_empty() && len > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    if lines.len() > max_lines {
+        lines.truncate(max_lines);
+        if let Some(last) = lines.last_mut() {
+            let keep: String = last.chars().take(width.saturating_sub(1)).collect();
+            *last = keep + "…";
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -529,6 +605,29 @@ mod tests {
         assert_eq!(escape("a\u{0}b\u{7}c\td"), "abc\td");
         assert_eq!(escape("&amp;"), "&amp;amp;");
         assert_eq!(escape("Zoë ✓"), "Zoë ✓");
+    }
+
+    #[test]
+    fn reasons_wrap_at_spaces_and_only_an_overflow_is_cut() {
+        assert_eq!(wrap("a bb ccc", 4, 2), vec!["a bb", "ccc"]);
+        assert_eq!(wrap("short", 10, 2), vec!["short"]);
+        let cut = wrap("one two three four five six", 9, 2);
+        assert_eq!(cut.len(), 2);
+        assert!(cut[1].ends_with('…'), "{cut:?}");
+    }
+
+    #[test]
+    fn a_missed_week_breaks_the_line() {
+        let pts = [(0.0, 1.0), (1.0, 2.0), (3.0, 2.0), (4.0, 1.0), (5.0, 1.0)];
+        let r = runs(&pts);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0], &pts[..2]);
+        assert_eq!(r[1], &pts[2..]);
+        assert!(runs(&[]).is_empty());
+        // A four-weekly instrument is one line; a missed one breaks it.
+        let monthly = [(0.0, 1.0), (4.0, 2.0), (8.0, 2.0), (16.0, 1.0)];
+        assert_eq!(runs(&monthly).len(), 2);
+        assert_eq!(runs(&monthly[..3]).len(), 1);
     }
 
     #[test]

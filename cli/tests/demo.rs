@@ -52,23 +52,25 @@ fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// Points of every `<polyline data-series=…>`, by series id.
+/// Points of every `<polyline data-series=…>`, by series id (a series
+/// broken by missed weeks is several polylines).
 fn polylines(svg: &str) -> BTreeMap<String, usize> {
     let doc = roxmltree::Document::parse(svg).expect("valid XML");
-    doc.descendants()
-        .filter(|n| n.has_tag_name("polyline"))
-        .filter_map(|n| {
-            let id = n.attribute("data-series")?;
-            let pts = n.attribute("points").unwrap_or("");
-            // Every point is "x,y" with finite coordinates.
-            for p in pts.split_whitespace() {
-                let (x, y) = p.split_once(',').expect("x,y");
-                assert!(x.parse::<f64>().unwrap().is_finite());
-                assert!(y.parse::<f64>().unwrap().is_finite());
-            }
-            Some((id.to_string(), pts.split_whitespace().count()))
-        })
-        .collect()
+    let mut out = BTreeMap::new();
+    for n in doc.descendants().filter(|n| n.has_tag_name("polyline")) {
+        let Some(id) = n.attribute("data-series") else {
+            continue;
+        };
+        let pts = n.attribute("points").unwrap_or("");
+        // Every point is "x,y" with finite coordinates.
+        for p in pts.split_whitespace() {
+            let (x, y) = p.split_once(',').expect("x,y");
+            assert!(x.parse::<f64>().unwrap().is_finite());
+            assert!(y.parse::<f64>().unwrap().is_finite());
+        }
+        *out.entry(id.to_string()).or_insert(0) += pts.split_whitespace().count();
+    }
+    out
 }
 
 fn marker_count(svg: &str, id: &str) -> usize {

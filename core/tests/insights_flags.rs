@@ -144,6 +144,14 @@ fn deterioration_fires_at_the_reliable_change_threshold() {
     assert_eq!(vals[0], (Some(day(0)), Some(10.0)));
     assert_eq!(vals[1], (Some(day(28)), Some(16.0)));
     assert_eq!(vals[2].1, Some(6.0));
+    // Therapists read instrument names, never ids (issue 14, first contact).
+    assert!(
+        d.reason.starts_with("PHQ-9 worsened reliably"),
+        "{}",
+        d.reason
+    );
+    assert_eq!(d.evidence[0].label, "PHQ-9 baseline");
+    assert_eq!(d.evidence[1].label, "PHQ-9 latest");
     // GAD-7's threshold is 4 points.
     let mut g = patient("g", 30);
     g.checkins = vec![symptom("gad7", day(0), 8.0), symptom("gad7", day(28), 12.0)];
@@ -714,6 +722,9 @@ fn unacknowledged_alert_says_what_raised_it_and_keeps_the_top_tier() {
         .evidence
         .iter()
         .any(|e| e.label == "PHQ-9 total" && e.value == Some(19.0)));
+    // The evidence is the answer itself, not the reason repeated.
+    assert_eq!(f[0].evidence[0].label, "PHQ-9 item 9 answer");
+    assert_eq!(f[0].evidence[0].value, Some(2.0));
     // An open alert older than the eight weeks still tops the caseload.
     assert_eq!(priority_of(&p, day(58 + 70)), Priority::Safety);
     // Two open, one acknowledged earlier: both are reasons.

@@ -565,7 +565,7 @@ pub fn run(out: &Output, args: DemoArgs) -> Result<()> {
     let files = write_outputs(&dir, &args, seed, &sim)?;
     let elapsed = started.elapsed().as_secs_f64();
 
-    let caseload_json = caseload_json(&sim);
+    let caseload_json = rounded(caseload_json(&sim), 3);
     out.emit(
         &json!({
             "seed": seed,
@@ -1078,7 +1078,9 @@ fn instrument_name(id: &str) -> String {
 }
 
 /// Pale band colours from least to most severe.
-const BAND_COLORS: [&str; 5] = ["#e6f4ea", "#f3f7d9", "#fdf3d6", "#fde4cf", "#fbd5d5"];
+/// Severity bands from none to severe: one hue step each, the highest
+/// clearly darker (they were hard to tell apart; issue 14).
+const BAND_COLORS: [&str; 5] = ["#d9efd9", "#eef3c4", "#fde3a7", "#f8b98c", "#e57373"];
 
 fn caseload_json(sim: &Simulated) -> Value {
     Value::Array(
@@ -1177,6 +1179,10 @@ fn write_outputs(dir: &Path, args: &DemoArgs, seed: u64, sim: &Simulated) -> Res
             .as_bytes(),
     )?;
     let analysis = research::analyze_csv(&csv).map_err(|e| Error::Internal(e.to_string()))?;
+    let analysis = rounded(
+        serde_json::to_value(&analysis).map_err(|e| Error::Internal(e.to_string()))?,
+        3,
+    );
     put(
         "alliance-outcome.json",
         (serde_json::to_string_pretty(&analysis).map_err(|e| Error::Internal(e.to_string()))?
@@ -1185,13 +1191,34 @@ fn write_outputs(dir: &Path, args: &DemoArgs, seed: u64, sim: &Simulated) -> Res
     )?;
     put(
         "caseload.json",
-        (serde_json::to_string_pretty(&caseload_json(sim))
+        (serde_json::to_string_pretty(&rounded(caseload_json(sim), 3))
             .map_err(|e| Error::Internal(e.to_string()))?
             + "\n")
             .as_bytes(),
     )?;
-    put("index.html", index_html(sim, seed).as_bytes())?;
+    put("index.html", index_html(sim, seed, &analysis).as_bytes())?;
     Ok(files)
+}
+
+/// The files are for people: numbers to `digits` decimals, not 16 (the
+/// workstation's research page shows the same three decimals).
+fn rounded(v: Value, digits: i32) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let scale = 10f64.powi(digits);
+            n.as_f64()
+                .map(|x| (x * scale).round() / scale)
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Number(n), Value::Number)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| rounded(x, digits)).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, x)| (k, rounded(x, digits)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 fn patient_charts(p: &PatientSummary, tl: &insights::Timeline, weeks: u32) -> (String, String) {
@@ -1220,36 +1247,71 @@ fn patient_charts(p: &PatientSummary, tl: &insights::Timeline, weeks: u32) -> (S
         .filter(|a| a.source == "therapist")
         .filter_map(|a| a.total.map(|v| (a.week as f64, v)))
         .collect();
-    let notes = tl
-        .flags
-        .iter()
-        .filter_map(|f| {
-            let at = f.evidence.iter().filter_map(|e| e.at).max()?;
-            let week = tl
-                .alliance
-                .iter()
-                .find(|a| a.at == at)
-                .map(|a| a.week)
-                .or_else(|| {
-                    tl.symptoms
-                        .iter()
-                        .flat_map(|s| s.points.iter())
-                        .find(|s| s.at == at)
-                        .map(|s| s.week)
-                })?;
-            let (label, color) = match f.kind {
-                insights::FlagKind::AllianceRupture => ("rupture", "#c53030"),
-                insights::FlagKind::Repair => ("repair", "#2f855a"),
-                insights::FlagKind::Discrepancy => ("discrepancy", "#6b46c1"),
-                _ => return None,
-            };
-            Some(Note {
-                week: week as f64,
-                label: label.into(),
-                color: color.into(),
-            })
-        })
-        .collect();
+    // Flags become marks at their week: a rupture where it happened, a
+    // repair where it was repaired, a safety alert on the symptom chart.
+    let week_of = |at: chrono::DateTime<chrono::Utc>| {
+        tl.alliance
+            .iter()
+            .map(|a| (a.at, a.week))
+            .chain(
+                tl.symptoms
+                    .iter()
+                    .flat_map(|s| s.points.iter().map(|p| (p.at, p.week))),
+            )
+            .min_by_key(|(t, _)| (*t - at).num_seconds().abs())
+            .map(|(_, w)| w as f64)
+    };
+    let mut notes: Vec<Note> = Vec::new();
+    let mut safety_notes: Vec<Note> = Vec::new();
+    let mark = |into: &mut Vec<Note>, at, label: &str, color: &str| {
+        if let Some(week) = week_of(at) {
+            if !into.iter().any(|n| n.week == week && n.label == label) {
+                into.push(Note {
+                    week,
+                    label: label.into(),
+                    color: color.into(),
+                });
+            }
+        }
+    };
+    for f in &tl.flags {
+        let latest = f.evidence.iter().filter_map(|e| e.at).max();
+        let ruptures = f
+            .evidence
+            .iter()
+            .filter(|e| e.label.ends_with(" at rupture"))
+            .filter_map(|e| e.at);
+        match f.kind {
+            insights::FlagKind::AllianceRupture | insights::FlagKind::Repair => {
+                for at in ruptures {
+                    mark(&mut notes, at, "rupture", "#c53030");
+                }
+                if f.kind == insights::FlagKind::Repair {
+                    if let Some(at) = latest {
+                        mark(&mut notes, at, "repair", "#2f855a");
+                    }
+                }
+            }
+            insights::FlagKind::Discrepancy => {
+                if let Some(at) = latest {
+                    mark(&mut notes, at, "discrepancy", "#6b46c1");
+                }
+            }
+            insights::FlagKind::Safety | insights::FlagKind::RecentRisk => {
+                let alerts = f
+                    .evidence
+                    .iter()
+                    .filter(|e| {
+                        e.label.ends_with(" answer") || e.label.starts_with("risk language")
+                    })
+                    .filter_map(|e| e.at);
+                for at in alerts {
+                    mark(&mut safety_notes, at, "safety alert", "#b00020");
+                }
+            }
+            _ => {}
+        }
+    }
     let alliance = LineChart {
         title: format!("Alliance: {title}"),
         subtitle: format!(
@@ -1332,7 +1394,7 @@ fn patient_charts(p: &PatientSummary, tl: &insights::Timeline, weeks: u32) -> (S
                         .collect(),
                 }],
                 markers: vec![],
-                notes: vec![],
+                notes: safety_notes.clone(),
             }
         })
         .collect();
@@ -1340,15 +1402,79 @@ fn patient_charts(p: &PatientSummary, tl: &insights::Timeline, weeks: u32) -> (S
     (alliance_svg, symptoms_svg)
 }
 
-fn index_html(sim: &Simulated, seed: u64) -> String {
+/// A page a newcomer can read: the caseload with its reasons, the
+/// alliance–outcome result beside the meta-analysis, then every chart.
+/// Self-contained (an inline style sheet, no script), like the files.
+fn index_html(sim: &Simulated, seed: u64, analysis: &Value) -> String {
+    let esc = charts::escape;
     let mut s = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Collabzium demo, seed {seed}</title></head>\n<body style=\"font-family: sans-serif\">\n<h1>Collabzium demo (seed {seed})</h1>\n<p>Simulated data only. Files: <a href=\"research.csv\">research.csv</a> (consent note: <a href=\"research.csv.note.json\">research.csv.note.json</a>), <a href=\"alliance-outcome.json\">alliance-outcome.json</a>, <a href=\"caseload.json\">caseload.json</a>.</p>\n<img src=\"caseload.svg\" alt=\"Caseload overview\">\n"
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>Collabzium demo, seed {seed}</title>\n<style>\
+body{{font-family:system-ui,Helvetica,Arial,sans-serif;max-width:1320px;margin:0 auto;padding:1rem 1.5rem;color:#1a202c;line-height:1.45}}\
+h1{{font-size:1.6rem}} h2{{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ccc}}\
+table{{border-collapse:collapse;margin:.5rem 0}} th,td{{border:1px solid #bbb;padding:.3rem .55rem;text-align:left;vertical-align:top}}\
+th{{background:#edf2f7}} td.num{{text-align:right;font-variant-numeric:tabular-nums}}\
+.tier{{font-weight:bold}} img{{max-width:100%;height:auto;display:block;margin:.5rem 0}} .note{{color:#4a5568}}\
+</style></head>\n<body>\n<h1>Collabzium demo (seed {seed})</h1>\n\
+<p class=\"note\">Simulated patients only. For the same data in the therapist's workstation, run \
+<code>collabzium demo --serve</code>. Files: <a href=\"caseload.json\">caseload.json</a>, \
+<a href=\"research.csv\">research.csv</a> (consent note: <a href=\"research.csv.note.json\">research.csv.note.json</a>), \
+<a href=\"alliance-outcome.json\">alliance-outcome.json</a>.</p>\n\
+<h2>Caseload on {} (week {} of the program)</h2>\n<img src=\"caseload.svg\" alt=\"The caseload as a chart: priority, patient, week, latest symptoms, alliance and top reason, as in the table below\">\n\
+<table><thead><tr><th scope=\"col\">#</th><th scope=\"col\">Priority</th><th scope=\"col\">Patient</th><th scope=\"col\">Week</th><th scope=\"col\">Reasons</th></tr></thead><tbody>\n",
+        sim.now.format("%Y-%m-%d"),
+        sim.weeks
     );
-    for e in &sim.caseload {
-        let label = charts::escape(e.label.as_deref().unwrap_or(&e.channel_id));
+    for (i, e) in sim.caseload.iter().enumerate() {
+        let reasons: Vec<String> = e.reasons.iter().map(|f| esc(&f.reason)).collect();
         s.push_str(&format!(
-            "<h2>{label}</h2>\n<img src=\"charts/{0}-alliance.svg\" alt=\"Alliance of {label}\">\n<img src=\"charts/{0}-symptoms.svg\" alt=\"Symptoms of {label}\">\n",
-            charts::escape(&e.channel_id)
+            "<tr><td class=\"num\">{}</td><td class=\"tier\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
+            i + 1,
+            esc(priority_name(e.priority)),
+            esc(e.label.as_deref().unwrap_or("?")),
+            e.week,
+            if reasons.is_empty() { "-".to_string() } else { reasons.join("<br>") }
+        ));
+    }
+    let cell = |v: &Value| match (v["r"].as_f64(), v["ci"][0].as_f64(), v["ci"][1].as_f64()) {
+        (Some(r), Some(lo), Some(hi)) => format!("{r:.3} [{lo:.3}, {hi:.3}]"),
+        _ => "too few patients".to_string(),
+    };
+    // The reference travels with the analysis (core's research module).
+    let benchmark = analysis
+        .as_array()
+        .and_then(|a| a.first())
+        .map(|r| cell(&r["benchmark"]))
+        .unwrap_or_default();
+    s.push_str(&format!("</tbody></table>\n<h2>Alliance and outcome</h2>\n<p>Correlation of the early alliance with the change in symptoms, \
+with its 95% confidence interval, beside the meta-analytic estimate for internet-based treatment: \
+r = {benchmark}. With a dozen simulated patients the interval is wide.</p>\n\
+<table><thead><tr><th scope=\"col\">Instrument</th><th scope=\"col\">Alliance scale</th><th scope=\"col\">n</th><th scope=\"col\">r [95% CI]</th></tr></thead><tbody>\n"));
+    for r in analysis.as_array().into_iter().flatten() {
+        let name = instrument_name(r["instrument"].as_str().unwrap_or("?"));
+        s.push_str(&format!(
+            "<tr><td>{}</td><td>total</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            esc(&name),
+            r["n"],
+            cell(r)
+        ));
+        for (scale, v) in r["subscales"].as_object().into_iter().flatten() {
+            s.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+                esc(&name),
+                esc(scale),
+                v["n"],
+                cell(v)
+            ));
+        }
+    }
+    s.push_str(&format!("<tr><td colspan=\"3\">Meta-analysis (reference)</td><td class=\"num\">{benchmark}</td></tr>\n</tbody></table>\n<h2>Patients</h2>\n"));
+    for e in &sim.caseload {
+        let label = esc(e.label.as_deref().unwrap_or(&e.channel_id));
+        s.push_str(&format!(
+            "<h3>{label}</h3>\n<img src=\"charts/{0}-alliance.svg\" alt=\"Alliance of {label} by week: goals, tasks and bond, with the therapist's ratings and any rupture or repair marked\">\n<img src=\"charts/{0}-symptoms.svg\" alt=\"Symptoms of {label} by week, with severity bands and any safety alert marked\">\n",
+            esc(&e.channel_id)
         ));
     }
     s.push_str("</body></html>\n");
@@ -1368,7 +1494,7 @@ fn human_report(sim: &Simulated, dir: &Path, files: &[String], elapsed: f64) -> 
                     "{} {} on {}",
                     h.display_name,
                     trim_num(h.total),
-                    h.at.format("%d %b")
+                    h.at.format("%Y-%m-%d")
                 );
                 if h.stale {
                     t.push_str(&format!(" ({} days ago)", h.age_days));
@@ -1401,7 +1527,7 @@ fn human_report(sim: &Simulated, dir: &Path, files: &[String], elapsed: f64) -> 
                         t.push_str(&format!(" {}", trim_num(v)));
                     }
                     if let Some(at) = ev.at {
-                        t.push_str(&format!(" on {}", at.format("%d %b")));
+                        t.push_str(&format!(" on {}", at.format("%Y-%m-%d")));
                     }
                     t
                 })

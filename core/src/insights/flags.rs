@@ -192,15 +192,9 @@ fn trigger_text(a: &AlertRecord) -> String {
     if let Some(phrase) = &t.phrase {
         return format!("\"{phrase}\"");
     }
-    let name = display_name(&a.instrument);
-    let Some(item) = &t.item else {
-        return name;
+    let Some(mut s) = item_name(a) else {
+        return display_name(&a.instrument);
     };
-    // The item's number in the instrument (`phq9_9` is item 9).
-    let number = instrument(&a.instrument)
-        .and_then(|i| i.items.iter().position(|x| &x.link_id == item))
-        .map_or_else(|| item.clone(), |n| (n + 1).to_string());
-    let mut s = format!("{name} item {number}");
     if let Some(v) = t.answer {
         s.push_str(&format!(" = {}", num(v)));
         if let Some(text) = &t.answer_text {
@@ -211,6 +205,16 @@ fn trigger_text(a: &AlertRecord) -> String {
         s.push_str(&format!(", total {}", num(total)));
     }
     s
+}
+
+/// "PHQ-9 item 9" when the alert names its item.
+fn item_name(a: &AlertRecord) -> Option<String> {
+    let item = a.trigger.item.as_ref()?;
+    // The item's number in the instrument (`phq9_9` is item 9).
+    let number = instrument(&a.instrument)
+        .and_then(|i| i.items.iter().position(|x| &x.link_id == item))
+        .map_or_else(|| item.clone(), |n| (n + 1).to_string());
+    Some(format!("{} item {number}", display_name(&a.instrument)))
 }
 
 /// What happened, with its date: "risk answered on DATE: PHQ-9 item 9 = 2,
@@ -230,11 +234,18 @@ fn alert_text(a: &AlertRecord) -> String {
 }
 
 fn alert_evidence(a: &AlertRecord) -> Vec<Evidence> {
-    let mut out = vec![ev(
-        format!("safety alert ({})", trigger_text(a)),
-        Some(a.at),
-        a.trigger.answer,
-    )];
+    // The reason already tells the story; the evidence is the answer itself
+    // ("PHQ-9 item 9 answer 1"), or the phrase for risk language.
+    let first = match (&a.trigger.phrase, item_name(a)) {
+        (Some(phrase), _) => ev(format!("risk language \"{phrase}\""), Some(a.at), None),
+        (None, Some(item)) => ev(format!("{item} answer"), Some(a.at), a.trigger.answer),
+        (None, None) => ev(
+            format!("{} safety alert", display_name(&a.instrument)),
+            Some(a.at),
+            a.trigger.answer,
+        ),
+    };
+    let mut out = vec![first];
     if let Some(total) = a.trigger.total {
         out.push(ev(
             format!("{} total", display_name(&a.instrument)),
@@ -341,9 +352,11 @@ fn symptoms(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig, out: &mut V
         let Some(change) = reliable_change(rc, inst.scoring.total.direction, base, last) else {
             continue;
         };
+        // Therapists read the instrument's name ("PHQ-9"), never its id.
+        let name = display_name(id);
         let evidence = vec![
-            ev(format!("{id} baseline"), Some(b.at), Some(base)),
-            ev(format!("{id} latest"), Some(l.at), Some(last)),
+            ev(format!("{name} baseline"), Some(b.at), Some(base)),
+            ev(format!("{name} latest"), Some(l.at), Some(last)),
             ev("reliable change threshold", None, Some(change.threshold)),
         ];
         match change.category {
@@ -352,7 +365,7 @@ fn symptoms(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig, out: &mut V
                 out.push(Flag {
                     kind: FlagKind::Deterioration,
                     reason: format!(
-                        "{id} worsened reliably: {} at baseline ({}), {} on {} (threshold {})",
+                        "{name} worsened reliably: {} at baseline ({}), {} on {} (threshold {})",
                         num(base),
                         day(b.at),
                         num(last),
@@ -371,7 +384,7 @@ fn symptoms(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig, out: &mut V
                     out.push(Flag {
                         kind: FlagKind::NoReliableImprovement,
                         reason: format!(
-                            "week {week}: {id} has not improved reliably since baseline ({} → {}, needs {}); the program expects it by week {w}",
+                            "week {week}: {name} has not improved reliably since baseline ({} → {}, needs {}); the program expects it by week {w}",
                             num(base),
                             num(last),
                             num(change.threshold)
