@@ -492,35 +492,7 @@ pub fn run_channels(out: &Output, store: Option<&Path>) -> Result<()> {
 
 /// Renders the QR payload as a black-on-white PNG, 8 px per module.
 fn write_qr_png(path: &Path, payload: &str) -> Result<()> {
-    let code = qrcode::QrCode::new(payload.as_bytes())
-        .map_err(|_| Error::invalid("qr", "payload too long for a QR code"))?;
-    let w = code.width();
-    let (scale, quiet) = (8usize, 4usize);
-    let side = (w + 2 * quiet) * scale;
-    let colors = code.to_colors();
-    let mut pixels = vec![255u8; side * side];
-    for y in 0..w {
-        for x in 0..w {
-            if colors[y * w + x] == qrcode::Color::Dark {
-                for dy in 0..scale {
-                    let row = (y + quiet) * scale + dy;
-                    let start = row * side + (x + quiet) * scale;
-                    pixels[start..start + scale].fill(0);
-                }
-            }
-        }
-    }
-    let mut bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut bytes, side as u32, side as u32);
-        enc.set_color(png::ColorType::Grayscale);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc
-            .write_header()
-            .map_err(|e| Error::Internal(format!("png: {e}")))?;
-        w.write_image_data(&pixels)
-            .map_err(|e| Error::Internal(format!("png: {e}")))?;
-    }
+    let bytes = super::workstation::qr_png(payload)?;
     // The payload holds the pairing secret: owner-only, like exports.
     super::write_private(path, &bytes)
 }

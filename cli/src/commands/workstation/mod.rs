@@ -8,6 +8,8 @@
 
 mod html;
 mod pages;
+/// The invitation QR as a PNG, shared with `sync invite --qr`.
+pub(crate) use pages::qr_png;
 mod security;
 mod svg;
 

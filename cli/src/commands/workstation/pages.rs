@@ -1274,8 +1274,9 @@ pub async fn invite_status(State(app): State<Arc<App>>) -> Page {
     Ok(axum::Json(v).into_response())
 }
 
-/// The QR payload as a black-on-white PNG, 8 px per module; in memory only.
-fn qr_png(payload: &str) -> Result<Vec<u8>> {
+/// The QR payload as a black-on-white PNG, 8 px per module, in memory (the
+/// CLI's `invite --qr` writes the same image to a file).
+pub(crate) fn qr_png(payload: &str) -> Result<Vec<u8>> {
     let code = qrcode::QrCode::new(payload.as_bytes())
         .map_err(|_| Error::invalid("qr", "payload too long for a QR code"))?;
     let w = code.width();
