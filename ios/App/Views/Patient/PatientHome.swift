@@ -12,7 +12,7 @@ struct PatientHome: View {
         TabView {
             tab("Today", "sun.max") { TodayView(store: store, schedule: schedule, formats: model.formats) }
             tab("Messages", "bubble.left.and.bubble.right") { MessagesView(store: store, formats: model.formats) }
-            tab("Progress", "chart.xyaxis.line") { ProgressView_(store: store, formats: model.formats) }
+            tab("Progress", "chart.xyaxis.line") { ProgressScreen(store: store, formats: model.formats) }
             tab("Settings", "gearshape") { SettingsView(store: store, schedule: schedule) }
         }
         .task { await SyncPresenter(store: store, transport: model.transport).syncNow() }
