@@ -61,3 +61,46 @@ final class Qualities: XCTestCase {
         }
     }
 }
+
+/// The Keychain's failures (device locked, key invalidated after a biometry change) as the
+/// app's `KeySource` and `KeyProvider` report them. iOS-only: Android's journeys have no such test.
+final class KeyStoreStates: XCTestCase {
+    private struct LockedKeys: KeySource {
+        func deviceKey() throws -> KeyProvider { throw KeySourceError.unavailable }
+    }
+
+    private final class LockedProvider: KeyProvider, @unchecked Sendable {
+        func wrapKey(dataKey: Data) throws -> Data { throw KeyProviderError.Unavailable(reason: "device locked") }
+        func unwrapKey(wrapped: Data) throws -> Data { throw KeyProviderError.Unavailable(reason: "device locked") }
+        func destroyKey() throws {}
+    }
+
+    private struct LockedProviderKeys: KeySource {
+        func deviceKey() throws -> KeyProvider { LockedProvider() }
+    }
+
+    @MainActor
+    func testAnUnavailableKeyStoreIsAStateAndTheStoreIsKept() async throws {
+        let path = try makeTempDir().appendingPathComponent("p.db").path
+        let keys = MemoryKeys()
+        try await onboard(path, "Pat", zone: "Europe/Vienna", locale: "de-AT", country: "AT", passphrase: nil, keys: keys).closeStore()
+
+        let noKey = UnlockPresenter(storePath: path, keys: LockedKeys())
+        let none = await noKey.unlock(passphrase: nil)
+        XCTAssertNil(none)
+        XCTAssertEqual(noKey.state.error, .keyUnavailable)
+
+        // The provider fails inside the core: the core's KeyUnavailable, not a wrong key.
+        let locked = UnlockPresenter(storePath: path, keys: LockedProviderKeys())
+        let lockedStore = await locked.unlock(passphrase: nil)
+        XCTAssertNil(lockedStore)
+        XCTAssertEqual(locked.state.error, .keyUnavailable)
+
+        // Nothing was touched: the right key still opens it.
+        let unlock = UnlockPresenter(storePath: path, keys: keys)
+        let opened = await unlock.unlock(passphrase: nil)
+        let store = try XCTUnwrap(opened)
+        defer { store.closeStore() }
+        XCTAssertEqual(try store.profile()?.displayName, "Pat")
+    }
+}

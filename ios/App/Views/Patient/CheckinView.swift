@@ -56,6 +56,8 @@ struct CheckinView: View {
             .padding()
         }
         .navigationTitle(presenter?.state.draft?.title ?? "Check-in")
+        .crisisAccess(store: store, formats: model.formats)
+        .healthScreen()
         .sheet(isPresented: Binding(get: { presenter?.state.crisis != nil }, set: { if !$0 { presenter?.dismissCrisis() } })) {
             NavigationStack { CrisisView(store: store, formats: model.formats) }
         }

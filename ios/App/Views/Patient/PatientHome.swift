@@ -65,6 +65,7 @@ struct JoinView: View {
             }
         }
         .navigationTitle("Join your therapist")
+        .crisisAccess(store: store, formats: model.formats)
         .task { if presenter == nil { presenter = JoinPresenter(store: store, transport: model.transport, relayUrl: model.relayUrl) } }
     }
 }
