@@ -7,8 +7,10 @@ import Collabzium
 import Foundation
 import XCTest
 
+// @unchecked Sendable: XCTest on Linux hands the case to the main actor to run its async tests;
+// the case has no state of its own, so nothing is shared.
 @MainActor
-final class Journeys: XCTestCase {
+final class Journeys: XCTestCase, @unchecked Sendable {
     /// Kotlin: "patient onboards, joins, reads week 1, PHQ-9 risk answer -> crisis; therapist Safety, ack -> seen"
     func testPatientOnboardsJoinsReadsWeek1RiskAnswerCrisisTherapistSafetyAckSeen() async throws {
         let p = try await PairedApps(self, relay: try startRelay(try makeTempDir().appendingPathComponent("relay.db")))

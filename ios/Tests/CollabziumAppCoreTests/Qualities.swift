@@ -64,7 +64,7 @@ final class Qualities: XCTestCase {
 
 /// The Keychain's failures (device locked, key invalidated after a biometry change) as the
 /// app's `KeySource` and `KeyProvider` report them. iOS-only: Android's journeys have no such test.
-final class KeyStoreStates: XCTestCase {
+final class KeyStoreStates: XCTestCase, @unchecked Sendable {
     private struct LockedKeys: KeySource {
         func deviceKey() throws -> KeyProvider { throw KeySourceError.unavailable }
     }
