@@ -55,7 +55,7 @@ final class AppModel {
         store?.closeStore()
         store = nil
         schedule = nil
-        observers.forEach(NotificationCenter.default.removeObserver)
+        observers.forEach { NotificationCenter.default.removeObserver($0) }
         observers = []
     }
 }
@@ -83,7 +83,7 @@ struct CollabziumApp: App {
             RootView()
                 .environment(model)
                 .onChange(of: model.store == nil) { _, _ in
-                    session.set(model.store.flatMap { s in model.schedule.map { (s, $0) } })
+                    session.set(model.store.flatMap { s in model.schedule.map { (store: s, schedule: $0) } })
                 }
         }
     }

@@ -32,11 +32,12 @@ public enum BackgroundSync {
         schedule() // the next one, whatever happens to this one
         // The store file is Data Protection class Complete: while the phone is locked it cannot
         // be read, so there is nothing to do until the next unlock.
-        guard let open = session() else { return task.setTaskCompleted(success: true) }
+        guard let current = session() else { return task.setTaskCompleted(success: true) }
+        let handle = TaskHandle(task)
         let worker = Thread {
-            let synced = (try? open.store.sync(transport: transport)).map { $0.error == nil } ?? false
-            _ = try? open.schedule.replanReminders(atMillis: nil)
-            task.setTaskCompleted(success: synced)
+            let synced = (try? current.store.sync(transport: transport)).map { $0.error == nil } ?? false
+            _ = try? current.schedule.replanReminders(atMillis: nil)
+            handle.task.setTaskCompleted(success: synced)
         }
         worker.stackSize = 8 << 20
         // iOS may stop us early: the core keeps everything queued, the next round resumes.
@@ -47,7 +48,7 @@ public enum BackgroundSync {
     /// Travel: re-plan in the new zone when the device's zone or clock changes. Returns the
     /// observers so the caller keeps them alive.
     @MainActor
-    public static func observeTimeChanges(_ onChange: @escaping @MainActor (String) -> Void) -> [NSObjectProtocol] {
+    public static func observeTimeChanges(_ onChange: @escaping @MainActor @Sendable (String) -> Void) -> [NSObjectProtocol] {
         let names: [Notification.Name] = [.NSSystemTimeZoneDidChange, UIApplication.significantTimeChangeNotification]
         return names.map { name in
             NotificationCenter.default.addObserver(forName: name, object: nil, queue: .main) { _ in
@@ -55,4 +56,10 @@ public enum BackgroundSync {
             }
         }
     }
+}
+
+/// BGTask objects are not Sendable; the system allows completing them from any thread.
+private final class TaskHandle: @unchecked Sendable {
+    let task: BGAppRefreshTask
+    init(_ task: BGAppRefreshTask) { self.task = task }
 }

@@ -28,13 +28,14 @@ public final class NotificationCenterScheduler: AppNotificationScheduler, @unche
 
     /// Called by the core on its own thread (never the main thread), so waiting is fine here.
     public func replacePending(notifications: [PlannedNotification]) throws {
-        let settings = wait { done in self.center.getNotificationSettings { done($0) } }
+        let settings: UNNotificationSettings = wait { done in self.center.getNotificationSettings { done($0) } }
         guard settings.authorizationStatus == .authorized || settings.authorizationStatus == .provisional else {
             throw NotificationSchedulerError.NotPermitted
         }
         let plan = Array(notifications.prefix(Int(Self.systemLimit)))
         // What the system still holds: anything persisted but no longer pending has fired.
-        let pendingIds = Set(wait { done in self.center.getPendingNotificationRequests { done($0.map(\.identifier)) } })
+        let pendingList: [String] = wait { done in self.center.getPendingNotificationRequests { done($0.map(\.identifier)) } }
+        let pendingIds = Set(pendingList)
         let current = ReminderDiff.decode(defaults.string(forKey: Self.persistedKey))
             .filter { pendingIds.contains(Self.idPrefix + $0.id) }
         let changes = ReminderDiff.changes(current: current, plan: plan)
@@ -59,14 +60,21 @@ public final class NotificationCenterScheduler: AppNotificationScheduler, @unche
         if failed > 0 { throw NotificationSchedulerError.Unavailable(reason: "\(failed) reminders not scheduled") }
     }
 
-    private func wait<T>(_ body: (@escaping (T) -> Void) -> Void) -> T {
+    /// Blocks the core's thread until a completion handler ran (they run on the center's queue).
+    private func wait<T>(_ body: (@escaping @Sendable (T) -> Void) -> Void) -> T {
         let done = DispatchSemaphore(value: 0)
-        var result: T?
+        let box = ResultBox<T>()
         body { value in
-            result = value
+            box.value = value
             done.signal()
         }
         done.wait()
-        return result!
+        // Set before the signal that ended the wait.
+        return box.value!
     }
+}
+
+/// One value handed from a completion handler to the waiting thread; the semaphore orders them.
+private final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
 }

@@ -2,6 +2,7 @@ import Collabzium
 import CollabziumAppCore
 import CoreImage.CIFilterBuiltins
 import SwiftUI
+import UIKit
 
 /// A new invitation: the code to read out, and the same text as a QR image to scan.
 struct InviteView: View {
@@ -26,7 +27,7 @@ struct InviteView: View {
                 if let code = p.state.code {
                     Section("Give this code to your patient") {
                         Text(code).font(.largeTitle.monospaced()).textSelection(.enabled)
-                            .accessibilityLabel("Code \(code.map(String.init).joined(separator: " "))")
+                            .accessibilityLabel("Code \(code.map { String($0) }.joined(separator: " "))")
                         if let payload = p.state.qrPayload, let image = Self.qr(payload) {
                             Image(uiImage: image).interpolation(.none).resizable().scaledToFit().frame(maxWidth: 240)
                                 .accessibilityLabel("QR code of the invitation")

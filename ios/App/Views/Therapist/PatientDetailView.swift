@@ -27,7 +27,7 @@ struct PatientDetailView: View {
                     Section("Week \(t.weekNow)") {
                         ForEach(t.symptoms, id: \.instrument) { series in
                             Chart(series.points, id: \.atMillis) { pt in
-                                LineMark(x: .value("Week", pt.week), y: .value("Score", pt.score))
+                                LineMark(x: .value("Week", Int(pt.week)), y: .value("Score", pt.score))
                             }
                             .frame(minHeight: 160)
                             .accessibilityLabel("\(series.instrument): \(series.points.map { formats.score($0.score) }.joined(separator: ", "))")
