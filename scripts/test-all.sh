@@ -4,7 +4,8 @@
 #   scripts/test-all.sh                      all suites: rust, lint, package, msrv, kotlin, swift, api (schemathesis),
 #                                            fuzz, size (release library size budget), android (debug APK
 #                                            built and checked, app-logic journeys on the JVM), browser (the
-#                                            workstation in headless chromium: tests/browser)
+#                                            workstation in headless chromium: tests/browser), ios (ios/Package.swift:
+#                                            state-holder journeys in the trixie chroot, swiftc -parse over ios/App)
 #   scripts/test-all.sh --only kotlin        one suite (repeat --only, or use a comma list)
 #   scripts/test-all.sh --setup-only         install/verify prerequisites and exit
 #
@@ -42,7 +43,7 @@ BUILD_DIR="$REPO_ROOT/build"
 BINDINGS_DIR="$BUILD_DIR/bindings"
 LOG_DIR="$BUILD_DIR/test-logs"
 OS="$(uname -s)"
-ALL_SUITES=(rust lint package msrv kotlin swift api fuzz size android browser)
+ALL_SUITES=(rust lint package msrv kotlin swift api fuzz size android browser ios)
 # The browser suite's npm packages, pinned; installed into the cache, never into the checkout.
 PLAYWRIGHT_VERSION="1.65.2"
 AXE_VERSION="4.14.1"
@@ -80,7 +81,7 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ ${#SELECTED[@]} -eq 0 ]]; then SELECTED=("${ALL_SUITES[@]}"); fi
 for s in "${SELECTED[@]}"; do
-    case "$s" in rust|lint|package|msrv|kotlin|swift|api|fuzz|size|android|browser) ;; *) echo "unknown suite: $s (rust|lint|package|msrv|kotlin|swift|api|fuzz|size|android|browser)" >&2; exit 2 ;; esac
+    case "$s" in rust|lint|package|msrv|kotlin|swift|api|fuzz|size|android|browser|ios) ;; *) echo "unknown suite: $s (rust|lint|package|msrv|kotlin|swift|api|fuzz|size|android|browser|ios)" >&2; exit 2 ;; esac
 done
 wants() { local s; for s in "${SELECTED[@]}"; do [[ "$s" == "$1" ]] && return 0; done; return 1; }
 
@@ -412,7 +413,7 @@ setup_prereqs() {
             command -v java >/dev/null || pkgs+=(openjdk-17-jdk-headless)
             command -v npm >/dev/null || pkgs+=(npm)
         fi
-        if wants swift; then pkgs+=(debootstrap); fi
+        if wants swift || wants ios; then pkgs+=(debootstrap); fi
         if wants browser; then
             [[ -x "$CHROMIUM_BIN" ]] || pkgs+=(chromium)
             command -v node >/dev/null || pkgs+=(nodejs)
@@ -435,7 +436,7 @@ setup_prereqs() {
         "$REPO_ROOT/scripts/ensure-android-tools.sh" "$CACHE" >/dev/null 2>>"$LOG_DIR/android-tools.log" ||
             { tail -n 20 "$LOG_DIR/android-tools.log" >&2; die "scripts/ensure-android-tools.sh failed (log: $LOG_DIR/android-tools.log)"; }
     fi
-    if wants swift; then
+    if wants swift || wants ios; then
         if [[ "$OS" == Linux ]]; then
             swift_lock
             ensure_swift_chroot
@@ -876,15 +877,94 @@ suite_swift() {
     fi
 }
 
+# The iOS app (issue 13, docs/adr/0010-ios-app.md): ios/Package.swift (the generated bindings,
+# CollabziumAppCore's state holders, the Linux shim, the journeys) built and tested with
+# `swift test` in the trixie chroot against the host-built library and a relay process; then
+# `swiftc -parse` over every file of ios/App (Apple-only: syntax only here, never type-checked).
+# Counts: journey/quality tests passed plus App files parsed.
+stage_ios_package() { # stage_ios_package <dest>
+    local dest=$1 stage="$BUILD_DIR/ios-stage"
+    rm -rf "$stage"
+    mkdir -p "$stage"
+    cp "$REPO_ROOT/ios/Package.swift" "$stage/"
+    cp -R "$REPO_ROOT/ios/Sources" "$REPO_ROOT/ios/Tests" "$stage/"
+    rm -rf "$stage/Sources/Collabzium" "$stage/Sources/CollabziumFFI"
+    mkdir -p "$stage/Sources/CollabziumFFI" "$stage/Sources/Collabzium"
+    cp "$BINDINGS_DIR/CollabziumFFI.h" "$stage/Sources/CollabziumFFI/CollabziumFFI.h"
+    cp "$BINDINGS_DIR/CollabziumFFI.modulemap" "$stage/Sources/CollabziumFFI/module.modulemap"
+    cp "$BINDINGS_DIR/Collabzium.swift" "$stage/Sources/Collabzium/Collabzium.swift"
+    sync_dir "$stage" "$dest"
+}
+
+suite_ios() {
+    local logfile="$LOG_DIR/ios.log" t0=$SECONDS rc=0
+    : >"$logfile"
+    if [[ "$OS" != Linux ]]; then
+        # On a Mac the package links the XCFramework instead: ios/build-xcframework.sh, then
+        # `swift test` in ios/ (README, "iOS"). Not automated here.
+        record ios ERROR 0 0 "$((SECONDS - t0))" "Linux only; on macOS run ios/build-xcframework.sh, then swift test in ios/"
+        return
+    fi
+    local filter=()
+    if [[ -n "${COLLABZIUM_TEST_FILTER:-}" ]]; then filter=(--filter "$COLLABZIUM_TEST_FILTER"); fi
+    if ! build_cli; then
+        record ios FAIL 0 1 "$((SECONDS - t0))" "cargo build -p collabzium-cli failed, see build.log"
+        return
+    fi
+    local root="$SWIFT_ROOT" app_files=() f
+    mapfile -t app_files < <(cd "$REPO_ROOT/ios/App" && find . -name '*.swift' | sed 's|^\./||' | sort)
+    swift_lock
+    stage_ios_package "$root/work/collabzium-ios/package"
+    # The library and the relay binary are shared with the swift suite (same files, same lock).
+    mkdir -p "$root/work/collabzium/lib" "$root/work/collabzium/bin"
+    cmp -s "$FFI_LIB" "$root/work/collabzium/lib/$(basename "$FFI_LIB")" || cp "$FFI_LIB" "$root/work/collabzium/lib/"
+    cmp -s "$CLI_BIN" "$root/work/collabzium/bin/collabzium" || cp "$CLI_BIN" "$root/work/collabzium/bin/collabzium"
+    sync_dir "$REPO_ROOT/cli/data/programs" "$root/work/collabzium-ios/programs"
+    rm -rf "$root/work/collabzium-ios/app"
+    mkdir -p "$root/work/collabzium-ios/app"
+    cp -R "$REPO_ROOT/ios/App/." "$root/work/collabzium-ios/app/"
+    mount_chroot_fs "$root"
+    log "swift test: ios/Package.swift (in the trixie chroot $root)"
+    run_logged "$logfile" chroot_run "$root" env COLLABZIUM_BIN=/work/collabzium/bin/collabzium \
+        COLLABZIUM_PROGRAMS_DIR=/work/collabzium-ios/programs sh -c 'cd /work/collabzium-ios/package && exec swift test \
+        -Xlinker -L/work/collabzium/lib -Xlinker -rpath -Xlinker /work/collabzium/lib "$@"' \
+        swift-test "${filter[@]}" || rc=$?
+    log "swiftc -parse: ios/App (${#app_files[@]} files; syntax only, Apple frameworks are not here)"
+    local parsed=0 parse_failed=0
+    for f in "${app_files[@]}"; do
+        if run_logged "$logfile" chroot_run "$root" swiftc -parse "/work/collabzium-ios/app/$f"; then
+            parsed=$((parsed + 1))
+        else
+            parse_failed=$((parse_failed + 1))
+            echo "ios: swiftc -parse failed: ios/App/$f" >>"$logfile"
+        fi
+    done
+    unmount_chroot_fs "$root"
+    swift_unlock
+    local passed failed
+    passed="$(grep -cE "^Test Case '.*' passed \(" "$logfile" || true)"
+    failed="$(grep -cE "^Test Case '.*' failed \(" "$logfile" || true)"
+    echo "ios: $passed passed, $failed failed; ios/App: $parsed parsed, $parse_failed failed"
+    local note="journeys $passed passed, ios/App $parsed files parsed"
+    if [[ $rc -eq 0 && $failed -eq 0 && $passed -gt 0 && $parse_failed -eq 0 && $parsed -gt 0 ]]; then
+        record ios PASS "$((passed + parsed))" 0 "$((SECONDS - t0))" "$note"
+    else
+        if [[ $failed -eq 0 && $rc -ne 0 ]]; then failed=1; note="$note; build error (exit $rc), see log"; fi
+        if [[ $passed -eq 0 && $rc -eq 0 ]]; then failed=$((failed + 1)); note="$note; no tests ran"; fi
+        if [[ $parsed -eq 0 ]]; then parse_failed=$((parse_failed + 1)); fi
+        record ios FAIL "$((passed + parsed))" "$((failed + parse_failed))" "$((SECONDS - t0))" "$note"
+    fi
+}
+
 # ---------------------------------------------------------------- main
 mkdir -p "$LOG_DIR"
 log "Collabzium tests: ${SELECTED[*]} (cache: $CACHE)"
 setup_prereqs
 if [[ $SETUP_ONLY == 1 ]]; then exit 0; fi
 
-if wants kotlin || wants swift; then
+if wants kotlin || wants swift || wants ios; then
     if ! build_bindings; then
-        for s in kotlin swift; do wants "$s" && record "$s" ERROR 0 0 "" "not run: FFI build/bindgen failed"; done
+        for s in kotlin swift ios; do wants "$s" && record "$s" ERROR 0 0 "" "not run: FFI build/bindgen failed"; done
         print_summary || true
         die "building collabzium-ffi or generating bindings failed (log: ${LOG_DIR#"$REPO_ROOT"/}/build.log)"
     fi

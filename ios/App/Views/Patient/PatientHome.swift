@@ -1,0 +1,71 @@
+import Collabzium
+import CollabziumAppCore
+import SwiftUI
+
+/// The patient's tabs. Every tab carries the crisis button and the privacy cover.
+struct PatientHome: View {
+    @Environment(AppModel.self) private var model
+    let store: PatientStore
+    let schedule: PatientSchedule
+
+    var body: some View {
+        TabView {
+            tab("Today", "sun.max") { TodayView(store: store, schedule: schedule, formats: model.formats) }
+            tab("Messages", "bubble.left.and.bubble.right") { MessagesView(store: store, formats: model.formats) }
+            tab("Progress", "chart.xyaxis.line") { ProgressScreen(store: store, formats: model.formats) }
+            tab("Settings", "gearshape") { SettingsView(store: store, schedule: schedule) }
+        }
+        .task { await SyncPresenter(store: store, transport: model.transport).syncNow() }
+    }
+
+    private func tab<V: View>(_ title: String, _ icon: String, @ViewBuilder _ content: () -> V) -> some View {
+        NavigationStack {
+            content()
+                .crisisAccess(store: store, formats: model.formats)
+                .healthScreen()
+        }
+        .tabItem { Label(title, systemImage: icon) }
+    }
+}
+
+struct JoinView: View {
+    @Environment(AppModel.self) private var model
+    let store: PatientStore
+    @State private var presenter: JoinPresenter?
+
+    var body: some View {
+        Form {
+            if let p = presenter {
+                Section("Code from your therapist") {
+                    // Scanning the QR needs a core call to decode the camera image, which the
+                    // bindings do not have yet: the code is typed (or pasted) instead.
+                    TextField("Code", text: Binding(get: { p.state.code }, set: { p.setCode($0) }))
+                        .textInputAutocapitalization(.characters).autocorrectionDisabled()
+                        .font(.title3.monospaced())
+                        .accessibilityLabel("Invitation code")
+                    Toggle("Share what I did before joining", isOn: Binding(get: { p.state.shareHistory }, set: { p.setShareHistory($0) }))
+                        .tapTarget()
+                }
+                if p.state.askShareAlerts {
+                    Section("You answered a risk question before joining. Share that with your therapist?") {
+                        Button("Yes, share it") { Task { await p.join(shareAlerts: true) } }.tapTarget()
+                        Button("No") { Task { await p.join(shareAlerts: false) } }.tapTarget()
+                    }
+                }
+                if let r = p.state.result {
+                    Section("Compare this number with your therapist's screen") {
+                        Text(r.safetyNumber ?? "Waiting for your therapist…")
+                            .font(.title2.monospaced())
+                            .accessibilityLabel(r.safetyNumber.map { "Safety number \($0)" } ?? "Waiting for your therapist")
+                        Button("Check again") { Task { await p.refresh() } }.tapTarget()
+                    }
+                }
+                ErrorBanner(error: p.state.error)
+                Button("Join") { Task { await p.join() } }.disabled(p.state.busy || p.state.code.isEmpty).tapTarget()
+            }
+        }
+        .navigationTitle("Join your therapist")
+        .crisisAccess(store: store, formats: model.formats)
+        .task { if presenter == nil { presenter = JoinPresenter(store: store, transport: model.transport, relayUrl: model.relayUrl) } }
+    }
+}
