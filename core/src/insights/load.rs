@@ -25,6 +25,9 @@ use crate::sync::events;
 use crate::sync::state::{ChannelState, ChannelStatus, InboxItem};
 use crate::sync::AlertAcknowledgement;
 
+mod live;
+pub(super) use live::{Live, Refreshed};
+
 /// Record kind linking a therapist's alliance rating to a patient.
 pub const RATING_KIND: &str = "insights_rating";
 
@@ -64,7 +67,7 @@ struct WireAlertItem {
 
 /// The parts of a synced check-in the insights use. Deliberately lenient:
 /// a newer sender may add fields.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct WireCheckin {
     id: String,
     instrument: String,
@@ -74,7 +77,7 @@ struct WireCheckin {
     score: WireScore,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct WireScore {
     #[serde(default)]
     total: Option<f64>,
@@ -135,7 +138,10 @@ fn current_points(list: Vec<WireCheckin>) -> Vec<ScoredPoint> {
     out
 }
 
-#[derive(Default)]
+/// One channel's received events, folded. Adding an event never needs the
+/// others (except to break exact ties, by insertion order), so the live
+/// caseload (`live`) keeps one per channel and adds new events to it.
+#[derive(Clone, Default)]
 struct Acc {
     checkins: Vec<WireCheckin>,
     alerts: Vec<AlertRecord>,
@@ -148,6 +154,7 @@ struct Acc {
 }
 
 /// What the insights need of the latest program assignment.
+#[derive(Clone)]
 struct Assignment {
     sent_at: i64,
     start: NaiveDate,
@@ -353,16 +360,66 @@ fn engagement(at: DateTime<Utc>) -> impl Fn(&Value) -> Option<EngagementSnapshot
     }
 }
 
-/// Program assignments this store sent, per channel, opened from the
-/// outbox (the therapist's own copy of what the patient received).
-fn sent_assignments(tx: &ReadTx<'_>) -> Result<Vec<(String, i64, Value)>> {
+/// A program assignment this store sent, as the outbox holds it.
+#[derive(Clone, PartialEq)]
+struct Sent {
+    /// Outbox sequence: monotonic, never reused.
+    seq: i64,
+    channel: String,
+    at: i64,
+    body: Value,
+}
+
+/// Program assignments this store sent with an outbox sequence above
+/// `after`, opened from the outbox (the therapist's own copy of what the
+/// patient received).
+fn sent_assignments(tx: &ReadTx<'_>, after: i64) -> Result<Vec<Sent>> {
     let mut out = Vec::new();
-    for e in outbox::routed_events(tx, events::PROGRAM_ASSIGNMENT)? {
-        if let Ok(v) = serde_json::from_slice::<Value>(&e.body) {
-            out.push((e.channel, e.created_at_millis, v));
+    for e in outbox::routed_events_after(tx, events::PROGRAM_ASSIGNMENT, after)? {
+        if let Ok(body) = serde_json::from_slice::<Value>(&e.body) {
+            out.push(Sent {
+                seq: e.seq,
+                channel: e.channel,
+                at: e.created_at_millis,
+                body,
+            });
         }
     }
     Ok(out)
+}
+
+/// Channels held as the therapist, active or revoked, in list order.
+fn read_channels(tx: &ReadTx<'_>) -> Result<Vec<ChannelState>> {
+    Ok(tx
+        .list::<ChannelState>()?
+        .into_iter()
+        .map(|c| c.value)
+        .filter(|c| c.role == "therapist")
+        .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Revoked))
+        .collect())
+}
+
+/// The therapist's submitted ratings per channel.
+fn read_ratings(tx: &ReadTx<'_>) -> Result<BTreeMap<String, Vec<Checkin>>> {
+    let mut ratings: BTreeMap<String, Vec<Checkin>> = BTreeMap::new();
+    for link in tx.list::<TherapistRating>()? {
+        // A link whose check-in was never submitted is ignored.
+        if let Some(c) = tx.get::<Checkin>(&link.value.checkin_id)? {
+            ratings
+                .entry(link.value.channel_id)
+                .or_default()
+                .push(c.value);
+        }
+    }
+    Ok(ratings)
+}
+
+fn read_acks(tx: &ReadTx<'_>) -> Result<Vec<AlertAcknowledgement>> {
+    Ok(tx
+        .list::<AlertAcknowledgement>()?
+        .into_iter()
+        .map(|a| a.value)
+        .collect())
 }
 
 fn mode_of(checkins: &[ScoredPoint], program_modes: &[String]) -> Option<String> {
@@ -385,11 +442,12 @@ fn mode_of(checkins: &[ScoredPoint], program_modes: &[String]) -> Option<String>
 }
 
 /// Everything `load_patients` reads, from one read transaction. Its
-/// inputs are exactly what `cache::fingerprint` covers: keep them in step.
+/// inputs are exactly what `cache::fingerprint` and `live` watch: keep
+/// them in step.
 pub(super) struct Inputs {
     channels: Vec<ChannelState>,
     inbox: Vec<Stored<InboxItem>>,
-    sent: Vec<(String, i64, Value)>,
+    sent: Vec<Sent>,
     ratings: BTreeMap<String, Vec<Checkin>>,
     acks: Vec<AlertAcknowledgement>,
 }
@@ -405,36 +463,12 @@ pub fn load_patients(store: &Store) -> Result<Vec<PatientRecord>> {
 /// `sync_inbox`, `insights_rating` and `checkin`, and the outbox's program
 /// assignments with their `sync_route`.
 pub(super) fn read_inputs(tx: &ReadTx<'_>) -> Result<Inputs> {
-    let channels: Vec<ChannelState> = tx
-        .list::<ChannelState>()?
-        .into_iter()
-        .map(|c| c.value)
-        .filter(|c| c.role == "therapist")
-        .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Revoked))
-        .collect();
-    let inbox = tx.list::<InboxItem>()?;
-    let sent = sent_assignments(tx)?;
-    let mut ratings: BTreeMap<String, Vec<Checkin>> = BTreeMap::new();
-    for link in tx.list::<TherapistRating>()? {
-        // A link whose check-in was never submitted is ignored.
-        if let Some(c) = tx.get::<Checkin>(&link.value.checkin_id)? {
-            ratings
-                .entry(link.value.channel_id)
-                .or_default()
-                .push(c.value);
-        }
-    }
-    let acks = tx
-        .list::<AlertAcknowledgement>()?
-        .into_iter()
-        .map(|a| a.value)
-        .collect();
     Ok(Inputs {
-        channels,
-        inbox,
-        sent,
-        ratings,
-        acks,
+        channels: read_channels(tx)?,
+        inbox: tx.list::<InboxItem>()?,
+        sent: sent_assignments(tx, i64::MIN)?,
+        ratings: read_ratings(tx)?,
+        acks: read_acks(tx)?,
     })
 }
 
@@ -447,10 +481,7 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
         mut ratings,
         acks,
     } = inputs;
-    let acks: BTreeMap<(&str, &str), &AlertAcknowledgement> = acks
-        .iter()
-        .map(|a| ((a.channel.as_str(), a.alert_id.as_str()), a))
-        .collect();
+    let acks = ack_index(&acks);
     let mut acc: BTreeMap<&str, Acc> = channels
         .iter()
         .map(|c| (c.id.as_str(), Acc::default()))
@@ -460,102 +491,133 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
             a.add(&item.value);
         }
     }
-    for (channel, at, body) in &sent {
-        if let Some(a) = acc.get_mut(channel.as_str()) {
-            a.assignment(*at, body);
-        }
-    }
     let mut out = Vec::with_capacity(channels.len());
     for c in &channels {
         let Some(a) = acc.remove(c.id.as_str()) else {
             continue;
         };
-        let paired = c
-            .paired_at_millis
-            .or(Some(c.created_at_millis))
-            .and_then(utc)
-            .unwrap_or(DateTime::UNIX_EPOCH);
-        let start = a
-            .program
-            .as_ref()
-            .and_then(|p| p.start.and_hms_opt(0, 0, 0))
-            .map_or(paired, |d| d.and_utc());
-        let checkin_totals: BTreeMap<String, Option<f64>> = a
-            .checkins
+        let own_sent = sent
             .iter()
-            .map(|c| (c.id.clone(), c.score.total))
-            .collect();
-        let checkins: Vec<ScoredPoint> = current_points(a.checkins)
-            .into_iter()
-            .filter(|p| p.instrument != THERAPIST_ALLIANCE)
-            .collect();
-        let therapist_ratings = current_points(
-            ratings
-                .remove(&c.id)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| WireCheckin {
-                    id: c.id,
-                    instrument: c.instrument,
-                    corrects: c.corrects,
-                    submitted_at_millis: c.submitted_at_millis,
-                    score: WireScore {
-                        total: c.score.total,
-                        severity: c.score.severity,
-                        severity_label: c.score.severity_label,
-                        subscales: c.score.subscales,
-                    },
-                })
-                .collect(),
-        );
-        let (weeks, review_week, primary_instrument, modes) = a
-            .program
-            .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
-            .unwrap_or((None, None, None, Vec::new()));
-        let mut alerts = a.alerts;
-        for al in &mut alerts {
-            if let Some(ack) = acks.get(&(c.id.as_str(), al.alert_id.as_str())) {
-                al.acknowledged = true;
-                al.acknowledged_at = utc(ack.at_millis);
-                al.action = Some(ack.action);
-            }
-        }
-        // The final total arrives with the check-in the alert belongs to.
-        for al in &mut alerts {
-            if al.trigger.total.is_none() && al.trigger.phrase.is_none() {
-                al.trigger.total = checkin_totals.get(al.alert_id.as_str()).copied().flatten();
-            }
-        }
-        alerts.sort_by_key(|x| x.at);
-        let mut progress = a.progress;
-        progress.sort_by_key(|x| x.at);
-        let mut consent = a.research_consent;
-        consent.sort_by_key(|&(at, hlc, _)| (at, hlc));
-        out.push(PatientRecord {
-            channel_id: c.id.clone(),
-            label: c.label.clone(),
-            mode: mode_of(&checkins, &modes),
-            start,
-            checkins,
-            therapist_ratings,
-            alerts,
-            progress,
-            engagement: a.engagement,
-            last_activity: a.last_activity,
-            review_week: review_week.filter(|w| weeks.is_none_or(|n| *w <= n)),
-            program_weeks: weeks,
-            research_consent: consent
-                .into_iter()
-                .map(|(at, _, granted)| ConsentPoint { at, granted })
-                .collect(),
-            primary_instrument,
-        });
+            .filter(|s| s.channel == c.id)
+            .map(|s| (s.at, &s.body));
+        out.push(finish(
+            c,
+            a,
+            own_sent,
+            ratings.remove(&c.id).unwrap_or_default(),
+            &acks,
+        ));
     }
+    order(&mut out, &channels);
+    out
+}
+
+/// Acknowledgements by (channel, alert id); a later one for the same alert wins.
+fn ack_index(acks: &[AlertAcknowledgement]) -> BTreeMap<(&str, &str), &AlertAcknowledgement> {
+    acks.iter()
+        .map(|a| ((a.channel.as_str(), a.alert_id.as_str()), a))
+        .collect()
+}
+
+/// Newest pairing first; channels paired at the same time keep list order.
+fn order(out: &mut [PatientRecord], channels: &[ChannelState]) {
     out.sort_by_key(|p| {
         let c = channels.iter().find(|c| c.id == p.channel_id);
         std::cmp::Reverse(c.and_then(|c| c.paired_at_millis))
     });
-    out
+}
+
+/// One patient from their channel's folded events, then the program
+/// assignments this store sent them (in outbox order), the therapist's
+/// ratings and the acknowledgements.
+fn finish<'v>(
+    c: &ChannelState,
+    mut a: Acc,
+    sent: impl Iterator<Item = (i64, &'v Value)>,
+    ratings: Vec<Checkin>,
+    acks: &BTreeMap<(&str, &str), &AlertAcknowledgement>,
+) -> PatientRecord {
+    for (at, body) in sent {
+        a.assignment(at, body);
+    }
+    let paired = c
+        .paired_at_millis
+        .or(Some(c.created_at_millis))
+        .and_then(utc)
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let start = a
+        .program
+        .as_ref()
+        .and_then(|p| p.start.and_hms_opt(0, 0, 0))
+        .map_or(paired, |d| d.and_utc());
+    let checkin_totals: BTreeMap<String, Option<f64>> = a
+        .checkins
+        .iter()
+        .map(|c| (c.id.clone(), c.score.total))
+        .collect();
+    let checkins: Vec<ScoredPoint> = current_points(a.checkins)
+        .into_iter()
+        .filter(|p| p.instrument != THERAPIST_ALLIANCE)
+        .collect();
+    let therapist_ratings = current_points(
+        ratings
+            .into_iter()
+            .map(|c| WireCheckin {
+                id: c.id,
+                instrument: c.instrument,
+                corrects: c.corrects,
+                submitted_at_millis: c.submitted_at_millis,
+                score: WireScore {
+                    total: c.score.total,
+                    severity: c.score.severity,
+                    severity_label: c.score.severity_label,
+                    subscales: c.score.subscales,
+                },
+            })
+            .collect(),
+    );
+    let (weeks, review_week, primary_instrument, modes) = a
+        .program
+        .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
+        .unwrap_or((None, None, None, Vec::new()));
+    let mut alerts = a.alerts;
+    for al in &mut alerts {
+        if let Some(ack) = acks.get(&(c.id.as_str(), al.alert_id.as_str())) {
+            al.acknowledged = true;
+            al.acknowledged_at = utc(ack.at_millis);
+            al.action = Some(ack.action);
+        }
+    }
+    // The final total arrives with the check-in the alert belongs to.
+    for al in &mut alerts {
+        if al.trigger.total.is_none() && al.trigger.phrase.is_none() {
+            al.trigger.total = checkin_totals.get(al.alert_id.as_str()).copied().flatten();
+        }
+    }
+    alerts.sort_by_key(|x| x.at);
+    let mut progress = a.progress;
+    progress.sort_by_key(|x| x.at);
+    let mut consent = a.research_consent;
+    consent.sort_by_key(|&(at, hlc, _)| (at, hlc));
+    PatientRecord {
+        channel_id: c.id.clone(),
+        label: c.label.clone(),
+        mode: mode_of(&checkins, &modes),
+        start,
+        checkins,
+        therapist_ratings,
+        alerts,
+        progress,
+        engagement: a.engagement,
+        last_activity: a.last_activity,
+        review_week: review_week.filter(|w| weeks.is_none_or(|n| *w <= n)),
+        program_weeks: weeks,
+        research_consent: consent
+            .into_iter()
+            .map(|(at, _, granted)| ConsentPoint { at, granted })
+            .collect(),
+        primary_instrument,
+    }
 }
 
 /// The therapist rates the alliance with a patient: starts, answers and
