@@ -145,34 +145,48 @@ pub fn load_patients_cached(store: &Store) -> Result<Vec<PatientRecord>> {
 /// their patients (`load::live`). The first call opens everything. Dropped
 /// with the handle; `clear` on lock.
 #[derive(Default)]
-pub struct PatientsMemo(std::sync::Mutex<Option<Live>>);
+pub struct PatientsMemo {
+    live: std::sync::Mutex<Option<Live>>,
+    full_loads: std::sync::atomic::AtomicU64,
+}
 
 impl PatientsMemo {
     /// The same patients as [`load_patients`](super::load_patients) on the
     /// store as it is now.
     pub fn patients(&self, store: &Store) -> Result<std::sync::Arc<Vec<PatientRecord>>> {
         let mut memo = self
-            .0
+            .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Taken out: a failed refresh leaves no half-updated state behind,
         // and the next call loads from scratch.
         let current = memo.take();
+        let load = |tx: &ReadTx<'_>| {
+            self.full_loads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Live::load(tx)
+        };
         let live = store.read(|tx| match current {
             Some(mut live) => match live.refresh(tx)? {
                 Refreshed::Done => Ok(live),
-                Refreshed::Rebuild => Live::load(tx),
+                Refreshed::Rebuild => load(tx),
             },
-            None => Live::load(tx),
+            None => load(tx),
         })?;
         let patients = live.patients();
         *memo = Some(live);
         Ok(patients)
     }
 
+    /// How many calls opened every input (the first, and any after a
+    /// deletion or `clear`): diagnostics and tests.
+    pub fn full_loads(&self) -> u64 {
+        self.full_loads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn clear(&self) {
         *self
-            .0
+            .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }

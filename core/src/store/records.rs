@@ -123,7 +123,8 @@ pub fn kind_name(keys: &StoreKeys, column: &str) -> String {
 
 pub(crate) const RECORDS_TABLE: &str = "records";
 
-const UPSERT_RECORD: &str = "INSERT INTO records (kind, id, created_at, updated_at, body, change_seq)
+const UPSERT_RECORD: &str =
+    "INSERT INTO records (kind, id, created_at, updated_at, body, change_seq)
      VALUES (?1, ?2, ?3, ?3, ?4, ?5)
      ON CONFLICT (kind, id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body,
          change_seq = excluded.change_seq";

@@ -196,7 +196,8 @@ impl Live {
                 .eq(self.channels.iter().map(channel_view));
             self.channels = channels;
         }
-        if tx.kind_change_seq(RATING_KIND)? > self.seq || tx.kind_change_seq(Checkin::KIND)? > self.seq
+        if tx.kind_change_seq(RATING_KIND)? > self.seq
+            || tx.kind_change_seq(Checkin::KIND)? > self.seq
         {
             let ratings = read_ratings(tx)?;
             differing(&self.ratings, &ratings, &mut dirty);
@@ -259,11 +260,10 @@ impl Live {
         };
         if reordered {
             // Keep the records of unchanged channels; lay out like `build`.
-            let mut old: HashMap<String, PatientRecord> =
-                std::mem::take(Arc::make_mut(patients))
-                    .into_iter()
-                    .map(|p| (p.channel_id.clone(), p))
-                    .collect();
+            let mut old: HashMap<String, PatientRecord> = std::mem::take(Arc::make_mut(patients))
+                .into_iter()
+                .map(|p| (p.channel_id.clone(), p))
+                .collect();
             let mut out: Vec<PatientRecord> = channels
                 .iter()
                 .map(|c| match old.remove(&c.id) {
@@ -316,5 +316,109 @@ fn differing<V: PartialEq>(
         if old.get(k) != new.get(k) {
             dirty.insert(k.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MemoryKeyProvider;
+    use crate::insights::{load_patients, PatientsMemo};
+    use crate::store::Store;
+    use crate::sync::state::inbox_id;
+
+    const T0: i64 = 1_780_000_000_000;
+
+    fn store_with_channel(dir: &std::path::Path) -> (Store, String) {
+        let store = Store::create(&dir.join("t.db"), &MemoryKeyProvider::new([4; 32])).unwrap();
+        let id = format!("{:032x}", 7);
+        let ch: ChannelState = serde_json::from_value(serde_json::json!({
+            "id": id, "role": "therapist", "relay_url": "http://relay", "status": "active",
+            "label": "P", "own_device": "d", "peer_device": "p", "send_chain": null,
+            "recv_chain": null, "pending_join": null, "nameplate": null, "share_history": true,
+            "settings": null, "hlc": 0, "created_at_millis": T0, "paired_at_millis": T0,
+            "revoked_at_millis": null, "revoked_by": null,
+        }))
+        .unwrap();
+        store.put(&id, &ch).unwrap();
+        (store, id)
+    }
+
+    fn checkin(channel: &str, total: f64) -> InboxItem {
+        let checkin = serde_json::json!({
+            "id": "c1", "instrument": "phq9", "corrects": null, "submitted_at_millis": T0,
+            "score": {"total": total, "subscales": {}},
+        });
+        InboxItem {
+            channel: channel.into(),
+            event_id: "checkin:c1".into(),
+            kind: events::CHECKIN.into(),
+            seq: 1,
+            hlc: 1,
+            at: T0,
+            received_at: T0,
+            body: serde_json::json!({"type": "checkin", "version": 1, "checkin": checkin}),
+            read_at: None,
+            applied: true,
+            notify_at: None,
+        }
+    }
+
+    #[test]
+    fn a_rewritten_event_with_other_content_rebuilds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, ch) = store_with_channel(dir.path());
+        let iid = inbox_id(&ch, "checkin:c1");
+        store.put(&iid, &checkin(&ch, 5.0)).unwrap();
+        let memo = PatientsMemo::default();
+        assert_eq!(
+            memo.patients(&store).unwrap()[0].checkins[0].total,
+            Some(5.0)
+        );
+        // Flags only: folded state kept.
+        let mut read = checkin(&ch, 5.0);
+        read.read_at = Some(T0);
+        store.put(&iid, &read).unwrap();
+        assert_eq!(
+            *memo.patients(&store).unwrap(),
+            load_patients(&store).unwrap()
+        );
+        assert_eq!(memo.full_loads(), 1);
+        // Other content under the same id (sync never does it): rebuilt.
+        store.put(&iid, &checkin(&ch, 9.0)).unwrap();
+        let live = memo.patients(&store).unwrap();
+        assert_eq!(live[0].checkins[0].total, Some(9.0));
+        assert_eq!(*live, load_patients(&store).unwrap());
+        assert_eq!(memo.full_loads(), 2);
+    }
+
+    #[test]
+    fn a_forgotten_assignment_leaves_the_patient() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, ch) = store_with_channel(dir.path());
+        let program = include_str!("../../../tests/data/programs/valid/minimal.json");
+        crate::session::assign_program(&store, &ch, program, "2026-06-01").unwrap();
+        let memo = PatientsMemo::default();
+        assert_eq!(memo.patients(&store).unwrap()[0].program_weeks, Some(6));
+        // A second assignment appends; then the channel's unsent rows go
+        // (unpairing), which no append can explain.
+        crate::session::assign_program(
+            &store,
+            &ch,
+            &program.replace("1.0.0", "1.0.1"),
+            "2026-06-08",
+        )
+        .unwrap();
+        assert_eq!(
+            *memo.patients(&store).unwrap(),
+            load_patients(&store).unwrap()
+        );
+        store
+            .write(|tx| crate::store::delivery::forget_channel(tx, &ch))
+            .unwrap();
+        let live = memo.patients(&store).unwrap();
+        assert_eq!(live[0].program_weeks, None);
+        assert_eq!(*live, load_patients(&store).unwrap());
+        assert_eq!(memo.full_loads(), 1);
     }
 }
