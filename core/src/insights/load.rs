@@ -5,7 +5,7 @@
 //! Synced bodies come from another device: anything malformed is skipped,
 //! never trusted to panic.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -93,45 +93,55 @@ fn utc(millis: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis)
 }
 
-fn point(instrument: &str, at: DateTime<Utc>, s: WireScore) -> ScoredPoint {
+fn point(instrument: &str, at: DateTime<Utc>, s: &WireScore) -> ScoredPoint {
     ScoredPoint {
         at,
         instrument: instrument.to_string(),
         total: s.total.filter(|t| t.is_finite()),
         subscales: s
             .subscales
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v.filter(|x| x.is_finite())?)))
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.filter(|x| x.is_finite())?)))
             .collect(),
-        severity: s.severity,
-        severity_label: s.severity_label,
+        severity: s.severity.clone(),
+        severity_label: s.severity_label.clone(),
     }
 }
 
 /// Applies corrections: a check-in named by another's `corrects` is
 /// superseded. The correction keeps the time of the check-in it corrects
-/// (it is the same measurement, fixed), when that one is known.
-fn current_points(list: Vec<WireCheckin>) -> Vec<ScoredPoint> {
-    let superseded: BTreeSet<String> = list.iter().filter_map(|c| c.corrects.clone()).collect();
-    let times: BTreeMap<String, (i64, Option<String>)> = list
-        .iter()
-        .map(|c| (c.id.clone(), (c.submitted_at_millis, c.corrects.clone())))
-        .collect();
+/// (it is the same measurement, fixed), when that one is known. Reads the
+/// list in place: the live caseload keeps it for the next events.
+fn current_points(list: &[WireCheckin]) -> Vec<ScoredPoint> {
+    let superseded: HashSet<&str> = list.iter().filter_map(|c| c.corrects.as_deref()).collect();
+    // Later entries with the same id win, as in a map built in order.
+    let times: HashMap<&str, (i64, Option<&str>)> = if superseded.is_empty() {
+        HashMap::new()
+    } else {
+        list.iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    (c.submitted_at_millis, c.corrects.as_deref()),
+                )
+            })
+            .collect()
+    };
     let mut out: Vec<ScoredPoint> = list
-        .into_iter()
-        .filter(|c| !superseded.contains(&c.id))
+        .iter()
+        .filter(|c| !superseded.contains(c.id.as_str()))
         .filter_map(|c| {
             // Follow the chain back to the original; bounded against cycles.
             let mut at = c.submitted_at_millis;
-            let mut next = c.corrects.clone();
+            let mut next = c.corrects.as_deref();
             for _ in 0..64 {
-                let Some((t, prev)) = next.as_ref().and_then(|id| times.get(id)) else {
+                let Some((t, prev)) = next.and_then(|id| times.get(id)) else {
                     break;
                 };
                 at = *t;
-                next = prev.clone();
+                next = *prev;
             }
-            Some(point(&c.instrument, utc(at)?, c.score))
+            Some(point(&c.instrument, utc(at)?, &c.score))
         })
         .collect();
     out.sort_by_key(|p| p.at);
@@ -275,60 +285,59 @@ impl Acc {
                     self.research_consent.push((at, item.hlc, granted));
                 }
             }
-            events::PROGRAM_ASSIGNMENT => self.assignment(item.at, b),
+            events::PROGRAM_ASSIGNMENT => assign(&mut self.program, item.at, b),
             _ => {}
         }
     }
+}
 
-    /// The latest assignment wins; the program is read only for its
-    /// length, review week, primary instrument and modes (the patient's
-    /// device validated it).
-    fn assignment(&mut self, sent_at: i64, b: &Value) {
-        let Some(start) = b
-            .get("start_date")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<NaiveDate>().ok())
-        else {
-            return;
-        };
-        if self.program.as_ref().is_some_and(|p| p.sent_at > sent_at) {
-            return;
-        }
-        let meta = b.get("program").and_then(|p| p.get("metadata"));
-        let num = |k: &str| {
-            meta.and_then(|m| m.get(k))
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-        };
-        let modes = meta
-            .and_then(|m| m.get("modes"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| m.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Only an id-shaped value: it is compared, never shown raw.
-        let primary_instrument = meta
-            .and_then(|m| m.get("primary_instrument"))
-            .and_then(Value::as_str)
-            .filter(|s| {
-                (1..=64).contains(&s.len())
-                    && s.bytes().all(|c| {
-                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
-                    })
-            })
-            .map(str::to_string);
-        self.program = Some(Assignment {
-            sent_at,
-            start,
-            weeks: num("weeks"),
-            review_week: num("review_week"),
-            primary_instrument,
-            modes,
-        });
+/// The latest assignment wins; the program is read only for its length,
+/// review week, primary instrument and modes (the patient's device
+/// validated it).
+fn assign(program: &mut Option<Assignment>, sent_at: i64, b: &Value) {
+    let Some(start) = b
+        .get("start_date")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<NaiveDate>().ok())
+    else {
+        return;
+    };
+    if program.as_ref().is_some_and(|p| p.sent_at > sent_at) {
+        return;
     }
+    let meta = b.get("program").and_then(|p| p.get("metadata"));
+    let num = |k: &str| {
+        meta.and_then(|m| m.get(k))
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let modes = meta
+        .and_then(|m| m.get("modes"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Only an id-shaped value: it is compared, never shown raw.
+    let primary_instrument = meta
+        .and_then(|m| m.get("primary_instrument"))
+        .and_then(Value::as_str)
+        .filter(|s| {
+            (1..=64).contains(&s.len())
+                && s.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+        })
+        .map(str::to_string);
+    *program = Some(Assignment {
+        sent_at,
+        start,
+        weeks: num("weeks"),
+        review_week: num("review_week"),
+        primary_instrument,
+        modes,
+    });
 }
 
 fn engagement(at: DateTime<Utc>) -> impl Fn(&Value) -> Option<EngagementSnapshot> {
@@ -502,9 +511,9 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
             .map(|s| (s.at, &s.body));
         out.push(finish(
             c,
-            a,
+            &a,
             own_sent,
-            ratings.remove(&c.id).unwrap_or_default(),
+            &ratings.remove(&c.id).unwrap_or_default(),
             &acks,
         ));
     }
@@ -532,55 +541,47 @@ fn order(out: &mut [PatientRecord], channels: &[ChannelState]) {
 /// ratings and the acknowledgements.
 fn finish<'v>(
     c: &ChannelState,
-    mut a: Acc,
+    a: &Acc,
     sent: impl Iterator<Item = (i64, &'v Value)>,
-    ratings: Vec<Checkin>,
+    ratings: &[Checkin],
     acks: &BTreeMap<(&str, &str), &AlertAcknowledgement>,
 ) -> PatientRecord {
+    let mut program = a.program.clone();
     for (at, body) in sent {
-        a.assignment(at, body);
+        assign(&mut program, at, body);
     }
     let paired = c
         .paired_at_millis
         .or(Some(c.created_at_millis))
         .and_then(utc)
         .unwrap_or(DateTime::UNIX_EPOCH);
-    let start = a
-        .program
+    let start = program
         .as_ref()
         .and_then(|p| p.start.and_hms_opt(0, 0, 0))
         .map_or(paired, |d| d.and_utc());
-    let checkin_totals: BTreeMap<String, Option<f64>> = a
-        .checkins
-        .iter()
-        .map(|c| (c.id.clone(), c.score.total))
-        .collect();
-    let checkins: Vec<ScoredPoint> = current_points(a.checkins)
-        .into_iter()
-        .filter(|p| p.instrument != THERAPIST_ALLIANCE)
-        .collect();
+    let mut checkins = current_points(&a.checkins);
+    checkins.retain(|p| p.instrument != THERAPIST_ALLIANCE);
     let therapist_ratings = current_points(
-        ratings
-            .into_iter()
+        &ratings
+            .iter()
             .map(|c| WireCheckin {
-                id: c.id,
-                instrument: c.instrument,
-                corrects: c.corrects,
+                id: c.id.clone(),
+                instrument: c.instrument.clone(),
+                corrects: c.corrects.clone(),
                 submitted_at_millis: c.submitted_at_millis,
                 score: WireScore {
                     total: c.score.total,
-                    severity: c.score.severity,
-                    severity_label: c.score.severity_label,
-                    subscales: c.score.subscales,
+                    severity: c.score.severity.clone(),
+                    severity_label: c.score.severity_label.clone(),
+                    subscales: c.score.subscales.clone(),
                 },
             })
-            .collect(),
+            .collect::<Vec<_>>(),
     );
-    let (weeks, review_week, primary_instrument, modes) = a
-        .program
+    let (weeks, review_week, primary_instrument, modes) = program
         .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
         .unwrap_or((None, None, None, Vec::new()));
-    let mut alerts = a.alerts;
+    let mut alerts = a.alerts.clone();
     for al in &mut alerts {
         if let Some(ack) = acks.get(&(c.id.as_str(), al.alert_id.as_str())) {
             al.acknowledged = true;
@@ -588,16 +589,22 @@ fn finish<'v>(
             al.action = Some(ack.action);
         }
     }
-    // The final total arrives with the check-in the alert belongs to.
+    // The final total arrives with the check-in the alert belongs to (the
+    // last one of that id, as a map built in order would say).
     for al in &mut alerts {
         if al.trigger.total.is_none() && al.trigger.phrase.is_none() {
-            al.trigger.total = checkin_totals.get(al.alert_id.as_str()).copied().flatten();
+            al.trigger.total = a
+                .checkins
+                .iter()
+                .rev()
+                .find(|c| c.id == al.alert_id)
+                .and_then(|c| c.score.total);
         }
     }
     alerts.sort_by_key(|x| x.at);
-    let mut progress = a.progress;
+    let mut progress = a.progress.clone();
     progress.sort_by_key(|x| x.at);
-    let mut consent = a.research_consent;
+    let mut consent = a.research_consent.clone();
     consent.sort_by_key(|&(at, hlc, _)| (at, hlc));
     PatientRecord {
         channel_id: c.id.clone(),
@@ -608,7 +615,7 @@ fn finish<'v>(
         therapist_ratings,
         alerts,
         progress,
-        engagement: a.engagement,
+        engagement: a.engagement.clone(),
         last_activity: a.last_activity,
         review_week: review_week.filter(|w| weeks.is_none_or(|n| *w <= n)),
         program_weeks: weeks,

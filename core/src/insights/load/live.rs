@@ -245,6 +245,7 @@ impl Live {
             ..
         } = self;
         let acks = ack_index(acks);
+        let empty = Acc::default();
         let one = |c: &ChannelState| {
             let own_sent = sent
                 .iter()
@@ -252,9 +253,9 @@ impl Live {
                 .map(|s| (s.at, &s.body));
             finish(
                 c,
-                accs.get(&c.id).cloned().unwrap_or_default(),
+                accs.get(&c.id).unwrap_or(&empty),
                 own_sent,
-                ratings.get(&c.id).cloned().unwrap_or_default(),
+                ratings.get(&c.id).map_or(&[], Vec::as_slice),
                 &acks,
             )
         };
