@@ -171,7 +171,12 @@ impl World {
                     notify_at: None,
                 });
             };
-            let id = format!("c{k}w{w}");
+            // Every fifth week repeats last week's check-in id (and so the
+            // id of its alert, if it had one): the live path must notice.
+            let id = match self.checkins.get(ch).and_then(|v| v.last()) {
+                Some(last) if w % 5 == 0 => last.clone(),
+                _ => format!("c{k}w{w}"),
+            };
             // Every third week corrects the previous check-in.
             let corrects = (w % 3 == 0)
                 .then(|| self.checkins.get(ch).and_then(|v| v.last().cloned()))
@@ -187,7 +192,7 @@ impl World {
             });
             event(
                 "checkin",
-                id.clone(),
+                format!("{id}-{w}"),
                 at,
                 json!({"type": "checkin", "version": 1, "checkin": checkin}),
             );
@@ -198,19 +203,21 @@ impl World {
             if alert && k % 2 == 0 {
                 event(
                     "safety_alert",
-                    id.clone(),
+                    format!("{id}-{w}"),
                     at,
                     json!({"alert_id": id, "alert": {"created_at_millis": at, "instrument": "phq9",
                            "items": [{"item": "phq9_9", "answer": 1, "answer_text": "Several days"}]}}),
                 );
                 self.alerts.push((ch.clone(), id.clone()));
             }
+            // Odd weeks: at the same time as last week's module (a tie).
+            let done = at - DAY - (w % 2) * 7 * DAY;
             event(
                 "module_progress",
                 format!("m{w}"),
-                at - DAY,
+                done,
                 json!({"item_id": format!("module:m{w}"), "kind": "module",
-                       "completed_at": at - DAY, "ref_id": format!("m{w}"), "title": format!("Module {w}")}),
+                       "completed_at": done, "ref_id": format!("m{w}"), "title": format!("Module {w}")}),
             );
             // Same time as last week's summary on odd weeks: a tie.
             let summary_at = if w % 2 == 1 { base - 7 * DAY } else { base };

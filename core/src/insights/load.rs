@@ -528,6 +528,112 @@ fn ack_index(acks: &[AlertAcknowledgement]) -> BTreeMap<(&str, &str), &AlertAckn
         .collect()
 }
 
+/// An alert as shown: acknowledged when there is an acknowledgement, and
+/// with the final total of the check-in it belongs to (the last one of
+/// that id, as a map built in order would say) when it came without one.
+fn finish_alert(
+    channel: &str,
+    al: &AlertRecord,
+    a: &Acc,
+    acks: &BTreeMap<(&str, &str), &AlertAcknowledgement>,
+) -> AlertRecord {
+    let mut al = al.clone();
+    if let Some(ack) = acks.get(&(channel, al.alert_id.as_str())) {
+        al.acknowledged = true;
+        al.acknowledged_at = utc(ack.at_millis);
+        al.action = Some(ack.action);
+    }
+    if al.trigger.total.is_none() && al.trigger.phrase.is_none() {
+        al.trigger.total = a
+            .checkins
+            .iter()
+            .rev()
+            .find(|c| c.id == al.alert_id)
+            .and_then(|c| c.score.total);
+    }
+    al
+}
+
+/// How far a channel's `Acc` was folded when its record was last finished.
+#[derive(Clone, Copy)]
+struct Mark {
+    checkins: usize,
+    alerts: usize,
+    progress: usize,
+}
+
+impl Mark {
+    const EMPTY: Mark = Mark {
+        checkins: 0,
+        alerts: 0,
+        progress: 0,
+    };
+
+    fn of(a: &Acc) -> Mark {
+        Mark {
+            checkins: a.checkins.len(),
+            alerts: a.alerts.len(),
+            progress: a.progress.len(),
+        }
+    }
+}
+
+/// Adds to `p` (finished from `a` as it was at `mark`) what `a` gained
+/// since: new check-ins, alerts and progress go where the full sort would
+/// put them (after equal times: they come last in insertion order), and
+/// the latest engagement and activity are taken over. Only for plain
+/// appends; `false` (and `p` untouched) when a new check-in corrects or is
+/// corrected, repeats an id, or belongs to an alert already shown: then the
+/// caller finishes the patient again. Events that change anything else
+/// (consent, program) must not reach here.
+fn append<'v>(
+    p: &mut PatientRecord,
+    a: &Acc,
+    mark: Mark,
+    sent: impl Iterator<Item = (i64, &'v Value)>,
+    acks: &BTreeMap<(&str, &str), &AlertAcknowledgement>,
+) -> bool {
+    let (old, new) = a.checkins.split_at(mark.checkins.min(a.checkins.len()));
+    let old_alerts = &a.alerts[..mark.alerts.min(a.alerts.len())];
+    let plain = new.iter().enumerate().all(|(i, c)| {
+        c.corrects.is_none()
+            && !old
+                .iter()
+                .chain(&new[..i])
+                .any(|o| o.id == c.id || o.corrects.as_deref() == Some(c.id.as_str()))
+            && !old_alerts.iter().any(|al| al.alert_id == c.id)
+    });
+    if !plain || mark.alerts > a.alerts.len() || mark.progress > a.progress.len() {
+        return false;
+    }
+    for c in new {
+        if c.instrument == THERAPIST_ALLIANCE {
+            continue;
+        }
+        if let Some(at) = utc(c.submitted_at_millis) {
+            let i = p.checkins.partition_point(|x| x.at <= at);
+            p.checkins.insert(i, point(&c.instrument, at, &c.score));
+        }
+    }
+    for al in &a.alerts[mark.alerts..] {
+        let i = p.alerts.partition_point(|x| x.at <= al.at);
+        p.alerts.insert(i, finish_alert(&p.channel_id, al, a, acks));
+    }
+    for m in &a.progress[mark.progress..] {
+        let i = p.progress.partition_point(|x| x.at <= m.at);
+        p.progress.insert(i, m.clone());
+    }
+    p.engagement = a.engagement.clone();
+    p.last_activity = a.last_activity;
+    let mut program = a.program.clone();
+    for (at, body) in sent {
+        assign(&mut program, at, body);
+    }
+    let modes = program.map(|p| p.modes).unwrap_or_default();
+    p.mode = mode_of(&p.checkins, &modes);
+    true
+}
+
 /// Newest pairing first; channels paired at the same time keep list order.
 fn order(out: &mut [PatientRecord], channels: &[ChannelState]) {
     out.sort_by_key(|p| {
@@ -581,26 +687,11 @@ fn finish<'v>(
     let (weeks, review_week, primary_instrument, modes) = program
         .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
         .unwrap_or((None, None, None, Vec::new()));
-    let mut alerts = a.alerts.clone();
-    for al in &mut alerts {
-        if let Some(ack) = acks.get(&(c.id.as_str(), al.alert_id.as_str())) {
-            al.acknowledged = true;
-            al.acknowledged_at = utc(ack.at_millis);
-            al.action = Some(ack.action);
-        }
-    }
-    // The final total arrives with the check-in the alert belongs to (the
-    // last one of that id, as a map built in order would say).
-    for al in &mut alerts {
-        if al.trigger.total.is_none() && al.trigger.phrase.is_none() {
-            al.trigger.total = a
-                .checkins
-                .iter()
-                .rev()
-                .find(|c| c.id == al.alert_id)
-                .and_then(|c| c.score.total);
-        }
-    }
+    let mut alerts: Vec<AlertRecord> = a
+        .alerts
+        .iter()
+        .map(|al| finish_alert(&c.id, al, a, acks))
+        .collect();
     alerts.sort_by_key(|x| x.at);
     let mut progress = a.progress.clone();
     progress.sort_by_key(|x| x.at);

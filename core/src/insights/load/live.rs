@@ -25,8 +25,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{
-    ack_index, finish, order, read_acks, read_channels, read_ratings, sent_assignments, Acc, Sent,
-    RATING_KIND,
+    ack_index, append, finish, order, read_acks, read_channels, read_ratings, sent_assignments,
+    Acc, Mark, Sent, RATING_KIND,
 };
 use crate::checkin::Checkin;
 use crate::error::Result;
@@ -144,7 +144,7 @@ impl Live {
             patients: Arc::new(Vec::new()),
         };
         let all: BTreeSet<String> = live.channels.iter().map(|c| c.id.clone()).collect();
-        live.publish(&all, true);
+        live.publish(&all, &HashMap::new(), true);
         Ok(live)
     }
 
@@ -163,7 +163,10 @@ impl Live {
         if now < self.seq || tx.deleted_seq(InboxItem::KIND)? > self.seq {
             return Ok(Refreshed::Rebuild);
         }
+        // Channels to finish from scratch, and channels that only gained
+        // events (with how far their folded state was before).
         let mut dirty = BTreeSet::new();
+        let mut grown: HashMap<String, Mark> = HashMap::new();
         for item in tx.list_changed_since::<InboxItem>(self.seq)? {
             let hash = item_hash(&item.value);
             match self.seen.get(&item.id) {
@@ -172,8 +175,19 @@ impl Live {
                 Some(_) => return Ok(Refreshed::Rebuild),
                 None => {
                     self.seen.insert(item.id, hash);
+                    let ch = &item.value.channel;
+                    if !grown.contains_key(ch) {
+                        let mark = self.accs.get(ch).map_or(Mark::EMPTY, Mark::of);
+                        grown.insert(ch.clone(), mark);
+                    }
+                    // These change more than an appended point.
+                    if matches!(
+                        item.value.kind.as_str(),
+                        events::CONSENT | events::PROGRAM_ASSIGNMENT
+                    ) {
+                        dirty.insert(ch.clone());
+                    }
                     add(&mut self.accs, &item.value);
-                    dirty.insert(item.value.channel);
                 }
             }
         }
@@ -225,14 +239,20 @@ impl Live {
             self.sent_rows = rows;
         }
         self.seq = now;
-        self.publish(&dirty, reordered);
+        self.publish(&dirty, &grown, reordered);
         Ok(Refreshed::Done)
     }
 
-    /// Re-finishes the `dirty` channels; `reordered`: the channel list
-    /// changed, so the output is laid out again.
-    fn publish(&mut self, dirty: &BTreeSet<String>, reordered: bool) {
-        if dirty.is_empty() && !reordered {
+    /// Finishes the `dirty` channels again and adds their new events to
+    /// the `grown` ones; `reordered`: the channel list changed, so the
+    /// output is laid out again.
+    fn publish(
+        &mut self,
+        dirty: &BTreeSet<String>,
+        grown: &HashMap<String, Mark>,
+        reordered: bool,
+    ) {
+        if dirty.is_empty() && grown.is_empty() && !reordered {
             return;
         }
         let Live {
@@ -247,18 +267,31 @@ impl Live {
         let acks = ack_index(acks);
         let empty = Acc::default();
         let one = |c: &ChannelState| {
-            let own_sent = sent
-                .iter()
-                .filter(|s| s.channel == c.id)
-                .map(|s| (s.at, &s.body));
             finish(
                 c,
                 accs.get(&c.id).unwrap_or(&empty),
-                own_sent,
+                own_sent(sent, &c.id),
                 ratings.get(&c.id).map_or(&[], Vec::as_slice),
                 &acks,
             )
         };
+        // The record again: from scratch, or with the new events added.
+        let update = |c: &ChannelState, p: &mut PatientRecord| {
+            let appended = !dirty.contains(&c.id)
+                && grown.get(&c.id).is_some_and(|mark| {
+                    append(
+                        p,
+                        accs.get(&c.id).unwrap_or(&empty),
+                        *mark,
+                        own_sent(sent, &c.id),
+                        &acks,
+                    )
+                });
+            if !appended {
+                *p = one(c);
+            }
+        };
+        let touched = |c: &ChannelState| dirty.contains(&c.id) || grown.contains_key(&c.id);
         if reordered {
             // Keep the records of unchanged channels; lay out like `build`.
             let mut old: HashMap<String, PatientRecord> = std::mem::take(Arc::make_mut(patients))
@@ -268,28 +301,42 @@ impl Live {
             let mut out: Vec<PatientRecord> = channels
                 .iter()
                 .map(|c| match old.remove(&c.id) {
-                    Some(p) if !dirty.contains(&c.id) => p,
-                    _ => one(c),
+                    Some(mut p) => {
+                        if touched(c) {
+                            update(c, &mut p);
+                        }
+                        p
+                    }
+                    None => one(c),
                 })
                 .collect();
             order(&mut out, channels);
             *patients = Arc::new(out);
         } else {
-            // Same channels in the same order: replace in place (copies the
+            // Same channels in the same order: update in place (copies the
             // list only if a caller still holds the previous one).
-            let fresh: Vec<PatientRecord> = channels
+            let at: HashMap<&str, &ChannelState> = channels
                 .iter()
-                .filter(|c| dirty.contains(&c.id))
-                .map(one)
+                .filter(|c| touched(c))
+                .map(|c| (c.id.as_str(), c))
                 .collect();
-            let out = Arc::make_mut(patients);
-            for p in fresh {
-                if let Some(slot) = out.iter_mut().find(|o| o.channel_id == p.channel_id) {
-                    *slot = p;
+            if at.is_empty() {
+                return;
+            }
+            for p in Arc::make_mut(patients).iter_mut() {
+                if let Some(c) = at.get(p.channel_id.as_str()) {
+                    update(c, p);
                 }
             }
         }
     }
+}
+
+/// The assignments sent to one channel, in outbox order.
+fn own_sent<'a>(sent: &'a [Sent], id: &'a str) -> impl Iterator<Item = (i64, &'a Value)> + 'a {
+    sent.iter()
+        .filter(move |s| s.channel == id)
+        .map(|s| (s.at, &s.body))
 }
 
 fn add(accs: &mut HashMap<String, Acc>, item: &InboxItem) {
