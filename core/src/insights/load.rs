@@ -67,7 +67,7 @@ struct WireAlertItem {
 
 /// The parts of a synced check-in the insights use. Deliberately lenient:
 /// a newer sender may add fields.
-#[derive(Clone, Deserialize)]
+#[derive(Deserialize)]
 struct WireCheckin {
     id: String,
     instrument: String,
@@ -77,7 +77,7 @@ struct WireCheckin {
     score: WireScore,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Deserialize)]
 struct WireScore {
     #[serde(default)]
     total: Option<f64>,
@@ -151,7 +151,7 @@ fn current_points(list: &[WireCheckin]) -> Vec<ScoredPoint> {
 /// One channel's received events, folded. Adding an event never needs the
 /// others (except to break exact ties, by insertion order), so the live
 /// caseload (`live`) keeps one per channel and adds new events to it.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Acc {
     checkins: Vec<WireCheckin>,
     alerts: Vec<AlertRecord>,
@@ -370,10 +370,7 @@ fn engagement(at: DateTime<Utc>) -> impl Fn(&Value) -> Option<EngagementSnapshot
 }
 
 /// A program assignment this store sent, as the outbox holds it.
-#[derive(Clone, PartialEq)]
 struct Sent {
-    /// Outbox sequence: monotonic, never reused.
-    seq: i64,
     channel: String,
     at: i64,
     body: Value,
@@ -387,7 +384,6 @@ fn sent_assignments(tx: &ReadTx<'_>, after: i64) -> Result<Vec<Sent>> {
     for e in outbox::routed_events_after(tx, events::PROGRAM_ASSIGNMENT, after)? {
         if let Ok(body) = serde_json::from_slice::<Value>(&e.body) {
             out.push(Sent {
-                seq: e.seq,
                 channel: e.channel,
                 at: e.created_at_millis,
                 body,
