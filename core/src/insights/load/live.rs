@@ -6,8 +6,11 @@
 //! refresh asks the store's change sequence whether anything was written
 //! at all (one row), and if so opens only:
 //! - the inbox items written after the last refresh: new ones are added to
-//!   their channel; a rewritten one whose content is unchanged (its read or
-//!   applied flag moved, which no insight reads) changes nothing;
+//!   their channel's folded state, and their points inserted into the
+//!   built patient where the full sort would put them (`load::append`;
+//!   corrections, consent and assignments finish the patient again); a
+//!   rewritten one whose content is unchanged (its read or applied flag
+//!   moved, which no insight reads) changes nothing;
 //! - the small inputs (channels, ratings, acknowledgements, sent program
 //!   assignments) when their kind changed, re-finishing only the channels
 //!   whose part differs.
