@@ -2,7 +2,9 @@
 //! alliance, module progress and engagement summary). Target: under 50 ms.
 //! Also the store path: `load_patients` and `caseload_for_store` over a real
 //! encrypted store holding the same data as synced inbox events, cold (cache
-//! cleared) and through the patients cache (hit).
+//! cleared) and through the patients cache (hit); and (issue 14) the live
+//! memo right after a sync brought a week for every patient, against the
+//! rebuild in the same run (printed, timed by hand: see `after_sync`).
 //! `cargo bench -p collabzium-core --bench insights`; figures in docs/benchmarks.md.
 
 #![allow(
@@ -19,11 +21,11 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use collabzium_core::crypto::MemoryKeyProvider;
 use collabzium_core::insights::{
     cache_fingerprint, caseload, caseload_for_store, clear_patients_cache, load_patients,
-    load_patients_cached, EngagementSnapshot, FlagConfig, PatientRecord, ProgressPoint,
-    ScoredPoint,
+    load_patients_cached, EngagementSnapshot, FlagConfig, PatientRecord, PatientsMemo,
+    ProgressPoint, ScoredPoint,
 };
 use collabzium_core::store::Store;
-use collabzium_core::sync::state::{ChannelState, InboxItem};
+use collabzium_core::sync::state::{inbox_id, ChannelState, InboxItem};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
 
@@ -133,9 +135,10 @@ fn records() -> Vec<PatientRecord> {
 }
 
 /// The same patients as a therapist store: a channel each and the events
-/// sync would have stored (check-ins, progress, engagement summaries).
-fn store_with(dir: &std::path::Path, patients: &[PatientRecord]) -> Store {
-    let store = Store::create(&dir.join("t.db"), &MemoryKeyProvider::new([5; 32])).unwrap();
+/// sync would have stored (check-ins, progress, engagement summaries) up to
+/// `until` (exclusive).
+fn store_with(path: &std::path::Path, patients: &[PatientRecord], until: DateTime<Utc>) -> Store {
+    let store = Store::create(path, &MemoryKeyProvider::new([5; 32])).unwrap();
     store
         .write(|tx| {
             for (i, p) in patients.iter().enumerate() {
@@ -150,12 +153,31 @@ fn store_with(dir: &std::path::Path, patients: &[PatientRecord]) -> Store {
                 }))
                 .unwrap();
                 tx.put(&p.channel_id, &ch)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    sync_events(&store, patients, |at| at < until);
+    store
+}
+
+/// Stores, in one transaction as a sync round does, every event of the
+/// patients whose time passes `keep`. Ids and sequence numbers do not
+/// depend on `keep`, so later calls add to earlier ones.
+fn sync_events(store: &Store, patients: &[PatientRecord], keep: impl Fn(DateTime<Utc>) -> bool) {
+    store
+        .write(|tx| {
+            for (i, p) in patients.iter().enumerate() {
                 let mut seq = 0u64;
                 let mut put = |kind: &str, ref_id: String, at: DateTime<Utc>, body: Value| {
                     seq += 1;
+                    if !keep(at) {
+                        return Ok(());
+                    }
+                    let event_id = format!("{kind}:{ref_id}");
                     let item = InboxItem {
                         channel: p.channel_id.clone(),
-                        event_id: format!("{kind}:{ref_id}"),
+                        event_id: event_id.clone(),
                         kind: kind.into(),
                         seq,
                         hlc: seq,
@@ -166,7 +188,7 @@ fn store_with(dir: &std::path::Path, patients: &[PatientRecord]) -> Store {
                         applied: true,
                         notify_at: None,
                     };
-                    tx.put(&format!("{}-{seq}", p.channel_id), &item)
+                    tx.put(&inbox_id(&p.channel_id, &event_id), &item)
                 };
                 for (k, c) in p.checkins.iter().enumerate() {
                     let id = format!("c{i}x{k}");
@@ -218,7 +240,98 @@ fn store_with(dir: &std::path::Path, patients: &[PatientRecord]) -> Store {
             Ok(())
         })
         .unwrap();
-    store
+}
+
+/// Where the last week's events begin: everything of week 51 (its module
+/// a day before the check-ins) comes after it, everything of week 50 before.
+fn last_week() -> DateTime<Utc> {
+    start() + Duration::weeks(WEEKS - 1) - Duration::days(1)
+}
+
+fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The workstation's case (issue 14): the caseload page right after a sync
+/// that brought the last week for every patient (the 20 who stopped a
+/// month ago send nothing) and rewrote every channel's state, through the
+/// live memo, against rebuilding from
+/// every event (`load_patients` + caseload) on the same store, in the same
+/// run. Every round starts from a copy of the same 51-week store, so each
+/// timed call is at exactly 200 × 52. Timed by hand: the store must not
+/// grow between iterations, which criterion's loop would do.
+fn after_sync(dir: &std::path::Path, patients: &[PatientRecord]) {
+    const ROUNDS: usize = 9;
+    let base = dir.join("base.db");
+    let t = Instant::now();
+    let store = store_with(&base, patients, last_week());
+    store.checkpoint().unwrap();
+    store.close();
+    eprintln!("built the 51-week store in {:?}", t.elapsed());
+    let cfg = FlagConfig::default();
+    let (mut live, mut rebuild, mut first, mut hit) = (vec![], vec![], vec![], vec![]);
+    let mut synced = 0;
+    for round in 0..ROUNDS {
+        let path = dir.join(format!("round{round}.db"));
+        std::fs::copy(&base, &path).unwrap();
+        let store = Store::open(&path, &MemoryKeyProvider::new([5; 32])).unwrap();
+        let memo = PatientsMemo::default();
+        let t = Instant::now();
+        let before = memo.patients(&store).unwrap();
+        first.push(t.elapsed());
+        drop(before);
+        let n0 = store.read(|tx| tx.list::<InboxItem>()).unwrap().len();
+        sync_events(&store, patients, |at| at >= last_week());
+        // A round also rewrites every channel's state (clock, chain keys).
+        store
+            .write(|tx| {
+                for mut c in tx.list::<ChannelState>()? {
+                    c.value.hlc += 1;
+                    tx.put(&c.id, &c.value)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        synced = store.read(|tx| tx.list::<InboxItem>()).unwrap().len() - n0;
+
+        let t = Instant::now();
+        let p = memo.patients(&store).unwrap();
+        let entries = caseload(&p, now(), &cfg);
+        live.push(t.elapsed());
+        drop(p);
+
+        let t = Instant::now();
+        let full = load_patients(&store).unwrap();
+        let rebuilt = caseload(&full, now(), &cfg);
+        rebuild.push(t.elapsed());
+        assert_eq!(*memo.patients(&store).unwrap(), full, "live equals rebuilt");
+        assert_eq!(entries.len(), rebuilt.len());
+
+        // Nothing written since: the O(1) check and the caseload.
+        let t = Instant::now();
+        let p = memo.patients(&store).unwrap();
+        black_box(caseload(&p, now(), &cfg));
+        hit.push(t.elapsed());
+        store.close();
+        std::fs::remove_file(&path).unwrap();
+    }
+    let (l, r) = (median(live.clone()), median(rebuild.clone()));
+    eprintln!(
+        "after a sync of {synced} events (one week, 200 patients), {ROUNDS} rounds at 200 x 52:\n\
+         \x20 live memo + caseload:        median {l:?} (min {:?}, max {:?})\n\
+         \x20 rebuild (load_patients + caseload): median {r:?} (min {:?}, max {:?})\n\
+         \x20 ratio rebuild / live: {:.1}x\n\
+         \x20 then unchanged (change_seq + caseload): median {:?}\n\
+         \x20 first call on an open store (loads everything): median {:?}",
+        live.iter().min().unwrap(),
+        live.iter().max().unwrap(),
+        rebuild.iter().min().unwrap(),
+        rebuild.iter().max().unwrap(),
+        r.as_secs_f64() / l.as_secs_f64(),
+        median(hit),
+        median(first),
+    );
 }
 
 fn bench(c: &mut Criterion) {
@@ -261,8 +374,9 @@ fn bench(c: &mut Criterion) {
     );
 
     let dir = tempfile::tempdir().unwrap();
+    after_sync(dir.path(), &patients);
     let t = Instant::now();
-    let store = store_with(dir.path(), &patients);
+    let store = store_with(&dir.path().join("t.db"), &patients, now());
     eprintln!("built the store in {:?}", t.elapsed());
     let loaded = load_patients(&store).unwrap();
     assert_eq!(loaded.len(), PATIENTS);
@@ -301,12 +415,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("caseload_for_store (cache hit + caseload)", |b| {
         b.iter(|| caseload_for_store(black_box(&store), now()).unwrap())
     });
-    // What the FFI's PatientStore.caseload() does: the decoded patients stay
-    // with the open handle, revalidated by the fingerprint at every call.
-    let memo = collabzium_core::insights::PatientsMemo::default();
+    // What the FFI's PatientStore.caseload() and the workstation do: the
+    // decoded patients stay with the open handle, kept up to date; with
+    // nothing written, a call reads the change sequence (one row).
+    let memo = PatientsMemo::default();
     memo.patients(&store).unwrap();
     g.bench_function(
-        "PatientStore.caseload(): memo hit (fingerprint + caseload)",
+        "PatientStore.caseload(): memo hit (change sequence + caseload)",
         |b| {
             b.iter(|| {
                 let p = memo.patients(black_box(&store)).unwrap();

@@ -87,7 +87,10 @@ fn hidden_kinds_are_labelled_and_a_v4_store_upgrades_to_the_same() {
         .unwrap();
     }
     let old = Store::open(&path, &provider()).unwrap();
-    assert_eq!(old.info().unwrap().schema_version, 5);
+    assert_eq!(
+        old.info().unwrap().schema_version,
+        collabzium_core::store::schema::LATEST_VERSION
+    );
     let alerts = old.list::<Alert>().unwrap();
     assert_eq!(alerts.len(), 3);
     let queued = old.read(outbox::all).unwrap();

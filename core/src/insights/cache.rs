@@ -1,16 +1,17 @@
 //! A sealed cache of [`load_patients`](super::load_patients)' result, so that repeated caseload
-//! and timeline calls do not open every received event again.
+//! and timeline calls do not open every received event again, and the
+//! in-memory [`PatientsMemo`] that keeps the patients up to date per open
+//! handle.
 //!
 //! The cache is one record (`insights_cache`/`patients`) holding the
 //! patients and the fingerprint of the inputs they were built from. The
 //! fingerprint is read without decrypting anything: for every record kind
-//! `load_patients` reads, the row count, `MAX(rowid)`, `MAX`/`SUM` of
-//! `updated_at` and the sum of every row's envelope head (version byte and
-//! random nonce, renewed by every write, so an update in the same
-//! millisecond still changes it); for the program assignments read from the
-//! outbox, each row's `seq`, `created_at`, envelope head and route channel;
-//! plus [`CACHE_FORMAT`] and the crate version. Any write to an input
-//! changes it; the cache record itself is not an input.
+//! `load_patients` reads, the store's change sequence of that kind
+//! ([`ReadTx::kind_change_seq`]: the last transaction that wrote or deleted
+//! one, an index look-up); for the program assignments read from the
+//! outbox (immutable once queued), each row's `seq` and route channel; plus
+//! [`CACHE_FORMAT`] and the crate version. Any write to an input changes
+//! it; the cache record itself is not an input.
 //!
 //! Only patients are cached, never flags or the caseload: those depend on
 //! `now` and are recomputed (pure, milliseconds) at every call.
@@ -18,7 +19,7 @@
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
-use super::load::{build, read_inputs, RATING_KIND};
+use super::load::{build, read_inputs, Live, Refreshed, RATING_KIND};
 use super::PatientRecord;
 use crate::checkin::Checkin;
 use crate::error::Result;
@@ -35,7 +36,7 @@ const CACHE_ID: &str = "patients";
 /// same store (a loader change) or `PatientRecord`'s stored form changes.
 /// The crate version is part of the fingerprint too, so any upgrade
 /// rebuilds the cache once.
-pub const CACHE_FORMAT: u32 = 4;
+pub const CACHE_FORMAT: u32 = 5;
 
 /// Record kinds `load_patients` reads (see `load::read_inputs`).
 const INPUT_KINDS: [&str; 5] = [
@@ -45,11 +46,6 @@ const INPUT_KINDS: [&str; 5] = [
     Checkin::KIND,
     crate::sync::AlertAcknowledgement::KIND,
 ];
-
-/// Leading bytes of a sealed envelope taken per row: the version byte and
-/// the 96-bit random nonce every seal draws (and 3 ciphertext bytes). A
-/// test checks that rewriting a record changes them.
-const ENVELOPE_HEAD: i64 = 16;
 
 #[derive(Serialize, Deserialize)]
 struct PatientsCache {
@@ -68,47 +64,23 @@ struct PatientsCacheRef<'a> {
     patients: &'a [PatientRecord],
 }
 
-fn head_value(head: &[u8]) -> u128 {
-    let mut b = [0u8; 16];
-    let n = head.len().min(16);
-    b[..n].copy_from_slice(&head[..n]);
-    u128::from_le_bytes(b)
-}
-
 /// The fingerprint of everything `load_patients` reads, inside `tx`'s
-/// snapshot: hex SHA-256 of the per-kind aggregates and assignment rows.
+/// snapshot: hex SHA-256 of the per-kind change sequences and the routed
+/// assignment rows. No scan of the records: index look-ups per kind.
 fn fingerprint(tx: &ReadTx<'_>) -> Result<String> {
     let mut text = format!(
         "collabzium.insights_cache {CACHE_FORMAT} {}\n",
         env!("CARGO_PKG_VERSION")
     );
     for kind in INPUT_KINDS {
-        let (mut count, mut max_rowid, mut max_updated) = (0u64, i64::MIN, i64::MIN);
-        let (mut sum_updated, mut heads) = (0i128, 0u128);
-        tx.row_stamps(kind, ENVELOPE_HEAD, |r| {
-            count += 1;
-            max_rowid = max_rowid.max(r.rowid);
-            max_updated = max_updated.max(r.updated_at_millis);
-            sum_updated += i128::from(r.updated_at_millis);
-            heads = heads.wrapping_add(head_value(r.head));
-        })?;
-        text.push_str(&format!(
-            "{kind} {count} {max_rowid} {max_updated} {sum_updated} {heads:032x}\n"
-        ));
+        text.push_str(&format!("{kind} {}\n", tx.kind_change_seq(kind)?));
     }
-    // Program assignments are read from the outbox joined with their route:
-    // few rows, so each one is listed.
-    let (mut count, mut max_seq) = (0u64, i64::MIN);
-    outbox::routed_stamps(tx, events::PROGRAM_ASSIGNMENT, ENVELOPE_HEAD, |r| {
-        let head = head_value(r.head);
-        count += 1;
-        max_seq = max_seq.max(r.seq);
-        text.push_str(&format!(
-            "a {} {} {head:032x} {}\n",
-            r.seq, r.created_at_millis, r.channel
-        ));
+    // Program assignments are read from the outbox joined with their route.
+    // Queued rows never change and their seq is never reused, so the list
+    // of (seq, route) says what changed: a new row, a re-route, a removal.
+    outbox::routed_stamps(tx, events::PROGRAM_ASSIGNMENT, 0, |r| {
+        text.push_str(&format!("a {} {}\n", r.seq, r.channel));
     })?;
-    text.push_str(&format!("outbox {count} {max_seq}\n"));
     let d = digest::digest(&digest::SHA256, text.as_bytes());
     Ok(d.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -167,34 +139,54 @@ pub fn load_patients_cached(store: &Store) -> Result<Vec<PatientRecord>> {
 }
 
 /// The decoded patients kept for as long as an open store handle keeps
-/// them (the app's caseload screen), revalidated by the fingerprint at every
-/// call, so a hit costs the fingerprint scan and no decryption. Dropped with
-/// the handle; `clear` on lock.
+/// them (the app's caseload screen, the workstation), brought up to date at
+/// every call: when the store's change sequence has not moved, a call is one
+/// row read; after a sync only the new events are opened and added to
+/// their patients (`load::live`). The first call opens everything. Dropped
+/// with the handle; `clear` on lock.
 #[derive(Default)]
-pub struct PatientsMemo(std::sync::Mutex<Option<(String, std::sync::Arc<Vec<PatientRecord>>)>>);
+pub struct PatientsMemo {
+    live: std::sync::Mutex<Option<Live>>,
+    full_loads: std::sync::atomic::AtomicU64,
+}
 
 impl PatientsMemo {
+    /// The same patients as [`load_patients`](super::load_patients) on the
+    /// store as it is now.
     pub fn patients(&self, store: &Store) -> Result<std::sync::Arc<Vec<PatientRecord>>> {
-        let fp = cache_fingerprint(store)?;
         let mut memo = self
-            .0
+            .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((f, p)) = memo.as_ref() {
-            if *f == fp {
-                return Ok(p.clone());
-            }
-        }
-        // A write between the fingerprint and the load only makes the next
-        // call reload: the memo never pairs newer data with a newer print.
-        let p = std::sync::Arc::new(load_patients_cached(store)?);
-        *memo = Some((fp, p.clone()));
-        Ok(p)
+        // Taken out: a failed refresh leaves no half-updated state behind,
+        // and the next call loads from scratch.
+        let current = memo.take();
+        let load = |tx: &ReadTx<'_>| {
+            self.full_loads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Live::load(tx)
+        };
+        let live = store.read(|tx| match current {
+            Some(mut live) => match live.refresh(tx)? {
+                Refreshed::Done => Ok(live),
+                Refreshed::Rebuild => load(tx),
+            },
+            None => load(tx),
+        })?;
+        let patients = live.patients();
+        *memo = Some(live);
+        Ok(patients)
+    }
+
+    /// How many calls opened every input (the first, and any after a
+    /// deletion or `clear`): diagnostics and tests.
+    pub fn full_loads(&self) -> u64 {
+        self.full_loads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn clear(&self) {
         *self
-            .0
+            .live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
@@ -210,6 +202,10 @@ pub fn clear_patients_cache(store: &Store) -> Result<()> {
 mod tests {
     use super::*;
     use crate::crypto::MemoryKeyProvider;
+
+    /// Leading bytes of a sealed envelope: the version byte and the
+    /// 96-bit random nonce every seal draws (and 3 ciphertext bytes).
+    const ENVELOPE_HEAD: i64 = 16;
 
     #[test]
     fn rewriting_a_record_changes_its_envelope_head() {
@@ -270,7 +266,7 @@ mod tests {
         let first = cache_fingerprint(&store).unwrap();
         assert_eq!(cache_fingerprint(&store).unwrap(), first, "stable");
         put(true);
-        // Same count, rowid and updated_at: only the envelope head moved.
+        // Same count, rowid and updated_at: only the change sequence moved.
         assert_ne!(cache_fingerprint(&store).unwrap(), first);
     }
 

@@ -5,7 +5,7 @@
 //! Synced bodies come from another device: anything malformed is skipped,
 //! never trusted to panic.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,9 @@ use crate::sync::consent::ConsentEvent;
 use crate::sync::events;
 use crate::sync::state::{ChannelState, ChannelStatus, InboxItem};
 use crate::sync::AlertAcknowledgement;
+
+mod live;
+pub(super) use live::{Live, Refreshed};
 
 /// Record kind linking a therapist's alliance rating to a patient.
 pub const RATING_KIND: &str = "insights_rating";
@@ -90,51 +93,64 @@ fn utc(millis: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis)
 }
 
-fn point(instrument: &str, at: DateTime<Utc>, s: WireScore) -> ScoredPoint {
+fn point(instrument: &str, at: DateTime<Utc>, s: &WireScore) -> ScoredPoint {
     ScoredPoint {
         at,
         instrument: instrument.to_string(),
         total: s.total.filter(|t| t.is_finite()),
         subscales: s
             .subscales
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v.filter(|x| x.is_finite())?)))
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.filter(|x| x.is_finite())?)))
             .collect(),
-        severity: s.severity,
-        severity_label: s.severity_label,
+        severity: s.severity.clone(),
+        severity_label: s.severity_label.clone(),
     }
 }
 
 /// Applies corrections: a check-in named by another's `corrects` is
 /// superseded. The correction keeps the time of the check-in it corrects
-/// (it is the same measurement, fixed), when that one is known.
-fn current_points(list: Vec<WireCheckin>) -> Vec<ScoredPoint> {
-    let superseded: BTreeSet<String> = list.iter().filter_map(|c| c.corrects.clone()).collect();
-    let times: BTreeMap<String, (i64, Option<String>)> = list
-        .iter()
-        .map(|c| (c.id.clone(), (c.submitted_at_millis, c.corrects.clone())))
-        .collect();
+/// (it is the same measurement, fixed), when that one is known. Reads the
+/// list in place: the live caseload keeps it for the next events.
+fn current_points(list: &[WireCheckin]) -> Vec<ScoredPoint> {
+    let superseded: HashSet<&str> = list.iter().filter_map(|c| c.corrects.as_deref()).collect();
+    // Later entries with the same id win, as in a map built in order.
+    let times: HashMap<&str, (i64, Option<&str>)> = if superseded.is_empty() {
+        HashMap::new()
+    } else {
+        list.iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    (c.submitted_at_millis, c.corrects.as_deref()),
+                )
+            })
+            .collect()
+    };
     let mut out: Vec<ScoredPoint> = list
-        .into_iter()
-        .filter(|c| !superseded.contains(&c.id))
+        .iter()
+        .filter(|c| !superseded.contains(c.id.as_str()))
         .filter_map(|c| {
             // Follow the chain back to the original; bounded against cycles.
             let mut at = c.submitted_at_millis;
-            let mut next = c.corrects.clone();
+            let mut next = c.corrects.as_deref();
             for _ in 0..64 {
-                let Some((t, prev)) = next.as_ref().and_then(|id| times.get(id)) else {
+                let Some((t, prev)) = next.and_then(|id| times.get(id)) else {
                     break;
                 };
                 at = *t;
-                next = prev.clone();
+                next = *prev;
             }
-            Some(point(&c.instrument, utc(at)?, c.score))
+            Some(point(&c.instrument, utc(at)?, &c.score))
         })
         .collect();
     out.sort_by_key(|p| p.at);
     out
 }
 
+/// One channel's received events, folded. Adding an event never needs the
+/// others (except to break exact ties, by insertion order), so the live
+/// caseload (`live`) keeps one per channel and adds new events to it.
 #[derive(Default)]
 struct Acc {
     checkins: Vec<WireCheckin>,
@@ -148,6 +164,7 @@ struct Acc {
 }
 
 /// What the insights need of the latest program assignment.
+#[derive(Clone)]
 struct Assignment {
     sent_at: i64,
     start: NaiveDate,
@@ -268,60 +285,59 @@ impl Acc {
                     self.research_consent.push((at, item.hlc, granted));
                 }
             }
-            events::PROGRAM_ASSIGNMENT => self.assignment(item.at, b),
+            events::PROGRAM_ASSIGNMENT => assign(&mut self.program, item.at, b),
             _ => {}
         }
     }
+}
 
-    /// The latest assignment wins; the program is read only for its
-    /// length, review week, primary instrument and modes (the patient's
-    /// device validated it).
-    fn assignment(&mut self, sent_at: i64, b: &Value) {
-        let Some(start) = b
-            .get("start_date")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<NaiveDate>().ok())
-        else {
-            return;
-        };
-        if self.program.as_ref().is_some_and(|p| p.sent_at > sent_at) {
-            return;
-        }
-        let meta = b.get("program").and_then(|p| p.get("metadata"));
-        let num = |k: &str| {
-            meta.and_then(|m| m.get(k))
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-        };
-        let modes = meta
-            .and_then(|m| m.get("modes"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| m.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Only an id-shaped value: it is compared, never shown raw.
-        let primary_instrument = meta
-            .and_then(|m| m.get("primary_instrument"))
-            .and_then(Value::as_str)
-            .filter(|s| {
-                (1..=64).contains(&s.len())
-                    && s.bytes().all(|c| {
-                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-'
-                    })
-            })
-            .map(str::to_string);
-        self.program = Some(Assignment {
-            sent_at,
-            start,
-            weeks: num("weeks"),
-            review_week: num("review_week"),
-            primary_instrument,
-            modes,
-        });
+/// The latest assignment wins; the program is read only for its length,
+/// review week, primary instrument and modes (the patient's device
+/// validated it).
+fn assign(program: &mut Option<Assignment>, sent_at: i64, b: &Value) {
+    let Some(start) = b
+        .get("start_date")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<NaiveDate>().ok())
+    else {
+        return;
+    };
+    if program.as_ref().is_some_and(|p| p.sent_at > sent_at) {
+        return;
     }
+    let meta = b.get("program").and_then(|p| p.get("metadata"));
+    let num = |k: &str| {
+        meta.and_then(|m| m.get(k))
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let modes = meta
+        .and_then(|m| m.get("modes"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Only an id-shaped value: it is compared, never shown raw.
+    let primary_instrument = meta
+        .and_then(|m| m.get("primary_instrument"))
+        .and_then(Value::as_str)
+        .filter(|s| {
+            (1..=64).contains(&s.len())
+                && s.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+        })
+        .map(str::to_string);
+    *program = Some(Assignment {
+        sent_at,
+        start,
+        weeks: num("weeks"),
+        review_week: num("review_week"),
+        primary_instrument,
+        modes,
+    });
 }
 
 fn engagement(at: DateTime<Utc>) -> impl Fn(&Value) -> Option<EngagementSnapshot> {
@@ -353,16 +369,62 @@ fn engagement(at: DateTime<Utc>) -> impl Fn(&Value) -> Option<EngagementSnapshot
     }
 }
 
-/// Program assignments this store sent, per channel, opened from the
-/// outbox (the therapist's own copy of what the patient received).
-fn sent_assignments(tx: &ReadTx<'_>) -> Result<Vec<(String, i64, Value)>> {
+/// A program assignment this store sent, as the outbox holds it.
+struct Sent {
+    channel: String,
+    at: i64,
+    body: Value,
+}
+
+/// Program assignments this store sent with an outbox sequence above
+/// `after`, opened from the outbox (the therapist's own copy of what the
+/// patient received).
+fn sent_assignments(tx: &ReadTx<'_>, after: i64) -> Result<Vec<Sent>> {
     let mut out = Vec::new();
-    for e in outbox::routed_events(tx, events::PROGRAM_ASSIGNMENT)? {
-        if let Ok(v) = serde_json::from_slice::<Value>(&e.body) {
-            out.push((e.channel, e.created_at_millis, v));
+    for e in outbox::routed_events_after(tx, events::PROGRAM_ASSIGNMENT, after)? {
+        if let Ok(body) = serde_json::from_slice::<Value>(&e.body) {
+            out.push(Sent {
+                channel: e.channel,
+                at: e.created_at_millis,
+                body,
+            });
         }
     }
     Ok(out)
+}
+
+/// Channels held as the therapist, active or revoked, in list order.
+fn read_channels(tx: &ReadTx<'_>) -> Result<Vec<ChannelState>> {
+    Ok(tx
+        .list::<ChannelState>()?
+        .into_iter()
+        .map(|c| c.value)
+        .filter(|c| c.role == "therapist")
+        .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Revoked))
+        .collect())
+}
+
+/// The therapist's submitted ratings per channel.
+fn read_ratings(tx: &ReadTx<'_>) -> Result<BTreeMap<String, Vec<Checkin>>> {
+    let mut ratings: BTreeMap<String, Vec<Checkin>> = BTreeMap::new();
+    for link in tx.list::<TherapistRating>()? {
+        // A link whose check-in was never submitted is ignored.
+        if let Some(c) = tx.get::<Checkin>(&link.value.checkin_id)? {
+            ratings
+                .entry(link.value.channel_id)
+                .or_default()
+                .push(c.value);
+        }
+    }
+    Ok(ratings)
+}
+
+fn read_acks(tx: &ReadTx<'_>) -> Result<Vec<AlertAcknowledgement>> {
+    Ok(tx
+        .list::<AlertAcknowledgement>()?
+        .into_iter()
+        .map(|a| a.value)
+        .collect())
 }
 
 fn mode_of(checkins: &[ScoredPoint], program_modes: &[String]) -> Option<String> {
@@ -385,11 +447,12 @@ fn mode_of(checkins: &[ScoredPoint], program_modes: &[String]) -> Option<String>
 }
 
 /// Everything `load_patients` reads, from one read transaction. Its
-/// inputs are exactly what `cache::fingerprint` covers: keep them in step.
+/// inputs are exactly what `cache::fingerprint` and `live` watch: keep
+/// them in step.
 pub(super) struct Inputs {
     channels: Vec<ChannelState>,
     inbox: Vec<Stored<InboxItem>>,
-    sent: Vec<(String, i64, Value)>,
+    sent: Vec<Sent>,
     ratings: BTreeMap<String, Vec<Checkin>>,
     acks: Vec<AlertAcknowledgement>,
 }
@@ -405,36 +468,12 @@ pub fn load_patients(store: &Store) -> Result<Vec<PatientRecord>> {
 /// `sync_inbox`, `insights_rating` and `checkin`, and the outbox's program
 /// assignments with their `sync_route`.
 pub(super) fn read_inputs(tx: &ReadTx<'_>) -> Result<Inputs> {
-    let channels: Vec<ChannelState> = tx
-        .list::<ChannelState>()?
-        .into_iter()
-        .map(|c| c.value)
-        .filter(|c| c.role == "therapist")
-        .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Revoked))
-        .collect();
-    let inbox = tx.list::<InboxItem>()?;
-    let sent = sent_assignments(tx)?;
-    let mut ratings: BTreeMap<String, Vec<Checkin>> = BTreeMap::new();
-    for link in tx.list::<TherapistRating>()? {
-        // A link whose check-in was never submitted is ignored.
-        if let Some(c) = tx.get::<Checkin>(&link.value.checkin_id)? {
-            ratings
-                .entry(link.value.channel_id)
-                .or_default()
-                .push(c.value);
-        }
-    }
-    let acks = tx
-        .list::<AlertAcknowledgement>()?
-        .into_iter()
-        .map(|a| a.value)
-        .collect();
     Ok(Inputs {
-        channels,
-        inbox,
-        sent,
-        ratings,
-        acks,
+        channels: read_channels(tx)?,
+        inbox: tx.list::<InboxItem>()?,
+        sent: sent_assignments(tx, i64::MIN)?,
+        ratings: read_ratings(tx)?,
+        acks: read_acks(tx)?,
     })
 }
 
@@ -447,10 +486,7 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
         mut ratings,
         acks,
     } = inputs;
-    let acks: BTreeMap<(&str, &str), &AlertAcknowledgement> = acks
-        .iter()
-        .map(|a| ((a.channel.as_str(), a.alert_id.as_str()), a))
-        .collect();
+    let acks = ack_index(&acks);
     let mut acc: BTreeMap<&str, Acc> = channels
         .iter()
         .map(|c| (c.id.as_str(), Acc::default()))
@@ -460,102 +496,222 @@ pub(super) fn build(inputs: Inputs) -> Vec<PatientRecord> {
             a.add(&item.value);
         }
     }
-    for (channel, at, body) in &sent {
-        if let Some(a) = acc.get_mut(channel.as_str()) {
-            a.assignment(*at, body);
-        }
-    }
     let mut out = Vec::with_capacity(channels.len());
     for c in &channels {
         let Some(a) = acc.remove(c.id.as_str()) else {
             continue;
         };
-        let paired = c
-            .paired_at_millis
-            .or(Some(c.created_at_millis))
-            .and_then(utc)
-            .unwrap_or(DateTime::UNIX_EPOCH);
-        let start = a
-            .program
-            .as_ref()
-            .and_then(|p| p.start.and_hms_opt(0, 0, 0))
-            .map_or(paired, |d| d.and_utc());
-        let checkin_totals: BTreeMap<String, Option<f64>> = a
+        let own_sent = sent
+            .iter()
+            .filter(|s| s.channel == c.id)
+            .map(|s| (s.at, &s.body));
+        out.push(finish(
+            c,
+            &a,
+            own_sent,
+            &ratings.remove(&c.id).unwrap_or_default(),
+            &acks,
+        ));
+    }
+    order(&mut out, &channels);
+    out
+}
+
+/// Acknowledgements by (channel, alert id); a later one for the same alert wins.
+fn ack_index(acks: &[AlertAcknowledgement]) -> BTreeMap<(&str, &str), &AlertAcknowledgement> {
+    acks.iter()
+        .map(|a| ((a.channel.as_str(), a.alert_id.as_str()), a))
+        .collect()
+}
+
+/// An alert as shown: acknowledged when there is an acknowledgement, and
+/// with the final total of the check-in it belongs to (the last one of
+/// that id, as a map built in order would say) when it came without one.
+fn finish_alert(
+    channel: &str,
+    al: &AlertRecord,
+    a: &Acc,
+    acks: &BTreeMap<(&str, &str), &AlertAcknowledgement>,
+) -> AlertRecord {
+    let mut al = al.clone();
+    if let Some(ack) = acks.get(&(channel, al.alert_id.as_str())) {
+        al.acknowledged = true;
+        al.acknowledged_at = utc(ack.at_millis);
+        al.action = Some(ack.action);
+    }
+    if al.trigger.total.is_none() && al.trigger.phrase.is_none() {
+        al.trigger.total = a
             .checkins
             .iter()
-            .map(|c| (c.id.clone(), c.score.total))
-            .collect();
-        let checkins: Vec<ScoredPoint> = current_points(a.checkins)
-            .into_iter()
-            .filter(|p| p.instrument != THERAPIST_ALLIANCE)
-            .collect();
-        let therapist_ratings = current_points(
-            ratings
-                .remove(&c.id)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| WireCheckin {
-                    id: c.id,
-                    instrument: c.instrument,
-                    corrects: c.corrects,
-                    submitted_at_millis: c.submitted_at_millis,
-                    score: WireScore {
-                        total: c.score.total,
-                        severity: c.score.severity,
-                        severity_label: c.score.severity_label,
-                        subscales: c.score.subscales,
-                    },
-                })
-                .collect(),
-        );
-        let (weeks, review_week, primary_instrument, modes) = a
-            .program
-            .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
-            .unwrap_or((None, None, None, Vec::new()));
-        let mut alerts = a.alerts;
-        for al in &mut alerts {
-            if let Some(ack) = acks.get(&(c.id.as_str(), al.alert_id.as_str())) {
-                al.acknowledged = true;
-                al.acknowledged_at = utc(ack.at_millis);
-                al.action = Some(ack.action);
-            }
-        }
-        // The final total arrives with the check-in the alert belongs to.
-        for al in &mut alerts {
-            if al.trigger.total.is_none() && al.trigger.phrase.is_none() {
-                al.trigger.total = checkin_totals.get(al.alert_id.as_str()).copied().flatten();
-            }
-        }
-        alerts.sort_by_key(|x| x.at);
-        let mut progress = a.progress;
-        progress.sort_by_key(|x| x.at);
-        let mut consent = a.research_consent;
-        consent.sort_by_key(|&(at, hlc, _)| (at, hlc));
-        out.push(PatientRecord {
-            channel_id: c.id.clone(),
-            label: c.label.clone(),
-            mode: mode_of(&checkins, &modes),
-            start,
-            checkins,
-            therapist_ratings,
-            alerts,
-            progress,
-            engagement: a.engagement,
-            last_activity: a.last_activity,
-            review_week: review_week.filter(|w| weeks.is_none_or(|n| *w <= n)),
-            program_weeks: weeks,
-            research_consent: consent
-                .into_iter()
-                .map(|(at, _, granted)| ConsentPoint { at, granted })
-                .collect(),
-            primary_instrument,
-        });
+            .rev()
+            .find(|c| c.id == al.alert_id)
+            .and_then(|c| c.score.total);
     }
+    al
+}
+
+/// How far a channel's `Acc` was folded when its record was last finished.
+#[derive(Clone, Copy)]
+struct Mark {
+    checkins: usize,
+    alerts: usize,
+    progress: usize,
+}
+
+impl Mark {
+    const EMPTY: Mark = Mark {
+        checkins: 0,
+        alerts: 0,
+        progress: 0,
+    };
+
+    fn of(a: &Acc) -> Mark {
+        Mark {
+            checkins: a.checkins.len(),
+            alerts: a.alerts.len(),
+            progress: a.progress.len(),
+        }
+    }
+}
+
+/// Adds to `p` (finished from `a` as it was at `mark`) what `a` gained
+/// since: new check-ins, alerts and progress go where the full sort would
+/// put them (after equal times: they come last in insertion order), and
+/// the latest engagement and activity are taken over. Only for plain
+/// appends; `false` (and `p` untouched) when a new check-in corrects or is
+/// corrected, repeats an id, or belongs to an alert already shown: then the
+/// caller finishes the patient again. Events that change anything else
+/// (consent, program) must not reach here.
+fn append<'v>(
+    p: &mut PatientRecord,
+    a: &Acc,
+    mark: Mark,
+    sent: impl Iterator<Item = (i64, &'v Value)>,
+    acks: &BTreeMap<(&str, &str), &AlertAcknowledgement>,
+) -> bool {
+    let (old, new) = a.checkins.split_at(mark.checkins.min(a.checkins.len()));
+    let old_alerts = &a.alerts[..mark.alerts.min(a.alerts.len())];
+    let plain = new.iter().enumerate().all(|(i, c)| {
+        c.corrects.is_none()
+            && !old
+                .iter()
+                .chain(&new[..i])
+                .any(|o| o.id == c.id || o.corrects.as_deref() == Some(c.id.as_str()))
+            && !old_alerts.iter().any(|al| al.alert_id == c.id)
+    });
+    if !plain || mark.alerts > a.alerts.len() || mark.progress > a.progress.len() {
+        return false;
+    }
+    for c in new {
+        if c.instrument == THERAPIST_ALLIANCE {
+            continue;
+        }
+        if let Some(at) = utc(c.submitted_at_millis) {
+            let i = p.checkins.partition_point(|x| x.at <= at);
+            p.checkins.insert(i, point(&c.instrument, at, &c.score));
+        }
+    }
+    for al in &a.alerts[mark.alerts..] {
+        let i = p.alerts.partition_point(|x| x.at <= al.at);
+        p.alerts.insert(i, finish_alert(&p.channel_id, al, a, acks));
+    }
+    for m in &a.progress[mark.progress..] {
+        let i = p.progress.partition_point(|x| x.at <= m.at);
+        p.progress.insert(i, m.clone());
+    }
+    p.engagement = a.engagement.clone();
+    p.last_activity = a.last_activity;
+    let mut program = a.program.clone();
+    for (at, body) in sent {
+        assign(&mut program, at, body);
+    }
+    let modes = program.map(|p| p.modes).unwrap_or_default();
+    p.mode = mode_of(&p.checkins, &modes);
+    true
+}
+
+/// Newest pairing first; channels paired at the same time keep list order.
+fn order(out: &mut [PatientRecord], channels: &[ChannelState]) {
     out.sort_by_key(|p| {
         let c = channels.iter().find(|c| c.id == p.channel_id);
         std::cmp::Reverse(c.and_then(|c| c.paired_at_millis))
     });
-    out
+}
+
+/// One patient from their channel's folded events, then the program
+/// assignments this store sent them (in outbox order), the therapist's
+/// ratings and the acknowledgements.
+fn finish<'v>(
+    c: &ChannelState,
+    a: &Acc,
+    sent: impl Iterator<Item = (i64, &'v Value)>,
+    ratings: &[Checkin],
+    acks: &BTreeMap<(&str, &str), &AlertAcknowledgement>,
+) -> PatientRecord {
+    let mut program = a.program.clone();
+    for (at, body) in sent {
+        assign(&mut program, at, body);
+    }
+    let paired = c
+        .paired_at_millis
+        .or(Some(c.created_at_millis))
+        .and_then(utc)
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let start = program
+        .as_ref()
+        .and_then(|p| p.start.and_hms_opt(0, 0, 0))
+        .map_or(paired, |d| d.and_utc());
+    let mut checkins = current_points(&a.checkins);
+    checkins.retain(|p| p.instrument != THERAPIST_ALLIANCE);
+    let therapist_ratings = current_points(
+        &ratings
+            .iter()
+            .map(|c| WireCheckin {
+                id: c.id.clone(),
+                instrument: c.instrument.clone(),
+                corrects: c.corrects.clone(),
+                submitted_at_millis: c.submitted_at_millis,
+                score: WireScore {
+                    total: c.score.total,
+                    severity: c.score.severity.clone(),
+                    severity_label: c.score.severity_label.clone(),
+                    subscales: c.score.subscales.clone(),
+                },
+            })
+            .collect::<Vec<_>>(),
+    );
+    let (weeks, review_week, primary_instrument, modes) = program
+        .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
+        .unwrap_or((None, None, None, Vec::new()));
+    let mut alerts: Vec<AlertRecord> = a
+        .alerts
+        .iter()
+        .map(|al| finish_alert(&c.id, al, a, acks))
+        .collect();
+    alerts.sort_by_key(|x| x.at);
+    let mut progress = a.progress.clone();
+    progress.sort_by_key(|x| x.at);
+    let mut consent = a.research_consent.clone();
+    consent.sort_by_key(|&(at, hlc, _)| (at, hlc));
+    PatientRecord {
+        channel_id: c.id.clone(),
+        label: c.label.clone(),
+        mode: mode_of(&checkins, &modes),
+        start,
+        checkins,
+        therapist_ratings,
+        alerts,
+        progress,
+        engagement: a.engagement.clone(),
+        last_activity: a.last_activity,
+        review_week: review_week.filter(|w| weeks.is_none_or(|n| *w <= n)),
+        program_weeks: weeks,
+        research_consent: consent
+            .into_iter()
+            .map(|(at, _, granted)| ConsentPoint { at, granted })
+            .collect(),
+        primary_instrument,
+    }
 }
 
 /// The therapist rates the alliance with a patient: starts, answers and

@@ -661,10 +661,14 @@ impl Store {
             }
             let result: Result<T> = (|| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Every write transaction takes the next change sequence, so
+                // "anything new?" is one read of it (records stamp it too).
+                let seq = records::next_change_seq(&tx)?;
                 let wtx = WriteTx {
                     tx,
                     keys: &self.inner.keys,
                     now: self.inner.clock.now_millis(),
+                    seq,
                 };
                 let out = f(&wtx)?;
                 wtx.tx.commit()?;

@@ -216,6 +216,8 @@ pub fn mark_sent(tx: &WriteTx<'_>, seq: i64) -> Result<()> {
 /// One queued event of a kind, with the channel it is routed to, opened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutedEvent {
+    /// The outbox sequence (monotonic, never reused).
+    pub seq: i64,
     pub channel: String,
     pub ref_id: String,
     pub created_at_millis: i64,
@@ -226,24 +228,33 @@ pub struct RoutedEvent {
 /// Every entry of `kind` routed to a channel (sent or not), in sequence
 /// order, opened. Strict: an entry that does not open fails the read.
 pub fn routed_events(tx: &ReadTx<'_>, kind: &str) -> Result<Vec<RoutedEvent>> {
-    let mut st = tx.connection().prepare(
-        "SELECT r.channel, o.ref_id, o.created_at, o.body FROM outbox o
-         JOIN sync_route r ON r.outbox_seq = o.seq WHERE o.kind = ?1 ORDER BY o.seq",
+    routed_events_after(tx, kind, i64::MIN)
+}
+
+/// [`routed_events`] with an outbox sequence above `after` only: the
+/// entries queued since a reader last looked (sequences are never reused).
+pub fn routed_events_after(tx: &ReadTx<'_>, kind: &str, after: i64) -> Result<Vec<RoutedEvent>> {
+    let mut st = tx.connection().prepare_cached(
+        "SELECT o.seq, r.channel, o.ref_id, o.created_at, o.body FROM outbox o
+         JOIN sync_route r ON r.outbox_seq = o.seq WHERE o.kind = ?1 AND o.seq > ?2
+         ORDER BY o.seq",
     )?;
     let rows = st
-        .query_map(params![tx.kind_label(kind)], |r| {
+        .query_map(params![tx.kind_label(kind), after], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
             ))
         })?
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(rows.len());
-    for (channel, ref_id, created_at_millis, sealed) in rows {
+    for (seq, channel, ref_id, created_at_millis, sealed) in rows {
         let body = tx.open(aad(kind, &ref_id), &sealed)?;
         out.push(RoutedEvent {
+            seq,
             channel,
             ref_id,
             created_at_millis,

@@ -124,8 +124,44 @@ pub fn kind_name(keys: &StoreKeys, column: &str) -> String {
 pub(crate) const RECORDS_TABLE: &str = "records";
 
 const UPSERT_RECORD: &str =
-    "INSERT INTO records (kind, id, created_at, updated_at, body) VALUES (?1, ?2, ?3, ?3, ?4)
-     ON CONFLICT (kind, id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body";
+    "INSERT INTO records (kind, id, created_at, updated_at, body, change_seq)
+     VALUES (?1, ?2, ?3, ?3, ?4, ?5)
+     ON CONFLICT (kind, id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body,
+         change_seq = excluded.change_seq";
+
+/// `meta` key of the store's change sequence (schema v6).
+const CHANGE_SEQ_KEY: &str = "change_seq";
+
+/// `meta` key prefix of the last change sequence that deleted a record of
+/// a kind; the rest is the kind's column label, so hidden kinds stay hidden.
+const DELETED_KEY_PREFIX: &str = "records_deleted:";
+
+/// Takes the next change sequence for a write transaction that is starting.
+pub(in crate::store) fn next_change_seq(conn: &Connection) -> Result<i64> {
+    let next: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?1 RETURNING value",
+        )?
+        .query_row([CHANGE_SEQ_KEY], |r| r.get(0))
+        .optional()?;
+    match next {
+        Some(n) => Ok(n),
+        None => {
+            // Every v6 store has the row; recreate it rather than fail.
+            conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, 1)")?
+                .execute([CHANGE_SEQ_KEY])?;
+            Ok(1)
+        }
+    }
+}
+
+fn meta_int(conn: &Connection, key: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0))
+}
 
 pub(crate) fn seal_error(kind: &str, e: SealError) -> Error {
     Error::corrupt(kind, e.to_string())
@@ -146,12 +182,20 @@ pub struct WriteTx<'a> {
     pub(crate) tx: Transaction<'a>,
     pub(crate) keys: &'a StoreKeys,
     pub(crate) now: i64,
+    /// This transaction's change sequence: one more than the last committed
+    /// one, stamped on every record it writes (see [`ReadTx::change_seq`]).
+    pub(crate) seq: i64,
 }
 
 impl<'a> WriteTx<'a> {
     /// The transaction's notion of "now", from the store's clock.
     pub fn now_millis(&self) -> i64 {
         self.now
+    }
+
+    /// The change sequence this transaction commits as.
+    pub fn change_seq(&self) -> i64 {
+        self.seq
     }
 
     /// SQL stays inside `store/`: other modules call its typed functions.
@@ -207,7 +251,7 @@ impl<'a> WriteTx<'a> {
                     &mut sealed,
                 )
                 .map_err(|e| Error::Internal(e.to_string()))?;
-            stmt.execute(params![label, id, self.now, sealed])?;
+            stmt.execute(params![label, id, self.now, sealed, self.seq])?;
         }
         Ok(())
     }
@@ -216,12 +260,22 @@ impl<'a> WriteTx<'a> {
         get_record(&self.tx, self.keys, id)
     }
 
-    /// Returns whether a record was there.
+    /// Returns whether a record was there. A deletion is noted per kind
+    /// with this transaction's sequence ([`ReadTx::deleted_seq`]).
     pub fn delete(&self, kind: &str, id: &str) -> Result<bool> {
+        let label = kind_label(self.keys, kind);
         let n = self.tx.execute(
             "DELETE FROM records WHERE kind = ?1 AND id = ?2",
-            params![kind_label(self.keys, kind), id],
+            params![label, id],
         )?;
+        if n > 0 {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![format!("{DELETED_KEY_PREFIX}{label}"), self.seq])?;
+        }
         Ok(n > 0)
     }
 
@@ -330,6 +384,65 @@ impl ReadTx<'_> {
     /// Every record, every kind, that opens; plus where the others were.
     pub fn all_raw_lenient(&self) -> Result<(Vec<RawRecord>, Vec<Damaged>)> {
         self.scan(None)
+    }
+
+    /// The store's change sequence in this snapshot: the sequence of the
+    /// last committed write transaction (every write transaction takes the
+    /// next one, whatever it changed). Equal values mean nothing was
+    /// written in between. One row read.
+    pub fn change_seq(&self) -> Result<i64> {
+        meta_int(self.conn, CHANGE_SEQ_KEY)
+    }
+
+    /// The sequence of the last transaction that deleted a record of
+    /// `kind` (0: none since schema v6).
+    pub fn deleted_seq(&self, kind: &str) -> Result<i64> {
+        meta_int(
+            self.conn,
+            &format!("{DELETED_KEY_PREFIX}{}", kind_label(self.keys, kind)),
+        )
+    }
+
+    /// The sequence of the last transaction that wrote or deleted a record
+    /// of `kind`: it grows whenever the kind's records change. Two index
+    /// look-ups, nothing opened.
+    pub fn kind_change_seq(&self, kind: &str) -> Result<i64> {
+        let written: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT max(change_seq) FROM records WHERE kind = ?1")?
+            .query_row(params![kind_label(self.keys, kind)], |r| r.get(0))?;
+        Ok(written.unwrap_or(0).max(self.deleted_seq(kind)?))
+    }
+
+    /// The records of `R`'s kind written (inserted or updated) after change
+    /// sequence `after`, in insertion order; strict like [`ReadTx::list`].
+    /// Deletions are not listed: see [`ReadTx::deleted_seq`].
+    pub fn list_changed_since<R: Record>(&self, after: i64) -> Result<Vec<Stored<R>>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, created_at, updated_at, body FROM records
+             WHERE kind = ?1 AND change_seq > ?2 ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query(params![kind_label(self.keys, R::KIND), after])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let sealed = row.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
+            let body = self.open(
+                Aad {
+                    table: RECORDS_TABLE,
+                    kind: R::KIND,
+                    id: &id,
+                },
+                sealed,
+            )?;
+            out.push(Stored {
+                value: decode(R::KIND, &body)?,
+                id,
+                created_at_millis: row.get(1)?,
+                updated_at_millis: row.get(2)?,
+            });
+        }
+        Ok(out)
     }
 
     /// Calls `each` for every record of `kind` with its [`RowStamp`], read

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// larger pages keep the overhead near the bytes actually added.
 pub const PAGE_SIZE: i64 = 8192;
 
-pub const LATEST_VERSION: i64 = 5;
+pub const LATEST_VERSION: i64 = 6;
 
 /// The whole current schema. Sensitive columns (`body`) hold only sealed
 /// envelopes; the other columns are opaque ids, kinds and timestamps.
@@ -86,6 +86,36 @@ CREATE INDEX sync_sent_event ON sync_sent (event_id);
 CREATE INDEX sync_sent_outbox ON sync_sent (outbox_seq);
 ";
 
+/// v6: a change sequence (see `records::WriteTx`): every committed write
+/// transaction takes the next value of `meta.change_seq` and stamps the
+/// records it writes with it, so readers can ask "what changed after N?"
+/// through the index instead of scanning. Existing rows get 0 (older than
+/// any later change). New stores and upgrades run the same text.
+const V6_CHANGES: &str = "
+ALTER TABLE records ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX records_by_kind_change ON records (kind, change_seq);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('change_seq', 0);
+";
+
+/// Runs [`V6_CHANGES`]; a `records` table that already has the column
+/// (a hand-reduced test store) only gets the rest.
+fn add_change_seq(conn: &Connection) -> Result<()> {
+    let has_column: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('records') WHERE name = 'change_seq'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_column {
+        conn.execute_batch(
+            "CREATE INDEX IF NOT EXISTS records_by_kind_change ON records (kind, change_seq);
+             INSERT OR IGNORE INTO meta (key, value) VALUES ('change_seq', 0);",
+        )?;
+    } else {
+        conn.execute_batch(V6_CHANGES)?;
+    }
+    Ok(())
+}
+
 /// Version 1 as it shipped: kept so tests can build an old store.
 pub const V1_SCHEMA: &str = "
 CREATE TABLE meta (
@@ -148,6 +178,7 @@ pub fn upgrade_from(conn: &Connection, from: i64) -> Result<()> {
             // and the audit log a keyed head; both need the store keys, so
             // `Store::finish_open` does them in the same transaction.
             4 => {}
+            5 => add_change_seq(conn)?,
             other => {
                 return Err(Error::corrupt(
                     "database",
@@ -164,6 +195,7 @@ pub fn upgrade_from(conn: &Connection, from: i64) -> Result<()> {
 pub fn create_latest(conn: &Connection) -> Result<()> {
     conn.execute_batch(CREATE_LATEST)?;
     conn.execute_batch(V4_SYNC)?;
+    conn.execute_batch(V6_CHANGES)?;
     conn.pragma_update(None, "user_version", LATEST_VERSION)?;
     Ok(())
 }
