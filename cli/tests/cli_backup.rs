@@ -395,3 +395,65 @@ fn wrong_key_flipped_byte_and_newer_version_have_their_codes() {
     assert_eq!(info["consent_decisions"], 1);
     assert_eq!(info["has_profile"], true);
 }
+
+/// The old phone goes on sending after the backup was made; the restored
+/// store's send chain starts past those seqs (ADR 0011 §3), so its next
+/// event still reaches the therapist, under keys never used before.
+#[test]
+fn a_restored_phone_does_not_reuse_the_old_phones_later_chain_keys() {
+    use collabzium_core::backup;
+    use collabzium_core::crypto::MemoryKeyProvider;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let relay = relay_in_process(d);
+    let url = relay.url();
+    let t = transport();
+    let th = party(d, "therapist");
+    let old = party(d, "old-phone");
+    session::grant_consent(&old.store, scopes::DATA_PROCESSING, "v1").unwrap();
+    session::grant_consent(&old.store, scopes::THERAPIST_SHARING, "v1").unwrap();
+    let cid = pair(&url, &t, &th.store, &old.store, "Robin");
+    sync::send_message(&old.store, None, "before the backup", None).unwrap();
+    sync_until_quiet(&[&th, &old], &t);
+
+    let key = backup::set_up_recovery_key(&old.store).unwrap();
+    let (bytes, _) = backup::create(&old.store, &key).unwrap();
+
+    for i in 0..3 {
+        sync::send_message(
+            &old.store,
+            None,
+            &format!("old phone after backup {i}"),
+            None,
+        )
+        .unwrap();
+    }
+    sync_until_quiet(&[&th, &old], &t);
+    old.store.close();
+
+    let clock = Arc::new(TestClock::default());
+    let path = d.join("new-phone.db");
+    let (store, report) = backup::restore_with_clock(
+        &bytes,
+        &key,
+        &path,
+        &MemoryKeyProvider::new([9; 32]),
+        clock.clone(),
+    )
+    .unwrap();
+    assert_eq!(report.channels_resumed, 1);
+    let new = Party { store, path, clock };
+    sync::send_message(&new.store, None, "from the new phone", None).unwrap();
+    let s = sync_until_quiet(&[&th, &new], &t);
+    assert!(s.rejected.is_empty(), "{s:?}");
+    let thread = sync::thread(&th.store, Some(&cid)).unwrap();
+    let texts: Vec<&str> = thread.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        texts.iter().filter(|t| **t == "from the new phone").count(),
+        1,
+        "{texts:?}"
+    );
+    assert_eq!(thread.len(), 5, "{texts:?}");
+    assert_eq!(sync::channel_views(&th.store).unwrap().len(), 1);
+}
