@@ -51,7 +51,7 @@ fn forge(version: u16, header: &str, rest: &[u8]) -> Vec<u8> {
     let mut out = b"CZBACKUP".to_vec();
     out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&(h.len() as u32).to_be_bytes());
-    out.extend_from_slice(&h);
+    out.extend_from_slice(h);
     out.extend_from_slice(rest);
     let d = digest::digest(&digest::SHA256, &out);
     out.extend_from_slice(d.as_ref());
