@@ -71,14 +71,21 @@ fn read_backup(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Replaces an earlier backup, never some other file.
+/// Replaces an earlier backup, never some other file (only its first
+/// bytes are read: `--out` may name anything).
 fn check_target(path: &Path) -> Result<()> {
-    match std::fs::read(path) {
-        Ok(old) if !old.starts_with(backup::MAGIC) => Err(Error::AlreadyExists {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let mut head = Vec::with_capacity(backup::MAGIC.len());
+    file.take(backup::MAGIC.len() as u64)
+        .read_to_end(&mut head)?;
+    if head != backup::MAGIC {
+        return Err(Error::AlreadyExists {
             what: "output file that is not a backup".into(),
-        }),
-        _ => Ok(()),
+        });
     }
+    Ok(())
 }
 
 pub fn run(out: &Output, path: Option<&Path>, cmd: BackupCommand) -> Result<()> {

@@ -380,7 +380,8 @@ pub fn verify(bytes: &[u8], key: &RecoveryKey) -> Result<BackupSummary> {
 
 /// Restores backup `bytes` into a new store at `target`, locked by
 /// `provider`. The file is opened and checked before anything is created;
-/// a failure after that removes the new store again.
+/// a failure after that erases the new store again (`Store::erase`, which
+/// also calls `provider.destroy()`: the provider is the new store's).
 pub fn restore(
     bytes: &[u8],
     key: &RecoveryKey,
