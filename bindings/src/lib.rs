@@ -3,6 +3,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod backup;
 mod checkin;
 mod error;
 mod insights;
@@ -12,6 +13,7 @@ mod store;
 mod sync;
 mod types;
 
+pub use backup::{restore_backup, RestoreSummary, Restored};
 pub use checkin::*;
 pub use error::CollabziumError;
 pub use insights::*;

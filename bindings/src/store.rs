@@ -21,7 +21,7 @@ pub struct PatientStore {
 }
 
 impl PatientStore {
-    fn wrap(store: Store, key_provider: Arc<dyn KeyProvider>) -> Arc<Self> {
+    pub(crate) fn wrap(store: Store, key_provider: Arc<dyn KeyProvider>) -> Arc<Self> {
         Arc::new(PatientStore {
             session: Session::new(store),
             key_provider,

@@ -39,6 +39,9 @@ enum Command {
     /// Create, inspect, export, rekey or erase a store.
     #[command(subcommand)]
     Store(commands::store::StoreCommand),
+    /// Encrypted backups under the recovery key, and restore into a new store.
+    #[command(subcommand)]
+    Backup(commands::backup::BackupCommand),
     /// Show or set the patient profile.
     #[command(subcommand)]
     Profile(commands::profile::ProfileCommand),
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => commands::demo::run(&out, args),
         Command::Store(cmd) => commands::store::run(&out, cli.store.as_deref(), cmd),
+        Command::Backup(cmd) => commands::backup::run(&out, cli.store.as_deref(), cmd),
         Command::Profile(cmd) => commands::profile::run(&out, cli.store.as_deref(), cmd),
         Command::Consent(cmd) => commands::consent::run(&out, cli.store.as_deref(), cmd),
         Command::Schedule(cmd) => commands::schedule::run_schedule(&out, cmd),

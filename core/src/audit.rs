@@ -28,6 +28,13 @@ pub enum AuditEvent {
     /// Found on append: the keyed head named more entries than were left,
     /// so the newest ones had been deleted. Verification fails from here on.
     AuditTruncated,
+    /// An encrypted backup was written (backup/, ADR 0011).
+    BackupCreated,
+    /// A recovery key was set up; only its check value is kept.
+    RecoveryKeySet,
+    /// This store was filled from a backup; the entries before this one
+    /// are the backed-up store's, re-chained under this store's key.
+    Restored,
 }
 
 impl AuditEvent {
@@ -46,6 +53,9 @@ impl AuditEvent {
             AuditEvent::SyncUnpaired => "sync_unpaired",
             AuditEvent::RecordDamaged => "record_damaged",
             AuditEvent::AuditTruncated => "audit_truncated",
+            AuditEvent::BackupCreated => "backup_created",
+            AuditEvent::RecoveryKeySet => "recovery_key_set",
+            AuditEvent::Restored => "restored",
         }
     }
 
@@ -64,6 +74,9 @@ impl AuditEvent {
             "sync_unpaired" => AuditEvent::SyncUnpaired,
             "record_damaged" => AuditEvent::RecordDamaged,
             "audit_truncated" => AuditEvent::AuditTruncated,
+            "backup_created" => AuditEvent::BackupCreated,
+            "recovery_key_set" => AuditEvent::RecoveryKeySet,
+            "restored" => AuditEvent::Restored,
             _ => return None,
         })
     }

@@ -7,6 +7,7 @@
 
 pub mod agenda;
 pub mod audit;
+pub mod backup;
 pub mod checkin;
 pub mod crisis;
 pub mod crypto;

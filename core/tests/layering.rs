@@ -34,6 +34,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("agenda", &["agenda"]),
     ("checkin", &["checkin"]),
     ("insights", &["insights"]),
+    // Backup and restore: a whole store, with its channels' state.
+    ("backup", &["backup"]),
     // One open store's life.
     ("session", &["session"]),
 ];

@@ -1,4 +1,5 @@
 pub mod agenda;
+pub mod backup;
 pub mod checkin;
 pub mod consent;
 pub mod demo;

@@ -31,6 +31,10 @@ pub enum StoreCommand {
         /// Without it, the region of --locale is used.
         #[arg(long)]
         country: Option<String>,
+        /// Also set up a recovery key for encrypted backups and print it
+        /// once (docs/backup.md). Only a check value is kept in the store.
+        #[arg(long)]
+        recovery_key: bool,
     },
     /// Show what the store holds (no personal data).
     Info,
@@ -63,7 +67,19 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
             locale,
             mode,
             country,
-        } => init(out, require_store(path)?, name, tz, locale, mode, country),
+            recovery_key,
+        } => init(
+            out,
+            require_store(path)?,
+            InitArgs {
+                name,
+                tz,
+                locale,
+                mode,
+                country,
+                recovery_key,
+            },
+        ),
         StoreCommand::Info => {
             let store = open_store(path)?;
             let info = store.info()?;
@@ -173,15 +189,24 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
     }
 }
 
-fn init(
-    out: &Output,
-    path: &Path,
+struct InitArgs {
     name: Option<String>,
     tz: Option<String>,
     locale: String,
     mode: String,
     country: Option<String>,
-) -> Result<()> {
+    recovery_key: bool,
+}
+
+fn init(out: &Output, path: &Path, args: InitArgs) -> Result<()> {
+    let InitArgs {
+        name,
+        tz,
+        locale,
+        mode,
+        country,
+        recovery_key,
+    } = args;
     // Stored only when given: otherwise the locale's region applies, and
     // follows a later change of locale (Profile::country_code).
     let country = country.map(|c| normalise_country(&c));
@@ -217,10 +242,24 @@ fn init(
     if let Some(p) = &profile {
         store.set_profile(p)?;
     }
-    out.emit(
-        &json!({"created": true, "store_id": store.store_id()}),
-        || format!("created store {}", store.store_id()),
-    );
+    let key = if recovery_key {
+        Some(collabzium_core::backup::set_up_recovery_key(&store)?)
+    } else {
+        None
+    };
+    let key_text = key.as_ref().map(|k| k.to_text());
+    let mut doc = json!({"created": true, "store_id": store.store_id()});
+    if let Some(k) = &key_text {
+        doc["recovery_key"] = json!(k.as_str());
+    }
+    out.emit(&doc, || match &key_text {
+        Some(k) => format!(
+            "created store {}\n\nRecovery key (shown only now; write it down and keep it apart from this device):\n\n    {}\n\nBackups need it, and so does restoring one on a new phone.",
+            store.store_id(),
+            k.as_str()
+        ),
+        None => format!("created store {}", store.store_id()),
+    });
     Ok(())
 }
 

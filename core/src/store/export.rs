@@ -8,7 +8,12 @@ use serde::Serialize;
 use super::records::{Damaged, ReadTx};
 
 /// Record kinds that hold key material and never appear in an export.
-const SECRET_KINDS: &[&str] = &["sync_identity", "sync_channel", "insights_cache"];
+const SECRET_KINDS: &[&str] = &[
+    "sync_identity",
+    "sync_channel",
+    "insights_cache",
+    "recovery_check",
+];
 use crate::domain::{ConsentRecord, Profile};
 use crate::error::{json_error_reason, Error, Result};
 

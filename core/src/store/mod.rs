@@ -11,6 +11,7 @@ pub mod export;
 pub mod outbox;
 pub mod records;
 pub mod schema;
+pub mod snapshot;
 
 pub use export::{Export, EXPORT_FORMAT, EXPORT_FORMAT_VERSION};
 pub use records::{Damaged, RawRecord, ReadTx, Record, RowStamp, Stored, WriteTx, HIDDEN_KINDS};
