@@ -57,7 +57,7 @@ fn lifecycle_with_store_before_or_after_the_subcommand() {
     // --store after the subcommand works the same.
     let o = run(d, PASS, &["store", "info", "--store", "p.db", "--json"]);
     let info = json(&o);
-    assert_eq!(info["schema_version"], 5);
+    assert_eq!(info["schema_version"], 6);
     assert_eq!(info["has_profile"], true);
 
     let o = run(

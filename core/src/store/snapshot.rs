@@ -330,8 +330,9 @@ pub fn load(store: &Store, snap: &Snapshot, restored_detail: &str) -> Result<Loa
         }
         {
             let mut st = c.prepare(
-                "INSERT INTO records (kind, id, created_at, updated_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                // Stamped with this transaction's change sequence, like any write.
+                "INSERT INTO records (kind, id, created_at, updated_at, body, change_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for r in &snap.records {
                 crate::domain::check_token("record kind", &r.kind, 32)?;
@@ -349,7 +350,8 @@ pub fn load(store: &Store, snap: &Snapshot, restored_detail: &str) -> Result<Loa
                     r.id,
                     r.created_at,
                     r.updated_at,
-                    sealed
+                    sealed,
+                    tx.change_seq()
                 ])?;
             }
         }
