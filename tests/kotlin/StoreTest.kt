@@ -79,7 +79,7 @@ object StoreTest : TestSuite() {
                 assertEquals(3, store.consentHistory().size)
                 val info = store.info()
                 assertTrue(info.hasProfile)
-                assertEquals(5L, info.schemaVersion) // v5: hidden kinds of clinical events
+                assertEquals(6L, info.schemaVersion) // v6: change sequence (v5: hidden kinds of clinical events)
                 assertTrue(store.verifyAudit().ok)
             }
         }

@@ -60,7 +60,7 @@ final class StoreTests: XCTestCase {
         XCTAssertFalse(consents[0].granted)
         XCTAssertEqual(try store.consentHistory().count, 2)
         XCTAssertTrue(try store.verifyAudit().ok)
-        XCTAssertEqual(try store.info().schemaVersion, 5) // v5: hidden kinds of clinical events
+        XCTAssertEqual(try store.info().schemaVersion, 6) // v6: change sequence (v5: hidden kinds of clinical events)
     }
 
     func testWrongKeyIsCaughtByKeyCheckAndFileIsUnchanged() throws {
