@@ -127,6 +127,8 @@ fn records() -> Vec<PatientRecord> {
                 last_activity: last,
                 review_week: Some(6),
                 primary_instrument: Some("phq9".into()),
+                program_id: None,
+                program_title: None,
                 program_weeks: Some(52),
                 research_consent: Vec::new(),
             }

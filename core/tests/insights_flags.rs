@@ -73,6 +73,8 @@ fn patient(id: &str, now_day: i64) -> PatientRecord {
         program_weeks: Some(12),
         research_consent: Vec::new(),
         primary_instrument: None,
+        program_id: None,
+        program_title: None,
     }
 }
 

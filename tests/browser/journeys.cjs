@@ -413,6 +413,12 @@ async function main() {
     agenda = as("alex.db", "agenda");
     assert(!agenda.waiting_for_therapist.some((i) => i.ref_id === "catching-worry"), "still waiting after approval");
     assert(agenda.open_now.some((i) => i.ref_id === "catching-worry"), JSON.stringify(agenda.open_now.map((i) => i.ref_id)));
+    // The caseload filters by the assigned program.
+    await visit(page, base, "/?program=approval-test", "caseload-by-program");
+    const rows = page.locator("table.caseload tbody tr");
+    assert((await rows.count()) === 1, `program filter shows ${await rows.count()} rows`);
+    assert((await rows.first().getAttribute("data-channel")) === state.alex, "the filtered row is not Alex");
+    assert((await page.locator("#f-program option[value='approval-test']").count()) === 1, "program missing from the filter");
   });
 
   test("the therapist's alliance rating is saved and charted", async () => {

@@ -168,6 +168,10 @@ struct Acc {
 struct Assignment {
     sent_at: i64,
     start: NaiveDate,
+    /// `metadata.id` (id-shaped only) and `metadata.title` (at most 200
+    /// characters): what the workstation filters and shows.
+    program_id: Option<String>,
+    program_title: Option<String>,
     weeks: Option<u32>,
     review_week: Option<u32>,
     primary_instrument: Option<String>,
@@ -294,6 +298,13 @@ impl Acc {
 /// The latest assignment wins; the program is read only for its length,
 /// review week, primary instrument and modes (the patient's device
 /// validated it).
+/// Lower-case letters, digits, `_` and `-`, 1 to 64 of them.
+fn is_id_shaped(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+}
+
 fn assign(program: &mut Option<Assignment>, sent_at: i64, b: &Value) {
     let Some(start) = b
         .get("start_date")
@@ -324,15 +335,23 @@ fn assign(program: &mut Option<Assignment>, sent_at: i64, b: &Value) {
     let primary_instrument = meta
         .and_then(|m| m.get("primary_instrument"))
         .and_then(Value::as_str)
-        .filter(|s| {
-            (1..=64).contains(&s.len())
-                && s.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
-        })
+        .filter(|s| is_id_shaped(s))
         .map(str::to_string);
+    let program_id = meta
+        .and_then(|m| m.get("id"))
+        .and_then(Value::as_str)
+        .filter(|s| is_id_shaped(s))
+        .map(str::to_string);
+    let program_title = meta
+        .and_then(|m| m.get("title"))
+        .and_then(Value::as_str)
+        .map(|t| t.trim().chars().take(200).collect::<String>())
+        .filter(|t| !t.is_empty());
     *program = Some(Assignment {
         sent_at,
         start,
+        program_id,
+        program_title,
         weeks: num("weeks"),
         review_week: num("review_week"),
         primary_instrument,
@@ -680,6 +699,10 @@ fn finish<'v>(
             })
             .collect::<Vec<_>>(),
     );
+    let (program_id, program_title) = program
+        .as_ref()
+        .map(|p| (p.program_id.clone(), p.program_title.clone()))
+        .unwrap_or_default();
     let (weeks, review_week, primary_instrument, modes) = program
         .map(|p| (p.weeks, p.review_week, p.primary_instrument, p.modes))
         .unwrap_or((None, None, None, Vec::new()));
@@ -711,6 +734,8 @@ fn finish<'v>(
             .map(|(at, _, granted)| ConsentPoint { at, granted })
             .collect(),
         primary_instrument,
+        program_id,
+        program_title,
     }
 }
 

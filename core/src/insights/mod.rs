@@ -67,6 +67,11 @@ pub struct PatientRecord {
     /// when the assignment names one; see [`primary_instrument`] for the fallback.
     #[serde(default)]
     pub primary_instrument: Option<String>,
+    /// The assigned program's id and title (`metadata.id`, `metadata.title`).
+    #[serde(default)]
+    pub program_id: Option<String>,
+    #[serde(default)]
+    pub program_title: Option<String>,
     /// The patient's `research_export` decisions (received `consent`
     /// events), oldest first. Empty: never granted (research is opt-in).
     #[serde(default)]

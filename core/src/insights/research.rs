@@ -225,6 +225,8 @@ mod tests {
             program_weeks: None,
             research_consent: consent,
             primary_instrument: None,
+            program_id: None,
+            program_title: None,
         }
     }
 

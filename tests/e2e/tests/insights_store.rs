@@ -87,6 +87,17 @@ fn caseload_from_a_synced_therapist_store() {
     assert_eq!((s.review_week, s.program_weeks), (Some(6), Some(8)));
     // The program declares its primary instrument; it reaches the therapist.
     assert_eq!(s.primary_instrument.as_deref(), Some("phq9"));
+    // And its id and title, for the workstation's program filter.
+    assert_eq!(s.program_id.as_deref(), Some("low-mood-8w"));
+    assert_eq!(
+        s.program_title.as_deref(),
+        Some("Lifting low mood: an 8-week CBT and behavioural activation program")
+    );
+    let a = patients.iter().find(|p| p.channel_id != sam_ch).unwrap();
+    assert_eq!(
+        (a.program_id.as_deref(), a.program_title.as_deref()),
+        (None, None)
+    );
     assert_eq!(s.mode.as_deref(), Some("guided"));
     let totals: Vec<_> = s
         .checkins

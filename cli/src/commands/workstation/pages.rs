@@ -203,6 +203,8 @@ fn unacked(records: &[PatientRecord]) -> Vec<(&PatientRecord, &AlertRecord)> {
 #[derive(Deserialize, Default)]
 pub struct CaseloadQuery {
     tier: Option<String>,
+    /// The assigned program's id (`metadata.id`).
+    program: Option<String>,
     mode: Option<String>,
     /// Only patients without contact for at least this many days.
     quiet_days: Option<i64>,
@@ -265,6 +267,24 @@ fn render_caseload(
             tier_name(t)
         );
     }
+    // The programs this therapist has assigned, by title.
+    let programs: BTreeMap<&str, &str> = records
+        .iter()
+        .filter_map(|r| {
+            let id = r.program_id.as_deref()?;
+            Some((id, r.program_title.as_deref().unwrap_or(id)))
+        })
+        .collect();
+    let mut program_opts = String::from(r#"<option value="">Any program</option>"#);
+    for (id, title) in &programs {
+        let _ = write!(
+            program_opts,
+            r#"<option value="{}"{}>{}</option>"#,
+            esc(id),
+            sel(&q.program, id),
+            esc(title)
+        );
+    }
     let quiet = q.quiet_days.unwrap_or(0);
     let mut quiet_opts = String::new();
     for (d, l) in [
@@ -278,13 +298,17 @@ fn render_caseload(
     }
     let _ = write!(
         m,
-        r#"<form class="filters" method="get" action="/" aria-label="Filter the caseload"><label for="f-tier">Tier</label><select id="f-tier" name="tier">{tiers}</select><label for="f-mode">Program mode</label><select id="f-mode" name="mode"><option value="">Any</option><option value="guided"{g}>Guided</option><option value="unguided"{u}>Unguided</option></select><label for="f-quiet">Without contact for</label><select id="f-quiet" name="quiet_days">{quiet_opts}</select><button type="submit">Filter</button></form>"#,
+        r#"<form class="filters" method="get" action="/" aria-label="Filter the caseload"><label for="f-tier">Tier</label><select id="f-tier" name="tier">{tiers}</select><label for="f-program">Program</label><select id="f-program" name="program">{program_opts}</select><label for="f-mode">Program mode</label><select id="f-mode" name="mode"><option value="">Any</option><option value="guided"{g}>Guided</option><option value="unguided"{u}>Unguided</option></select><label for="f-quiet">Without contact for</label><select id="f-quiet" name="quiet_days">{quiet_opts}</select><button type="submit">Filter</button></form>"#,
         g = sel(&q.mode, "guided"),
         u = sel(&q.mode, "unguided"),
     );
     let mode_of: BTreeMap<&str, Option<&str>> = records
         .iter()
         .map(|r| (r.channel_id.as_str(), r.mode.as_deref()))
+        .collect();
+    let program_of: BTreeMap<&str, Option<&str>> = records
+        .iter()
+        .map(|r| (r.channel_id.as_str(), r.program_id.as_deref()))
         .collect();
     let shown: Vec<(usize, &CaseloadEntry)> = entries
         .iter()
@@ -293,6 +317,10 @@ fn render_caseload(
             q.tier
                 .as_deref()
                 .is_none_or(|t| t.is_empty() || t == tier_id(e.priority))
+                && q.program.as_deref().is_none_or(|pr| {
+                    pr.is_empty()
+                        || program_of.get(e.channel_id.as_str()).copied().flatten() == Some(pr)
+                })
                 && q.mode.as_deref().is_none_or(|md| {
                     md.is_empty()
                         || mode_of.get(e.channel_id.as_str()).copied().flatten() == Some(md)
