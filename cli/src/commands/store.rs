@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use collabzium_core::domain::{Profile, TreatmentMode};
 use collabzium_core::store::{export::rfc3339, Store};
 use collabzium_core::{Error, Result};
@@ -16,26 +16,7 @@ use crate::passphrase;
 #[derive(Subcommand)]
 pub enum StoreCommand {
     /// Create a new encrypted store (optionally with a profile).
-    Init {
-        #[arg(long)]
-        name: Option<String>,
-        /// IANA time zone, e.g. Europe/Berlin.
-        #[arg(long)]
-        tz: Option<String>,
-        #[arg(long, default_value = "en-GB")]
-        locale: String,
-        /// unguided, guided or messaging.
-        #[arg(long, default_value = "guided")]
-        mode: String,
-        /// ISO 3166-1 alpha-2 country (e.g. AT): picks crisis resources.
-        /// Without it, the region of --locale is used.
-        #[arg(long)]
-        country: Option<String>,
-        /// Also set up a recovery key for encrypted backups and print it
-        /// once (docs/backup.md). Only a check value is kept in the store.
-        #[arg(long)]
-        recovery_key: bool,
-    },
+    Init(InitArgs),
     /// Show what the store holds (no personal data).
     Info,
     /// Write everything, decrypted, as JSON (docs/export-format.md).
@@ -61,25 +42,7 @@ pub enum StoreCommand {
 
 pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
     match cmd {
-        StoreCommand::Init {
-            name,
-            tz,
-            locale,
-            mode,
-            country,
-            recovery_key,
-        } => init(
-            out,
-            require_store(path)?,
-            InitArgs {
-                name,
-                tz,
-                locale,
-                mode,
-                country,
-                recovery_key,
-            },
-        ),
+        StoreCommand::Init(args) => init(out, require_store(path)?, args),
         StoreCommand::Info => {
             let store = open_store(path)?;
             let info = store.info()?;
@@ -189,12 +152,25 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
     }
 }
 
-struct InitArgs {
+#[derive(Args)]
+pub struct InitArgs {
+    #[arg(long)]
     name: Option<String>,
+    /// IANA time zone, e.g. Europe/Berlin.
+    #[arg(long)]
     tz: Option<String>,
+    #[arg(long, default_value = "en-GB")]
     locale: String,
+    /// unguided, guided or messaging.
+    #[arg(long, default_value = "guided")]
     mode: String,
+    /// ISO 3166-1 alpha-2 country (e.g. AT): picks crisis resources.
+    /// Without it, the region of --locale is used.
+    #[arg(long)]
     country: Option<String>,
+    /// Also set up a recovery key for encrypted backups and print it
+    /// once (docs/backup.md). Only a check value is kept in the store.
+    #[arg(long)]
     recovery_key: bool,
 }
 
