@@ -21,6 +21,8 @@ pub mod research;
 pub mod risk_language;
 pub mod schedule;
 pub mod session;
+/// One stable sort instantiated once for the library (size).
+pub(crate) mod sort;
 pub mod store;
 pub mod sync;
 pub(crate) mod text;

@@ -62,7 +62,7 @@ pub fn engagement(st: &EnrolmentState, now: DateTime<Utc>) -> Engagement {
         .filter(|i| i.kind == ItemKind::Checkin)
         .filter(|i| matches!(i.state, ItemState::Completed | ItemState::Missed))
         .collect();
-    windows.sort_by_key(|i| i.opens_at);
+    crate::sort::sort_by_key(&mut windows, |i| i.opens_at);
     let (mut run, mut longest) = (0u32, 0u32);
     for w in &windows {
         if w.state == ItemState::Missed {

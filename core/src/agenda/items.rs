@@ -190,7 +190,9 @@ pub fn items(st: &EnrolmentState, now: DateTime<Utc>) -> Vec<Item> {
             checkins.push(checkin_item(st, sched, id, at, now, today));
         }
     }
-    checkins.sort_by(|a, b| a.opens_at.cmp(&b.opens_at).then_with(|| a.id.cmp(&b.id)));
+    crate::sort::sort_by(&mut checkins, |a, b| {
+        a.opens_at.cmp(&b.opens_at).then_with(|| a.id.cmp(&b.id))
+    });
     out.extend(checkins);
     out
 }
@@ -338,7 +340,7 @@ pub(crate) fn checkin_occurrences(
                 .map(|o| (checkin_id(&sched.id, o.local), st.place(o.local).utc))
                 .collect();
             // A DST gap can merge two wall-clock instances into one instant.
-            out.sort_by_key(|(_, t)| *t);
+            crate::sort::sort_by_key(&mut out, |(_, t)| *t);
             out.dedup_by_key(|(_, t)| *t);
             out
         }

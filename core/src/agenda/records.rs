@@ -103,7 +103,7 @@ impl ReminderSummaryRecord {
                 if self.last_opened.as_ref().is_none_or(|(_, t)| *t < at) {
                     self.delivered_since_open
                         .push((reminder_id.to_string(), at));
-                    self.delivered_since_open.sort_by_key(|(_, t)| *t);
+                    crate::sort::sort_by_key(&mut self.delivered_since_open, |(_, t)| *t);
                     let extra = self.delivered_since_open.len().saturating_sub(Self::KEEP);
                     self.delivered_since_open.drain(..extra);
                 }

@@ -74,13 +74,13 @@ pub fn plan_reminders(st: &EnrolmentState, now: DateTime<Utc>, count: u32) -> Ve
     let mut day = today.max(st.start_date.pred_opt().unwrap_or(st.start_date));
     'days: while day <= horizon && out.len() < count {
         let mut cands = by_day.remove(&day).unwrap_or_default();
-        cands.sort_by_key(|c| c.fire);
+        crate::sort::sort_by_key(&mut cands, |c| c.fire);
         if let Some(n) = nudge(st, &all, &cands, day, now) {
             cands.push(n);
         }
         // Check-ins first, then the nudge, within the daily cap.
         cands.truncate(policy.max_per_day as usize);
-        cands.sort_by_key(|c| c.fire);
+        crate::sort::sort_by_key(&mut cands, |c| c.fire);
         let halved = halve.is_some_and(|h| ignored >= h);
         let yesterday = day.pred_opt();
         if !(cands.is_empty() || halved && last_day.is_some() && last_day == yesterday) {

@@ -78,10 +78,13 @@ pub fn agenda(st: &EnrolmentState, now: DateTime<Utc>) -> Agenda {
         }
     }
     for list in [&mut a.open_now, &mut a.due_today, &mut a.overdue] {
-        list.sort_by(|x, y| x.due_at.cmp(&y.due_at).then_with(|| x.id.cmp(&y.id)));
+        crate::sort::sort_by(list, |x, y| {
+            x.due_at.cmp(&y.due_at).then_with(|| x.id.cmp(&y.id))
+        });
     }
-    a.upcoming_this_week
-        .sort_by(|x, y| x.opens_at.cmp(&y.opens_at).then_with(|| x.id.cmp(&y.id)));
+    crate::sort::sort_by(&mut a.upcoming_this_week, |x, y| {
+        x.opens_at.cmp(&y.opens_at).then_with(|| x.id.cmp(&y.id))
+    });
     a
 }
 

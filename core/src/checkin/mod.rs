@@ -998,7 +998,7 @@ impl Checkins {
     pub fn checkins_lenient(&self) -> Result<(Vec<Checkin>, Vec<Damaged>)> {
         let (stored, damaged) = self.store.list_lenient::<Checkin>()?;
         let mut all: Vec<Checkin> = stored.into_iter().map(|s| s.value).collect();
-        all.sort_by_key(|c| (c.submitted_at_millis, c.outbox_seq));
+        crate::sort::sort_by_key(&mut all, |c| (c.submitted_at_millis, c.outbox_seq));
         Ok((all, damaged))
     }
 
@@ -1072,7 +1072,7 @@ impl Checkins {
                 },
             });
         }
-        out.sort_by_key(|a| std::cmp::Reverse(a.alert.created_at_millis));
+        crate::sort::sort_by_key(&mut out, |a| std::cmp::Reverse(a.alert.created_at_millis));
         Ok(out)
     }
 

@@ -114,7 +114,7 @@ pub struct DigestBatch {
 fn band(id: &str, v: f64) -> Option<(usize, &'static crate::instruments::Band)> {
     let inst = instrument(id)?;
     let mut bands: Vec<&crate::instruments::Band> = inst.scoring.bands.iter().collect();
-    bands.sort_by(|a, b| a.min.total_cmp(&b.min));
+    crate::sort::sort_by(&mut bands, |a, b| a.min.total_cmp(&b.min));
     if inst.scoring.total.direction != Direction::HigherIsWorse {
         bands.reverse();
     }
@@ -209,7 +209,7 @@ fn severity_cmp(a: &CaseloadEntry, b: &CaseloadEntry) -> Ordering {
 fn entry(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig) -> CaseloadEntry {
     let mut reasons = flags(p, now, cfg);
     // Priority first, then severity (flags() sorts by severity).
-    reasons.sort_by(|a, b| {
+    crate::sort::sort_by(&mut reasons, |a, b| {
         Priority::of(a.kind)
             .cmp(&Priority::of(b.kind))
             .then(b.severity.cmp(&a.severity))
@@ -253,7 +253,7 @@ pub fn caseload(
     cfg: &FlagConfig,
 ) -> Vec<CaseloadEntry> {
     let mut out: Vec<CaseloadEntry> = patients.iter().map(|p| entry(p, now, cfg)).collect();
-    out.sort_by(|a, b| {
+    crate::sort::sort_by(&mut out, |a, b| {
         let sev = |e: &CaseloadEntry| e.reasons.first().map_or(0, |f| f.severity);
         a.priority
             .cmp(&b.priority)
@@ -392,7 +392,7 @@ pub fn digest_plan(
     // Safety and recent risk first; the sort is stable, so caseload order
     // holds within each group.
     let mut digest: Vec<CaseloadEntry> = flagged.into_iter().cloned().collect();
-    digest.sort_by_key(|e| !e.priority.is_risk());
+    crate::sort::sort_by_key(&mut digest, |e| !e.priority.is_risk());
     let has_non_safety = digest.iter().any(|e| e.priority != Priority::Safety);
     if let (true, Some(fire_at)) = (has_non_safety, next_slot) {
         out.push(DigestBatch {
@@ -402,6 +402,6 @@ pub fn digest_plan(
             entries: digest,
         });
     }
-    out.sort_by_key(|b| (b.fire_at, !b.immediate));
+    crate::sort::sort_by_key(&mut out, |b| (b.fire_at, !b.immediate));
     Ok(out)
 }

@@ -181,7 +181,9 @@ pub fn flags(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig) -> Vec<Fla
     alliance(p, now, cfg, &mut out);
     discrepancy(p, cfg, &mut out);
     disengagement(p, now, cfg, &mut out);
-    out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind)));
+    crate::sort::sort_by(&mut out, |a, b| {
+        b.severity.cmp(&a.severity).then(a.kind.cmp(&b.kind))
+    });
     out
 }
 

@@ -144,7 +144,7 @@ fn current_points(list: &[WireCheckin]) -> Vec<ScoredPoint> {
             Some(point(&c.instrument, utc(at)?, &c.score))
         })
         .collect();
-    out.sort_by_key(|p| p.at);
+    crate::sort::sort_by_key(&mut out, |p| p.at);
     out
 }
 
@@ -651,7 +651,7 @@ fn append<'v>(
 
 /// Newest pairing first; channels paired at the same time keep list order.
 fn order(out: &mut [PatientRecord], channels: &[ChannelState]) {
-    out.sort_by_key(|p| {
+    crate::sort::sort_by_key(out, |p| {
         let c = channels.iter().find(|c| c.id == p.channel_id);
         std::cmp::Reverse(c.and_then(|c| c.paired_at_millis))
     });
@@ -711,11 +711,11 @@ fn finish<'v>(
         .iter()
         .map(|al| finish_alert(&c.id, al, a, acks))
         .collect();
-    alerts.sort_by_key(|x| x.at);
+    crate::sort::sort_by_key(&mut alerts, |x| x.at);
     let mut progress = a.progress.clone();
-    progress.sort_by_key(|x| x.at);
+    crate::sort::sort_by_key(&mut progress, |x| x.at);
     let mut consent = a.research_consent.clone();
-    consent.sort_by_key(|&(at, hlc, _)| (at, hlc));
+    crate::sort::sort_by_key(&mut consent, |&(at, hlc, _)| (at, hlc));
     PatientRecord {
         channel_id: c.id.clone(),
         label: c.label.clone(),

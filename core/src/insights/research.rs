@@ -118,7 +118,7 @@ pub struct ResearchExport {
 pub fn current_grant_start(history: &[ConsentPoint]) -> Option<DateTime<Utc>> {
     let mut ordered: Vec<&ConsentPoint> = history.iter().collect();
     // Stable: equal times keep the received order.
-    ordered.sort_by_key(|c| c.at);
+    crate::sort::sort_by_key(&mut ordered, |c| c.at);
     let mut start = None;
     for c in ordered {
         start = match (c.granted, start) {

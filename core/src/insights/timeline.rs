@@ -90,7 +90,7 @@ pub fn timeline(p: &PatientRecord, now: DateTime<Utc>) -> Timeline {
                 .map(|c| alliance_point(c, "therapist")),
         )
         .collect();
-    alliance.sort_by_key(|a| a.at);
+    crate::sort::sort_by_key(&mut alliance, |a| a.at);
 
     let mut by: BTreeMap<&str, Vec<SymptomPoint>> = BTreeMap::new();
     for c in p

@@ -117,7 +117,7 @@ impl Registry {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
-        paths.sort();
+        crate::sort::sort(&mut paths);
         let mut ids = Vec::new();
         for p in paths {
             let mut bytes = Vec::new();

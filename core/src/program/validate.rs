@@ -133,7 +133,7 @@ pub fn validate(json: &str, ctx: &ValidationContext) -> Result<Program, Vec<Vali
                     column: None,
                 });
             }
-            issues.sort_by_key(|i| (i.line.is_none(), i.line, i.column));
+            crate::sort::sort_by_key(&mut issues, |i| (i.line.is_none(), i.line, i.column));
             issues.dedup();
             Err(issues)
         }
@@ -1081,11 +1081,11 @@ impl Validator<'_> {
             }
         }
         let mut all_modes = meta.modes.clone();
-        all_modes.sort();
+        crate::sort::sort(&mut all_modes);
         all_modes.dedup();
         for (k, mut in_modes) in never {
             let (i, m) = modules[k];
-            in_modes.sort();
+            crate::sort::sort(&mut in_modes);
             in_modes.dedup();
             let msg = if in_modes == all_modes {
                 format!("module {:?} can never unlock", m.id)

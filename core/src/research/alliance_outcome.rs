@@ -166,7 +166,7 @@ pub fn alliance_outcome(rows: &[ResearchRow]) -> Vec<InstrumentResult> {
                 .filter(|(_, s)| s.len() >= 2)
                 .filter_map(|(p, mut s)| {
                     // Stable: equal weeks keep file order.
-                    s.sort_by_key(|&(week, _)| week);
+                    crate::sort::sort_by_key(&mut s, |&(week, _)| week);
                     Some((p, s.first()?.1, s.last()?.1))
                 })
                 .collect();

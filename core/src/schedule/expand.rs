@@ -139,7 +139,7 @@ pub fn expand_with_zone_history(
     }
     // Gap resolution can reorder or merge instances (02:30 and 03:30 on a
     // spring-forward day both become 03:30); stable sort keeps the earlier one.
-    out.sort_by_key(|o| o.utc);
+    crate::sort::sort_by_key(&mut out, |o| o.utc);
     out.dedup_by_key(|o| o.utc);
     Ok(out)
 }

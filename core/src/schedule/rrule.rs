@@ -243,7 +243,9 @@ impl FromStr for RRule {
                 ));
             }
         }
-        by_day.sort_by_key(|d| (d.weekday.num_days_from_monday(), d.ordinal));
+        crate::sort::sort_by_key(&mut by_day, |d| {
+            (d.weekday.num_days_from_monday(), d.ordinal)
+        });
         by_day.dedup();
 
         Ok(RRule {
@@ -275,7 +277,7 @@ impl From<RRule> for String {
 
 fn sorted<T: Ord>(v: Option<Vec<T>>) -> Vec<T> {
     let mut v = v.unwrap_or_default();
-    v.sort();
+    crate::sort::sort(&mut v);
     v.dedup();
     v
 }

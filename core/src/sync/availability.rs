@@ -127,7 +127,7 @@ impl Availability {
         for n in 0..HORIZON_DAYS {
             out.extend(self.windows_on(tz, first + Duration::days(n)));
         }
-        out.sort();
+        crate::sort::sort(&mut out);
         Ok(out)
     }
 
@@ -149,7 +149,7 @@ impl Availability {
                 (e > s).then_some((s, e))
             })
             .collect();
-        out.sort();
+        crate::sort::sort(&mut out);
         out
     }
 

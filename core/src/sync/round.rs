@@ -468,7 +468,7 @@ fn seal_pending(store: &Store, ch: &mut ChannelState) -> Result<()> {
             return Ok(());
         }
         let mut channel = fresh.channel()?;
-        entries.sort_by_key(|e| (std::cmp::Reverse(e.priority), e.seq));
+        crate::sort::sort_by_key(&mut entries, |e| (std::cmp::Reverse(e.priority), e.seq));
         let now = tx.now_millis();
         let mut sealed_any = false;
         for e in entries {

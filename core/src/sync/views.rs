@@ -60,7 +60,7 @@ pub fn channel_views(store: &Store) -> Result<Vec<ChannelView>> {
                 settings: c.settings,
             });
         }
-        out.sort_by_key(|c| std::cmp::Reverse(c.paired_at_millis));
+        crate::sort::sort_by_key(&mut out, |c| std::cmp::Reverse(c.paired_at_millis));
         Ok(out)
     })
 }
@@ -232,7 +232,7 @@ pub fn inbox(store: &Store, kinds: &[&str]) -> Result<Vec<InboxEntry>> {
                 body: i.body,
             })
             .collect();
-        out.sort_by_key(|e| {
+        crate::sort::sort_by_key(&mut out, |e| {
             (
                 std::cmp::Reverse(e.received_at_millis),
                 std::cmp::Reverse(e.at_millis),
@@ -333,7 +333,7 @@ pub fn thread(store: &Store, channel: Option<&str>) -> Result<Vec<MessageView>> 
                 expect_reply_by_millis: None,
             });
         }
-        out.sort_by_key(|m| m.at_millis);
+        crate::sort::sort_by_key(&mut out, |m| m.at_millis);
         Ok(out)
     })
 }
