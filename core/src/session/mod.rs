@@ -16,11 +16,17 @@ mod checkin;
 mod effects;
 mod insights;
 mod messages;
+mod progress;
+mod reader;
 mod schedule;
 
 pub use checkin::{DraftScreen, ScreenItem};
 pub use insights::rate_alliance_json;
 pub use messages::{assign_program, open_thread};
+pub use progress::{AllianceChartPoint, ChartPoint, ProgressScreen, SymptomChart};
+pub use reader::{
+    ExerciseAnswerRecord, ExerciseValue, ModuleReader, ReaderExercise, MAX_TEXT_ANSWER_CHARS,
+};
 pub use schedule::ScheduleUpdate;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
