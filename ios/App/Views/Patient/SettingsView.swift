@@ -30,6 +30,7 @@ struct SettingsView: View {
                     Toggle("Ask for Face ID", isOn: $m.useFaceID).tapTarget()
                 }
                 Section("Your data") {
+                    NavigationLink("Recovery key and backup") { BackupView(store: store) }.tapTarget()
                     Button("Export my data") { Task { await p.export() } }.tapTarget()
                     if let json = s.export {
                         ShareLink(item: json, preview: SharePreview("Collabzium export")).tapTarget()

@@ -47,6 +47,7 @@ class OnboardingActivity : BaseActivity() {
             OnboardingStep.ABOUT -> {
                 content.addView(text(getString(R.string.onboarding_about_title), title = true))
                 content.addView(text(getString(R.string.onboarding_about)))
+                content.addView(button(getString(R.string.restore_title)) { go(RestoreActivity::class.java) })
             }
             OnboardingStep.CONSENT -> content.addView(CheckBox(this).apply {
                 text = getString(R.string.onboarding_consent)
@@ -357,11 +358,22 @@ class ProgressActivity : BaseActivity() {
             content.removeAllViews()
             content.addView(text(getString(R.string.progress_title), title = true))
             for (series in s.series) {
-                content.addView(text(series.instrument.uppercase(), title = true))
+                content.addView(text(series.title, title = true))
                 val chart = ChartView(this, series)
                 chart.contentDescription = getString(
-                    R.string.progress_chart_desc, series.instrument,
-                    series.points.joinToString(", ") { "${it.dateText}: ${it.value}" },
+                    R.string.progress_chart_desc, series.title,
+                    series.points.joinToString(", ") { "${it.dateText}: ${it.value}" + (it.severity?.let { b -> " ($b)" } ?: "") },
+                )
+                content.addView(chart, android.widget.LinearLayout.LayoutParams(-1, dp(220)))
+                series.bands.forEach { b -> content.addView(text(getString(R.string.progress_band, b.label, b.min, b.max), muted = true)) }
+            }
+            if (s.alliance.isNotEmpty()) {
+                content.addView(text(getString(R.string.progress_alliance_title), title = true))
+                content.addView(text(getString(R.string.progress_alliance_legend), muted = true))
+                val chart = AllianceChartView(this, s.alliance)
+                chart.contentDescription = getString(
+                    R.string.progress_alliance_desc,
+                    s.alliance.joinToString(", ") { "${it.dateText}: ${it.goals ?: "-"} / ${it.tasks ?: "-"} / ${it.bond ?: "-"}" },
                 )
                 content.addView(chart, android.widget.LinearLayout.LayoutParams(-1, dp(220)))
             }
@@ -405,6 +417,7 @@ class SettingsActivity : BaseActivity() {
             content.addView(button(getString(R.string.settings_reminder_save)) {
                 prefs.edit().putString("body", reminder.text.toString().ifBlank { getString(R.string.reminder_body) }).apply()
             })
+            content.addView(button(getString(R.string.settings_backup)) { go(BackupActivity::class.java) })
             content.addView(button(getString(R.string.settings_unpair)) { scope.launch { presenter.unpair() } })
             content.addView(button(getString(R.string.settings_erase), crisis = true) { scope.launch { presenter.erase() } })
             content.addView(text(getString(R.string.settings_audit, s.audit.size, (s.auditIntact ?: false).toString()), muted = true))

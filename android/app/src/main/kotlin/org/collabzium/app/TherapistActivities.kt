@@ -146,20 +146,31 @@ class ChartView(context: Context, private val series: ChartSeries) : View(contex
         if (pts.isEmpty()) return
         val w = width.toFloat()
         val h = height.toFloat() - label.textSize * 2
-        val maxY = (pts.maxOf { it.value }).coerceAtLeast(1.0) * 1.2
+        // The axis and the bands come from the core's series when it sent them (patient progress).
+        val minY = if (series.bands.isNotEmpty()) series.min else 0.0
+        val maxY = if (series.bands.isNotEmpty()) series.max else (pts.maxOf { it.value }).coerceAtLeast(1.0) * 1.2
         val step = if (pts.size > 1) w / (pts.size - 1) else 0f
         fun x(i: Int) = if (pts.size > 1) i * step else w / 2
-        fun y(v: Double) = (h - (v / maxY) * h).toFloat()
-        // Each point's column is tinted by the severity the core assigned it (no thresholds here).
-        pts.forEachIndexed { i, p ->
-            band.color = when {
-                p.severity == null -> Palette.SURFACE
-                p.severity.contains("severe") -> Palette.BAND_SEVERE
-                p.severity.contains("moderate") -> Palette.BAND_MODERATE
-                else -> Palette.BAND_MILD
+        fun y(v: Double) = (h - ((v - minY) / (maxY - minY).coerceAtLeast(1e-9)) * h).toFloat()
+        fun tint(id: String?) = when {
+            id == null -> Palette.SURFACE
+            id.contains("severe") -> Palette.BAND_SEVERE
+            id.contains("moderate") -> Palette.BAND_MODERATE
+            else -> Palette.BAND_MILD
+        }
+        if (series.bands.isNotEmpty()) {
+            // Horizontal severity bands behind the line, as the instrument defines them.
+            for (b in series.bands) {
+                band.color = tint(b.id)
+                canvas.drawRect(0f, y(b.max), w, y(b.min), band)
             }
-            val half = if (pts.size > 1) step / 2 else w / 2
-            canvas.drawRect(x(i) - half, 0f, x(i) + half, h, band)
+        } else {
+            // Each point's column is tinted by the severity the core assigned it (no thresholds here).
+            pts.forEachIndexed { i, p ->
+                band.color = tint(p.severity)
+                val half = if (pts.size > 1) step / 2 else w / 2
+                canvas.drawRect(x(i) - half, 0f, x(i) + half, h, band)
+            }
         }
         for (i in 1 until pts.size) canvas.drawLine(x(i - 1), y(pts[i - 1].value), x(i), y(pts[i].value), line)
         pts.forEachIndexed { i, p ->

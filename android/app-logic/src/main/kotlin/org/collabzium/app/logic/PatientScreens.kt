@@ -408,27 +408,106 @@ class MessagesPresenter(
 
 data class ChartPoint(val atMillis: Long, val value: Double, val dateText: String, val severity: String?)
 
-data class ChartSeries(val instrument: String, val higherIsBetter: Boolean, val points: List<ChartPoint>, val changeText: String?)
+/** A severity band to shade behind the series, in score units. */
+data class ChartBand(val id: String, val label: String, val min: Double, val max: Double)
 
-data class ProgressState(val series: List<ChartSeries> = emptyList(), val error: ScreenError? = null)
+data class ChartSeries(
+    val instrument: String,
+    val higherIsBetter: Boolean,
+    val points: List<ChartPoint>,
+    val changeText: String?,
+    val title: String = instrument,
+    val min: Double = 0.0,
+    val max: Double = 1.0,
+    val bands: List<ChartBand> = emptyList(),
+)
 
-/** The symptom series for the Canvas chart: one `checkinTrend` call per instrument answered. */
+/** One alliance check-in: the goals, tasks and bond subscale means. */
+data class AllianceRow(val atMillis: Long, val dateText: String, val goals: Double?, val tasks: Double?, val bond: Double?)
+
+data class ProgressState(
+    val series: List<ChartSeries> = emptyList(),
+    val alliance: List<AllianceRow> = emptyList(),
+    val error: ScreenError? = null,
+)
+
+/** Symptom series with severity bands and the alliance subscales: one `progressScreen()` call. */
 class ProgressPresenter(private val store: PatientStore, private val formats: Formats) :
     StateHolder<ProgressState>(ProgressState()) {
 
     suspend fun refresh() {
-        val out = core {
-            store.checkinHistory().map { it.instrument }.distinct().map { store.checkinTrend(it) }
-        }
+        val out = core { store.progressScreen() }
         mutableState.value = when (out) {
-            is Outcome.Ok -> ProgressState(out.value.map { t ->
-                ChartSeries(
-                    t.instrument, t.higherIsBetter,
-                    t.points.mapNotNull { p -> p.total?.let { ChartPoint(p.submittedAtMillis, it, formats.shortDate(p.submittedAtMillis), p.severity) } },
-                    t.latestChange,
-                )
-            })
+            is Outcome.Ok -> ProgressState(
+                series = out.value.symptoms.map { s ->
+                    ChartSeries(
+                        instrument = s.instrument, higherIsBetter = s.higherIsBetter,
+                        points = s.points.map { p -> ChartPoint(p.atMillis, p.total, formats.shortDate(p.atMillis), p.severity) },
+                        changeText = s.latestChange, title = s.title, min = s.min, max = s.max,
+                        bands = s.bands.map { b -> ChartBand(b.id, b.label, b.min, b.max) },
+                    )
+                },
+                alliance = out.value.alliance.map { a -> AllianceRow(a.atMillis, formats.shortDate(a.atMillis), a.goals, a.tasks, a.bond) },
+            )
             is Outcome.Err -> ProgressState(error = out.error)
+        }
+    }
+}
+
+// ------------------------------------------------------------------ module reader
+
+data class ReaderState(
+    val reader: ModuleReader? = null,
+    /** The page on screen; equals the page count once the exercises show. */
+    val page: Int = 0,
+    val busy: Boolean = false,
+    /** The exercise just saved, for a confirmation. */
+    val saved: String? = null,
+    val error: ScreenError? = null,
+) {
+    val pagesTotal: Int get() = reader?.pages?.size ?: 0
+    val currentPage: ReaderPage? get() = reader?.pages?.getOrNull(page)
+    val onExercises: Boolean get() = reader != null && page >= pagesTotal
+    val done: Boolean get() = reader?.state == AgendaItemState.COMPLETED
+}
+
+/**
+ * A module's pages, then its exercises, with progress. Each action is one core call that returns
+ * the whole reader; the core validates exercise answers (`InvalidInput` names the field).
+ */
+class ModuleReaderPresenter(private val store: PatientStore) : StateHolder<ReaderState>(ReaderState()) {
+
+    /** The module asked for, or the one the patient can do now when null. */
+    suspend fun open(moduleId: String? = null, atMillis: Long? = null) {
+        mutableState.value = ReaderState(busy = true)
+        mutableState.value = when (val out = core { store.moduleReader(moduleId, atMillis) }) {
+            is Outcome.Ok -> ReaderState(reader = out.value)
+            is Outcome.Err -> ReaderState(error = out.error)
+        }
+    }
+
+    fun nextPage() = mutableState.value.let { if (it.reader != null && it.page < it.pagesTotal) mutableState.value = it.copy(page = it.page + 1) }
+
+    fun previousPage() = mutableState.value.let { if (it.page > 0) mutableState.value = it.copy(page = it.page - 1) }
+
+    suspend fun saveExercise(exerciseId: String, answers: Map<String, ExerciseValue>, atMillis: Long? = null) {
+        val s = mutableState.value
+        val r = s.reader ?: return
+        mutableState.value = s.copy(busy = true, error = null, saved = null)
+        mutableState.value = when (val out = core { store.saveExercise(r.moduleId, exerciseId, answers, atMillis) }) {
+            is Outcome.Ok -> s.copy(reader = out.value, busy = false, saved = exerciseId)
+            is Outcome.Err -> s.copy(busy = false, error = out.error)
+        }
+    }
+
+    /** Marks the module done; Today shows it completed. */
+    suspend fun finish(atMillis: Long? = null) {
+        val s = mutableState.value
+        val r = s.reader ?: return
+        mutableState.value = s.copy(busy = true, error = null)
+        mutableState.value = when (val out = core { store.finishModule(r.moduleId, atMillis) }) {
+            is Outcome.Ok -> s.copy(reader = out.value, busy = false)
+            is Outcome.Err -> s.copy(busy = false, error = out.error)
         }
     }
 }
