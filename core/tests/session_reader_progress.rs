@@ -224,3 +224,29 @@ fn the_reader_shows_the_open_module_and_saves_validated_exercises() {
     // With nothing else open, the reader shows the module last done.
     assert_eq!(s.module_reader(None, now).unwrap().module_id, "welcome");
 }
+
+#[test]
+fn the_therapist_rating_form_lists_the_alliance_items_with_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session(&dir);
+    let form = collabzium_core::session::alliance_rating_form(s.store()).unwrap();
+    let ids: Vec<&str> = form.iter().map(|i| i.link_id.as_str()).collect();
+    for id in ["goals_1", "tasks_1", "bond_1"] {
+        assert!(ids.contains(&id), "{ids:?}");
+    }
+    let goals = form.iter().find(|i| i.link_id == "goals_1").unwrap();
+    assert!(goals.options.len() >= 5, "{:?}", goals.options);
+    // Answers keyed by these ids rate the alliance (unknown channel: NotFound, not a parse error).
+    let answers = format!(
+        "{{{}}}",
+        form.iter()
+            .filter(|i| !i.options.is_empty())
+            .map(|i| format!("\"{}\": {}", i.link_id, i.options[0].value))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert!(matches!(
+        collabzium_core::session::rate_alliance_json(s.store(), "nochannel", &answers),
+        Err(Error::NotFound { .. })
+    ));
+}

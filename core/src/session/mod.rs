@@ -21,7 +21,7 @@ mod reader;
 mod schedule;
 
 pub use checkin::{DraftScreen, ScreenItem};
-pub use insights::rate_alliance_json;
+pub use insights::{alliance_rating_form, rate_alliance_json};
 pub use messages::{assign_program, open_thread};
 pub use progress::{AllianceChartPoint, ChartPoint, ProgressScreen, SymptomChart};
 pub use reader::{

@@ -77,9 +77,12 @@ final class Journeys: XCTestCase, @unchecked Sendable {
         XCTAssertFalse((crisis.state.message ?? "").contains("called"))
 
         // The therapist's own alliance rating shows on the patient's timeline.
-        let rating = "{" + ["goals_1", "goals_2", "tasks_1", "tasks_2", "bond_1", "bond_2"].map { "\"\($0)\": 6" }
-            .joined(separator: ",") + ", \"goals_3\": 2, \"tasks_3\": 2}"
-        await therapistDetail.rateAlliance(answersJson: rating)
+        // From the core's rating form: one choice per item (the third items are reverse-scored).
+        await therapistDetail.loadRatingForm()
+        let form = therapistDetail.state.ratingForm.filter { !$0.options.isEmpty }
+        XCTAssertTrue(form.contains { $0.linkId == "goals_1" } && form.allSatisfy { $0.options.count >= 5 }, "\(form)")
+        let rating = Dictionary(uniqueKeysWithValues: form.map { ($0.linkId, $0.linkId.hasSuffix("_3") ? Int64(2) : Int64(6)) })
+        await therapistDetail.rateAlliance(answers: rating)
         XCTAssertEqual(therapistDetail.state.done, "rated", "\(String(describing: therapistDetail.state.error))")
         XCTAssertEqual(therapistDetail.state.timeline?.alliance.filter { $0.source == "therapist" }.map(\.goals), [6.0])
         XCTAssertEqual(therapistDetail.state.timeline?.symptoms.first { $0.instrument == "phq9" }?.points.map(\.score), [10.0])

@@ -204,8 +204,11 @@ object Journeys : TestSuite() {
             assertFalse(crisis.state.value.message.orEmpty().contains("called"))
 
             // The therapist's own alliance rating shows on the patient's timeline.
-            val rating = "{" + listOf("goals_1", "goals_2", "tasks_1", "tasks_2", "bond_1", "bond_2")
-                .joinToString(",") { "\"$it\": 6" } + ", \"goals_3\": 2, \"tasks_3\": 2}"
+            // From the core's rating form: one choice per item (the third items are reverse-scored).
+            runBlocking { therapistDetail.loadRatingForm() }
+            val form = therapistDetail.state.value.ratingForm.filter { it.options.isNotEmpty() }
+            assertTrue(form.any { it.linkId == "goals_1" } && form.all { it.options.size >= 5 }, "$form")
+            val rating = form.associate { it.linkId to if (it.linkId.endsWith("_3")) 2L else 6L }
             runBlocking { therapistDetail.rateAlliance(rating) }
             assertEquals("rated", therapistDetail.state.value.done, "${therapistDetail.state.value.error}")
             assertEquals(6.0, therapistDetail.state.value.timeline?.alliance?.single { it.source == "therapist" }?.goals)
