@@ -311,3 +311,42 @@ impl PatientStore {
         Ok(reader(self.session.finish_module(&module_id, at)?))
     }
 }
+
+/// The settings screen: zone, the program's reminder policy, the audit log.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SettingsScreen {
+    pub time_zone: Option<String>,
+    /// `HH:MM`, local; `None` before enrolment (as are the next three).
+    pub reminder_time: Option<String>,
+    pub quiet_start: Option<String>,
+    pub quiet_end: Option<String>,
+    pub max_reminders_per_day: Option<u32>,
+    pub audit: Vec<crate::types::AuditEntry>,
+    pub audit_intact: bool,
+    pub has_recovery_key: bool,
+}
+
+#[uniffi::export]
+impl PatientStore {
+    /// The settings screen in one call.
+    pub fn settings_screen(&self) -> Result<SettingsScreen> {
+        let s = self.session.settings_screen()?;
+        let r = s.reminders.as_ref();
+        Ok(SettingsScreen {
+            time_zone: s.time_zone,
+            reminder_time: r.map(|r| r.time_of_day.to_string()),
+            quiet_start: r.and_then(|r| r.quiet_hours).map(|q| q.start.to_string()),
+            quiet_end: r.and_then(|r| r.quiet_hours).map(|q| q.end.to_string()),
+            max_reminders_per_day: r.map(|r| r.max_per_day),
+            audit: s.audit.into_iter().map(Into::into).collect(),
+            audit_intact: s.audit_verification.ok,
+            has_recovery_key: s.has_recovery_key,
+        })
+    }
+
+    /// The check-ins as a FHIR R4 Bundle, JSON text (plaintext: write it
+    /// straight to the file the patient chose). Audited.
+    pub fn export_fhir(&self) -> Result<String> {
+        Ok(self.session.export_fhir()?)
+    }
+}

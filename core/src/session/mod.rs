@@ -19,6 +19,7 @@ mod messages;
 mod progress;
 mod reader;
 mod schedule;
+mod settings;
 
 pub use checkin::{DraftScreen, ScreenItem};
 pub use insights::{alliance_rating_form, rate_alliance_json};
@@ -28,6 +29,7 @@ pub use reader::{
     ExerciseAnswerRecord, ExerciseValue, ModuleReader, ReaderExercise, MAX_TEXT_ANSWER_CHARS,
 };
 pub use schedule::ScheduleUpdate;
+pub use settings::SettingsScreen;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

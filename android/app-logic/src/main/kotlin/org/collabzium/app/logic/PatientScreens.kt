@@ -491,9 +491,9 @@ class ModuleReaderPresenter(private val store: PatientStore) : StateHolder<Reade
     fun previousPage() = mutableState.value.let { if (it.page > 0) mutableState.value = it.copy(page = it.page - 1) }
 
     suspend fun saveExercise(exerciseId: String, answers: Map<String, ExerciseValue>, atMillis: Long? = null) {
-        val s = mutableState.value
+        val s = mutableState.value.copy(error = null, saved = null)
         val r = s.reader ?: return
-        mutableState.value = s.copy(busy = true, error = null, saved = null)
+        mutableState.value = s.copy(busy = true)
         mutableState.value = when (val out = core { store.saveExercise(r.moduleId, exerciseId, answers, atMillis) }) {
             is Outcome.Ok -> s.copy(reader = out.value, busy = false, saved = exerciseId)
             is Outcome.Err -> s.copy(busy = false, error = out.error)
@@ -502,9 +502,9 @@ class ModuleReaderPresenter(private val store: PatientStore) : StateHolder<Reade
 
     /** Marks the module done; Today shows it completed. */
     suspend fun finish(atMillis: Long? = null) {
-        val s = mutableState.value
+        val s = mutableState.value.copy(error = null, saved = null)
         val r = s.reader ?: return
-        mutableState.value = s.copy(busy = true, error = null)
+        mutableState.value = s.copy(busy = true)
         mutableState.value = when (val out = core { store.finishModule(r.moduleId, atMillis) }) {
             is Outcome.Ok -> s.copy(reader = out.value, busy = false)
             is Outcome.Err -> s.copy(busy = false, error = out.error)
