@@ -687,7 +687,14 @@ public struct SettingsState: Sendable {
     public var timeZone: String?
     public var remindersScheduled: UInt32?
     public var reminderError: String?
+    /// The program's reminder policy: daily time, quiet hours ("22:00"–"07:00"), daily limit.
+    public var reminderTime: String?
+    public var quietHours: (start: String, end: String)?
+    public var maxRemindersPerDay: UInt32?
+    public var hasRecoveryKey: Bool?
     public var export: String?
+    /// Where the last export to a file went.
+    public var exportedPath: String?
     public var audit: [AuditEntry] = []
     public var auditIntact: Bool?
     public var erased = false
@@ -696,7 +703,12 @@ public struct SettingsState: Sendable {
     public init() {}
 }
 
-/// Time zone and travel, export, erase, unpair, the audit log.
+/// What an export to a file contains: everything (GDPR, the documented JSON) or the check-ins as FHIR R4.
+public enum ExportFormat: Sendable {
+    case gdprJson, fhir
+}
+
+/// Reminders and quiet hours, time zone and travel, export, erase, unpair, the audit log.
 @MainActor @Observable
 public final class SettingsPresenter: StateHolder {
     public private(set) var state = SettingsState()
@@ -710,16 +722,36 @@ public final class SettingsPresenter: StateHolder {
         self.transport = transport
     }
 
+    /// One `settingsScreen()` call.
     public func refresh() async {
         let store = self.store
-        switch await core({ (try store.profile(), try store.auditLog(), try store.verifyAudit()) }) {
-        case let .success((profile, audit, verification)):
-            state.timeZone = profile?.timeZone
-            state.audit = audit
-            state.auditIntact = verification.ok
+        switch await core({ try store.settingsScreen() }) {
+        case let .success(v):
+            state.timeZone = v.timeZone
+            state.audit = v.audit
+            state.auditIntact = v.auditIntact
+            state.reminderTime = v.reminderTime
+            if let start = v.quietStart, let end = v.quietEnd { state.quietHours = (start, end) } else { state.quietHours = nil }
+            state.maxRemindersPerDay = v.maxRemindersPerDay
+            state.hasRecoveryKey = v.hasRecoveryKey
             state.error = nil
         case let .failure(e):
             state.error = e
+        }
+    }
+
+    /// Writes an export to `path` (a file the patient chose), atomically.
+    public func exportToFile(_ format: ExportFormat, path: String) async {
+        let store = self.store
+        let out = await core { () throws -> Void in
+            let text = format == .fhir ? try store.exportFhir() : try store.exportJson()
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+        switch out {
+        case .success:
+            state.exportedPath = path
+            state.error = nil
+        case let .failure(e): state.error = e
         }
     }
 

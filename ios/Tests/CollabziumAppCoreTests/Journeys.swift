@@ -240,6 +240,26 @@ final class Journeys: XCTestCase, @unchecked Sendable {
         XCTAssertTrue(shift == 5 * 3_600_000 || shift == 6 * 3_600_000, "first reminder moved by \(shift) ms")
         await settings.refresh()
         XCTAssertEqual(settings.state.auditIntact, true)
+        // Reminders and quiet hours as the program sets them, in the settings' one call.
+        XCTAssertEqual(settings.state.reminderTime, "18:30")
+        XCTAssertEqual(settings.state.quietHours?.start, "21:30")
+        XCTAssertEqual(settings.state.quietHours?.end, "08:00")
+        XCTAssertEqual(settings.state.maxRemindersPerDay, 2)
+        XCTAssertEqual(settings.state.hasRecoveryKey, false)
+        // Exports to files the patient chose: FHIR and the GDPR export; both audited.
+        let fhir = dir.appendingPathComponent("checkins.fhir.json")
+        await settings.exportToFile(.fhir, path: fhir.path)
+        XCTAssertNil(settings.state.error)
+        XCTAssertTrue(try String(contentsOf: fhir, encoding: .utf8).contains("\"Bundle\""))
+        let gdpr = dir.appendingPathComponent("everything.json")
+        await settings.exportToFile(.gdprJson, path: gdpr.path)
+        XCTAssertEqual(settings.state.exportedPath, gdpr.path)
+        XCTAssertTrue(try String(contentsOf: gdpr, encoding: .utf8).contains("Pat"))
+        let audited = settings.state.audit.count
+        await settings.refresh()
+        XCTAssertEqual(settings.state.audit.count, audited + 2, "both exports are in the audit log")
+        await settings.exportToFile(.fhir, path: dir.appendingPathComponent("no-such-dir/x.json").path)
+        if case .failure? = settings.state.error {} else { XCTFail("an unwritable place is a state: \(String(describing: settings.state.error))") }
     }
 
     /// Kotlin: "patient reads week 1 and does an exercise; Today shows it done"

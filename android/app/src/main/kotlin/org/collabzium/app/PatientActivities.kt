@@ -399,11 +399,22 @@ class SettingsActivity : BaseActivity() {
             }
             content.removeAllViews()
             content.addView(text(getString(R.string.settings_title), title = true))
+            s.reminderTime?.let { content.addView(text(getString(R.string.settings_reminder_time, it))) }
+            s.quietHours?.let { (from, to) -> content.addView(text(getString(R.string.settings_quiet_hours, from, to))) }
+            s.maxRemindersPerDay?.let { content.addView(text(getString(R.string.settings_reminder_limit, it.toInt()), muted = true)) }
             s.timeZone?.let { content.addView(text(getString(R.string.settings_time_zone, it))) }
             content.addView(button(getString(R.string.settings_use_this_zone)) {
                 scope.launch { presenter.changeTimeZone(java.util.TimeZone.getDefault().id) }
             })
             content.addView(button(getString(R.string.settings_export)) { scope.launch { presenter.export() } })
+            // Files in the app's own directory, which the patient can then move with the Files app.
+            content.addView(button(getString(R.string.settings_export_file)) {
+                scope.launch { presenter.exportToFile(ExportFormat.GDPR_JSON, java.io.File(getExternalFilesDir(null) ?: filesDir, "collabzium-export.json").path) }
+            })
+            content.addView(button(getString(R.string.settings_export_fhir)) {
+                scope.launch { presenter.exportToFile(ExportFormat.FHIR, java.io.File(getExternalFilesDir(null) ?: filesDir, "collabzium-fhir.json").path) }
+            })
+            s.exportedPath?.let { content.addView(text(getString(R.string.settings_exported_to, it), muted = true)) }
             s.export?.let { json ->
                 startActivity(Intent.createChooser(Intent(Intent.ACTION_SEND).setType("application/json").putExtra(Intent.EXTRA_TEXT, json), getString(R.string.settings_export)))
                 presenter.exportShown()

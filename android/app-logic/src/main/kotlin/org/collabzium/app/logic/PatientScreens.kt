@@ -518,7 +518,14 @@ data class SettingsState(
     val timeZone: String? = null,
     val remindersScheduled: UInt? = null,
     val reminderError: String? = null,
+    /** The program's reminder policy: daily time, quiet hours ("22:00"–"07:00"), daily limit. */
+    val reminderTime: String? = null,
+    val quietHours: Pair<String, String>? = null,
+    val maxRemindersPerDay: UInt? = null,
+    val hasRecoveryKey: Boolean? = null,
     val export: String? = null,
+    /** Where the last export to a file went. */
+    val exportedPath: String? = null,
     val audit: List<AuditEntry> = emptyList(),
     val auditIntact: Boolean? = null,
     val erased: Boolean = false,
@@ -526,20 +533,48 @@ data class SettingsState(
     val error: ScreenError? = null,
 )
 
-/** Time zone and travel, export, erase, unpair, the audit log. */
+/** What an export to a file contains: everything (GDPR, the documented JSON) or the check-ins as FHIR R4. */
+enum class ExportFormat { GDPR_JSON, FHIR }
+
+/** Reminders and quiet hours, time zone and travel, export, erase, unpair, the audit log. */
 class SettingsPresenter(
     private val store: PatientStore,
     private val schedule: PatientSchedule,
     private val transport: HttpTransport,
 ) : StateHolder<SettingsState>(SettingsState()) {
 
+    /** One `settingsScreen()` call. */
     suspend fun refresh() {
-        val out = core { Triple(store.profile(), store.auditLog(), store.verifyAudit()) }
+        mutableState.value = when (val out = core { store.settingsScreen() }) {
+            is Outcome.Ok -> out.value.let { v ->
+                mutableState.value.copy(
+                    timeZone = v.timeZone, audit = v.audit, auditIntact = v.auditIntact,
+                    reminderTime = v.reminderTime,
+                    quietHours = if (v.quietStart != null && v.quietEnd != null) v.quietStart!! to v.quietEnd!! else null,
+                    maxRemindersPerDay = v.maxRemindersPerDay, hasRecoveryKey = v.hasRecoveryKey, error = null,
+                )
+            }
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    /** Writes an export to [path] (a file the patient chose), beside it first and then renamed. */
+    suspend fun exportToFile(format: ExportFormat, path: String) {
+        val out = core {
+            val text = when (format) {
+                ExportFormat.GDPR_JSON -> store.exportJson()
+                ExportFormat.FHIR -> store.exportFhir()
+            }
+            val target = File(path)
+            val tmp = File(target.parentFile, target.name + ".partial")
+            tmp.writeText(text)
+            if (!tmp.renameTo(target)) {
+                tmp.delete()
+                throw java.io.IOException("rename")
+            }
+        }
         mutableState.value = when (out) {
-            is Outcome.Ok -> mutableState.value.copy(
-                timeZone = out.value.first?.timeZone, audit = out.value.second,
-                auditIntact = out.value.third.ok, error = null,
-            )
+            is Outcome.Ok -> mutableState.value.copy(exportedPath = path, error = null)
             is Outcome.Err -> mutableState.value.copy(error = out.error)
         }
     }

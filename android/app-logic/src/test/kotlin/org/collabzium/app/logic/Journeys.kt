@@ -358,6 +358,25 @@ object Journeys : TestSuite() {
             assertTrue(shift == 5 * 3600_000L || shift == 6 * 3600_000L, "first reminder moved by $shift ms")
             runBlocking { settings.refresh() }
             assertEquals(true, settings.state.value.auditIntact)
+            // Reminders and quiet hours as the program sets them, in the settings' one call.
+            assertEquals("18:30", settings.state.value.reminderTime)
+            assertEquals("21:30" to "08:00", settings.state.value.quietHours)
+            assertEquals(2u, settings.state.value.maxRemindersPerDay)
+            assertEquals(false, settings.state.value.hasRecoveryKey)
+            // Exports to files the patient chose: FHIR and the GDPR export; both audited.
+            val fhir = dir.resolve("checkins.fhir.json")
+            runBlocking { settings.exportToFile(ExportFormat.FHIR, fhir.path) }
+            assertNull(settings.state.value.error)
+            assertTrue(fhir.readText().contains("\"Bundle\""))
+            val gdpr = dir.resolve("everything.json")
+            runBlocking { settings.exportToFile(ExportFormat.GDPR_JSON, gdpr.path) }
+            assertEquals(gdpr.path, settings.state.value.exportedPath)
+            assertTrue(gdpr.readText().contains("Pat"))
+            val audited = settings.state.value.audit.size
+            runBlocking { settings.refresh() }
+            assertEquals(audited + 2, settings.state.value.audit.size, "both exports are in the audit log")
+            runBlocking { settings.exportToFile(ExportFormat.FHIR, dir.resolve("no-such-dir/x.json").path) }
+            assertTrue(settings.state.value.error is ScreenError.Failure, "an unwritable place is a state: ${settings.state.value.error}")
         }
 
         test("patient reads week 1 and does an exercise; Today shows it done") {
