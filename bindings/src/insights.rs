@@ -286,10 +286,12 @@ impl PatientStore {
     /// Therapist: the alliance rating form (items with their options);
     /// answer it with `rate_alliance`, keyed by link id.
     pub fn alliance_rating_form(&self) -> Result<Vec<crate::checkin::CheckinItem>> {
-        Ok(collabzium_core::session::alliance_rating_form(self.store())?
-            .into_iter()
-            .map(crate::checkin::item)
-            .collect())
+        Ok(
+            collabzium_core::session::alliance_rating_form(self.store())?
+                .into_iter()
+                .map(crate::checkin::item)
+                .collect(),
+        )
     }
 
     /// Therapist: rate the alliance with one patient (stays on this device).

@@ -261,8 +261,13 @@ fn settings_is_one_call_and_the_fhir_export_is_audited() {
     assert!(before.audit_verification.ok);
 
     let now = at("2026-03-02T09:00:00Z");
-    s.enrol_json(PROGRAM, "2026-03-02", "Europe/Berlin", Some(now.timestamp_millis()))
-        .unwrap();
+    s.enrol_json(
+        PROGRAM,
+        "2026-03-02",
+        "Europe/Berlin",
+        Some(now.timestamp_millis()),
+    )
+    .unwrap();
     phq9(&s, 1);
     let fhir = s.export_fhir().unwrap();
     let v: serde_json::Value = serde_json::from_str(&fhir).unwrap();
@@ -271,9 +276,15 @@ fn settings_is_one_call_and_the_fhir_export_is_audited() {
 
     let after = s.settings_screen().unwrap();
     let r = after.reminders.expect("the program's reminder policy");
-    assert!(r.quiet_hours.is_some(), "the sample program has quiet hours");
+    assert!(
+        r.quiet_hours.is_some(),
+        "the sample program has quiet hours"
+    );
     assert!(r.max_per_day > 0);
     assert!(after.audit.len() > before.audit.len());
-    assert!(after.audit.iter().any(|e| e.detail.contains("fhir")), "the export is audited");
+    assert!(
+        after.audit.iter().any(|e| e.detail.contains("fhir")),
+        "the export is audited"
+    );
     assert!(after.audit_verification.ok);
 }
