@@ -171,6 +171,10 @@ class TodayActivity : BaseActivity() {
                     } else if (r.kind == AgendaItemKind.MODULE && r.state != org.collabzium.AgendaItemState.COMPLETED && !r.waitingForTherapist &&
                         r.state != org.collabzium.AgendaItemState.LOCKED && r.state != org.collabzium.AgendaItemState.UPCOMING
                     ) {
+                        // The reader shows its pages and exercises; finishing it there completes the item.
+                        content.addView(button(getString(R.string.reader_open, r.title)) {
+                            go(ModuleReaderActivity::class.java, ModuleReaderActivity.EXTRA_MODULE to r.id.removePrefix("module:"))
+                        })
                         content.addView(button(getString(R.string.mark_done, r.title)) { scope.launch { presenter.complete(r.id) } })
                     }
                 }
