@@ -242,7 +242,7 @@ fn summary(i: &Instrument) -> InstrumentSummary {
     }
 }
 
-fn item(i: ScreenItem) -> CheckinItem {
+pub(crate) fn item(i: ScreenItem) -> CheckinItem {
     CheckinItem {
         link_id: i.link_id,
         text: i.text,

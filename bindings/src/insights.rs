@@ -283,6 +283,17 @@ impl PatientStore {
         })
     }
 
+    /// Therapist: the alliance rating form (items with their options);
+    /// answer it with `rate_alliance`, keyed by link id.
+    pub fn alliance_rating_form(&self) -> Result<Vec<crate::checkin::CheckinItem>> {
+        Ok(
+            collabzium_core::session::alliance_rating_form(self.store())?
+                .into_iter()
+                .map(crate::checkin::item)
+                .collect(),
+        )
+    }
+
     /// Therapist: rate the alliance with one patient (stays on this device).
     /// `answers_json` maps the `alliance_therapist` items to values.
     pub fn rate_alliance(&self, channel_id: String, answers_json: String) -> Result<String> {

@@ -9,6 +9,7 @@ mod error;
 mod insights;
 mod key_provider;
 mod schedule;
+mod screens;
 mod store;
 mod sync;
 mod types;
@@ -21,6 +22,7 @@ pub use key_provider::{
     memory_key_provider, passphrase_key_provider, KeyProvider, KeyProviderError,
 };
 pub use schedule::*;
+pub use screens::*;
 pub use store::PatientStore;
 pub use sync::*;
 pub use types::*;

@@ -16,7 +16,7 @@ mod service;
 
 pub use engagement::{engagement, Engagement, ModuleStall};
 pub use enrolment::{EnrolmentState, ReminderEvent, ReminderEventKind};
-pub use items::{items, Item, ItemKind, ItemState, MODULE_DUE_DAYS};
+pub use items::{items, module_item_id, Item, ItemKind, ItemState, MODULE_DUE_DAYS};
 pub use records::{
     ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ReminderSummaryRecord,
     ZoneChangeRecord,

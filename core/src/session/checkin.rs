@@ -27,7 +27,7 @@ pub struct DraftScreen {
     pub items: Vec<ScreenItem>,
 }
 
-fn screen_items(inst: &Instrument) -> Vec<ScreenItem> {
+pub(super) fn screen_items(inst: &Instrument) -> Vec<ScreenItem> {
     inst.items
         .iter()
         .map(|i| ScreenItem {

@@ -16,6 +16,15 @@ pub fn rate_alliance_json(store: &Store, channel_id: &str, answers_json: &str) -
     insights::rate_alliance(store, channel_id, &answers)
 }
 
+/// The therapist's alliance rating form: the `alliance_therapist` items
+/// with their options, for the patient screen's rating section. Its
+/// answers go to [`rate_alliance_json`] keyed by link id.
+pub fn alliance_rating_form(store: &Store) -> Result<Vec<super::ScreenItem>> {
+    let checkins = crate::checkin::Checkins::new(store.clone())?;
+    let inst = checkins.registry().require("alliance_therapist")?;
+    Ok(super::checkin::screen_items(inst))
+}
+
 impl Session {
     /// The store's clock; the epoch if it is out of range.
     fn now(&self) -> DateTime<Utc> {

@@ -16,12 +16,20 @@ mod checkin;
 mod effects;
 mod insights;
 mod messages;
+mod progress;
+mod reader;
 mod schedule;
+mod settings;
 
 pub use checkin::{DraftScreen, ScreenItem};
-pub use insights::rate_alliance_json;
+pub use insights::{alliance_rating_form, rate_alliance_json};
 pub use messages::{assign_program, open_thread};
+pub use progress::{AllianceChartPoint, ChartPoint, ProgressScreen, SymptomChart};
+pub use reader::{
+    ExerciseAnswerRecord, ExerciseValue, ModuleReader, ReaderExercise, MAX_TEXT_ANSWER_CHARS,
+};
 pub use schedule::ScheduleUpdate;
+pub use settings::SettingsScreen;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

@@ -535,23 +535,46 @@ public struct ChartPoint: Equatable, Sendable {
     public let severity: String?
 }
 
+/// A severity band to shade behind the series, in score units.
+public struct ChartBand: Equatable, Sendable {
+    public let id: String
+    public let label: String
+    public let min: Double
+    public let max: Double
+}
+
 public struct ChartSeries: Equatable, Sendable {
     public let instrument: String
     public let higherIsBetter: Bool
     public let points: [ChartPoint]
     public let changeText: String?
+    public var title: String
+    public var min: Double = 0
+    public var max: Double = 1
+    public var bands: [ChartBand] = []
 }
 
-public struct ProgressState: Sendable {
+/// One alliance check-in: the goals, tasks and bond subscale means.
+public struct AllianceRow: Equatable, Sendable {
+    public let atMillis: Int64
+    public let dateText: String
+    public let goals: Double?
+    public let tasks: Double?
+    public let bond: Double?
+}
+
+public struct ProgressState: Equatable, Sendable {
     public var series: [ChartSeries] = []
+    public var alliance: [AllianceRow] = []
     public var error: ScreenError?
-    public init(series: [ChartSeries] = [], error: ScreenError? = nil) {
+    public init(series: [ChartSeries] = [], alliance: [AllianceRow] = [], error: ScreenError? = nil) {
         self.series = series
+        self.alliance = alliance
         self.error = error
     }
 }
 
-/// The symptom series for Swift Charts: one `checkinTrend` call per instrument answered.
+/// Symptom series with severity bands and the alliance subscales: one `progressScreen()` call.
 @MainActor @Observable
 public final class ProgressPresenter: StateHolder {
     public private(set) var state = ProgressState()
@@ -565,22 +588,96 @@ public final class ProgressPresenter: StateHolder {
 
     public func refresh() async {
         let store = self.store
-        let out = await core { () throws -> [ScoreTrend] in
-            var seen = Set<String>()
-            let instruments = try store.checkinHistory().map(\.instrument).filter { seen.insert($0).inserted }
-            return try instruments.map { try store.checkinTrend(instrumentId: $0) }
-        }
-        switch out {
-        case let .success(trends):
-            state = ProgressState(series: trends.map { t in
-                ChartSeries(instrument: t.instrument, higherIsBetter: t.higherIsBetter, points: t.points.compactMap { p in
-                    p.total.map { ChartPoint(atMillis: p.submittedAtMillis, value: $0, dateText: formats.shortDate(p.submittedAtMillis),
-                                             severity: p.severity) }
-                }, changeText: t.latestChange)
-            })
+        switch await core({ try store.progressScreen() }) {
+        case let .success(p):
+            state = ProgressState(
+                series: p.symptoms.map { s in
+                    ChartSeries(
+                        instrument: s.instrument, higherIsBetter: s.higherIsBetter,
+                        points: s.points.map { ChartPoint(atMillis: $0.atMillis, value: $0.total, dateText: formats.shortDate($0.atMillis), severity: $0.severity) },
+                        changeText: s.latestChange, title: s.title, min: s.min, max: s.max,
+                        bands: s.bands.map { ChartBand(id: $0.id, label: $0.label, min: $0.min, max: $0.max) })
+                },
+                alliance: p.alliance.map { AllianceRow(atMillis: $0.atMillis, dateText: formats.shortDate($0.atMillis), goals: $0.goals, tasks: $0.tasks, bond: $0.bond) })
         case let .failure(e):
             state = ProgressState(error: e)
         }
+    }
+}
+
+// MARK: - module reader
+
+public struct ReaderState: Sendable {
+    public var reader: ModuleReader?
+    /// The page on screen; equals the page count once the exercises show.
+    public var page = 0
+    public var busy = false
+    /// The exercise just saved, for a confirmation.
+    public var saved: String?
+    public var error: ScreenError?
+    public init(reader: ModuleReader? = nil, busy: Bool = false, error: ScreenError? = nil) {
+        self.reader = reader
+        self.busy = busy
+        self.error = error
+    }
+
+    public var pagesTotal: Int { reader?.pages.count ?? 0 }
+    public var currentPage: ReaderPage? { reader.flatMap { page < $0.pages.count ? $0.pages[page] : nil } }
+    public var onExercises: Bool { reader != nil && page >= pagesTotal }
+    public var done: Bool { reader?.state == .completed }
+}
+
+/// A module's pages, then its exercises, with progress. Each action is one core call that returns
+/// the whole reader; the core validates exercise answers (`invalid` names the field).
+@MainActor @Observable
+public final class ModuleReaderPresenter: StateHolder {
+    public private(set) var state = ReaderState()
+    private let store: PatientStore
+
+    public init(store: PatientStore) { self.store = store }
+
+    /// The module asked for, or the one the patient can do now when nil.
+    public func open(moduleId: String? = nil, atMillis: Int64? = nil) async {
+        state = ReaderState(busy: true)
+        let store = self.store
+        switch await core({ try store.moduleReader(moduleId: moduleId, atMillis: atMillis) }) {
+        case let .success(r): state = ReaderState(reader: r)
+        case let .failure(e): state = ReaderState(error: e)
+        }
+    }
+
+    public func nextPage() { if state.reader != nil, state.page < state.pagesTotal { state.page += 1 } }
+
+    public func previousPage() { if state.page > 0 { state.page -= 1 } }
+
+    public func saveExercise(exerciseId: String, answers: [String: ExerciseValue], atMillis: Int64? = nil) async {
+        guard let r = state.reader else { return }
+        state.busy = true
+        state.error = nil
+        state.saved = nil
+        let store = self.store
+        let moduleId = r.moduleId
+        switch await core({ try store.saveExercise(moduleId: moduleId, exerciseId: exerciseId, answers: answers, atMillis: atMillis) }) {
+        case let .success(r):
+            state.reader = r
+            state.saved = exerciseId
+        case let .failure(e): state.error = e
+        }
+        state.busy = false
+    }
+
+    /// Marks the module done; Today shows it completed.
+    public func finish(atMillis: Int64? = nil) async {
+        guard let r = state.reader else { return }
+        state.busy = true
+        state.error = nil
+        let store = self.store
+        let moduleId = r.moduleId
+        switch await core({ try store.finishModule(moduleId: moduleId, atMillis: atMillis) }) {
+        case let .success(r): state.reader = r
+        case let .failure(e): state.error = e
+        }
+        state.busy = false
     }
 }
 
@@ -590,7 +687,14 @@ public struct SettingsState: Sendable {
     public var timeZone: String?
     public var remindersScheduled: UInt32?
     public var reminderError: String?
+    /// The program's reminder policy: daily time, quiet hours ("22:00"–"07:00"), daily limit.
+    public var reminderTime: String?
+    public var quietHours: (start: String, end: String)?
+    public var maxRemindersPerDay: UInt32?
+    public var hasRecoveryKey: Bool?
     public var export: String?
+    /// Where the last export to a file went.
+    public var exportedPath: String?
     public var audit: [AuditEntry] = []
     public var auditIntact: Bool?
     public var erased = false
@@ -599,7 +703,12 @@ public struct SettingsState: Sendable {
     public init() {}
 }
 
-/// Time zone and travel, export, erase, unpair, the audit log.
+/// What an export to a file contains: everything (GDPR, the documented JSON) or the check-ins as FHIR R4.
+public enum ExportFormat: Sendable {
+    case gdprJson, fhir
+}
+
+/// Reminders and quiet hours, time zone and travel, export, erase, unpair, the audit log.
 @MainActor @Observable
 public final class SettingsPresenter: StateHolder {
     public private(set) var state = SettingsState()
@@ -613,16 +722,36 @@ public final class SettingsPresenter: StateHolder {
         self.transport = transport
     }
 
+    /// One `settingsScreen()` call.
     public func refresh() async {
         let store = self.store
-        switch await core({ (try store.profile(), try store.auditLog(), try store.verifyAudit()) }) {
-        case let .success((profile, audit, verification)):
-            state.timeZone = profile?.timeZone
-            state.audit = audit
-            state.auditIntact = verification.ok
+        switch await core({ try store.settingsScreen() }) {
+        case let .success(v):
+            state.timeZone = v.timeZone
+            state.audit = v.audit
+            state.auditIntact = v.auditIntact
+            state.reminderTime = v.reminderTime
+            if let start = v.quietStart, let end = v.quietEnd { state.quietHours = (start, end) } else { state.quietHours = nil }
+            state.maxRemindersPerDay = v.maxRemindersPerDay
+            state.hasRecoveryKey = v.hasRecoveryKey
             state.error = nil
         case let .failure(e):
             state.error = e
+        }
+    }
+
+    /// Writes an export to `path` (a file the patient chose), atomically.
+    public func exportToFile(_ format: ExportFormat, path: String) async {
+        let store = self.store
+        let out = await core { () throws -> Void in
+            let text = format == .fhir ? try store.exportFhir() : try store.exportJson()
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+        switch out {
+        case .success:
+            state.exportedPath = path
+            state.error = nil
+        case let .failure(e): state.error = e
         }
     }
 

@@ -147,6 +147,8 @@ public struct PatientDetailState: Sendable {
     public var timeline: PatientTimeline?
     public var alerts: [PatientAlertRow] = []
     public var messages: [MessageRow] = []
+    /// The therapist's alliance rating form (from the core's instrument), once loaded.
+    public var ratingForm: [CheckinItem] = []
     public var busy = false
     public var done: String?
     public var error: ScreenError?
@@ -208,6 +210,21 @@ public final class PatientDetailPresenter: StateHolder {
     public func rateAlliance(answersJson: String) async {
         let (store, channelId) = (self.store, self.channelId)
         await act("rated") { _ = try store.rateAlliance(channelId: channelId, answersJson: answersJson) }
+    }
+
+    /// The rating form's items and options; static, so loaded once when the section opens.
+    public func loadRatingForm() async {
+        let store = self.store
+        switch await core({ try store.allianceRatingForm() }) {
+        case let .success(items): state.ratingForm = items
+        case let .failure(e): state.error = e
+        }
+    }
+
+    /// Rates from the form: link id to the chosen option's value (the core checks them).
+    public func rateAlliance(answers: [String: Int64]) async {
+        guard let data = try? JSONSerialization.data(withJSONObject: answers, options: [.sortedKeys]) else { return }
+        await rateAlliance(answersJson: String(decoding: data, as: UTF8.self))
     }
 
     public func reply(_ text: String) async {

@@ -77,9 +77,12 @@ final class Journeys: XCTestCase, @unchecked Sendable {
         XCTAssertFalse((crisis.state.message ?? "").contains("called"))
 
         // The therapist's own alliance rating shows on the patient's timeline.
-        let rating = "{" + ["goals_1", "goals_2", "tasks_1", "tasks_2", "bond_1", "bond_2"].map { "\"\($0)\": 6" }
-            .joined(separator: ",") + ", \"goals_3\": 2, \"tasks_3\": 2}"
-        await therapistDetail.rateAlliance(answersJson: rating)
+        // From the core's rating form: one choice per item (the third items are reverse-scored).
+        await therapistDetail.loadRatingForm()
+        let form = therapistDetail.state.ratingForm.filter { !$0.options.isEmpty }
+        XCTAssertTrue(form.contains { $0.linkId == "goals_1" } && form.allSatisfy { $0.options.count >= 5 }, "\(form)")
+        let rating = Dictionary(uniqueKeysWithValues: form.map { ($0.linkId, $0.linkId.hasSuffix("_3") ? Int64(2) : Int64(6)) })
+        await therapistDetail.rateAlliance(answers: rating)
         XCTAssertEqual(therapistDetail.state.done, "rated", "\(String(describing: therapistDetail.state.error))")
         XCTAssertEqual(therapistDetail.state.timeline?.alliance.filter { $0.source == "therapist" }.map(\.goals), [6.0])
         XCTAssertEqual(therapistDetail.state.timeline?.symptoms.first { $0.instrument == "phq9" }?.points.map(\.score), [10.0])
@@ -237,5 +240,188 @@ final class Journeys: XCTestCase, @unchecked Sendable {
         XCTAssertTrue(shift == 5 * 3_600_000 || shift == 6 * 3_600_000, "first reminder moved by \(shift) ms")
         await settings.refresh()
         XCTAssertEqual(settings.state.auditIntact, true)
+        // Reminders and quiet hours as the program sets them, in the settings' one call.
+        XCTAssertEqual(settings.state.reminderTime, "18:30")
+        XCTAssertEqual(settings.state.quietHours?.start, "21:30")
+        XCTAssertEqual(settings.state.quietHours?.end, "08:00")
+        XCTAssertEqual(settings.state.maxRemindersPerDay, 2)
+        XCTAssertEqual(settings.state.hasRecoveryKey, false)
+        // Exports to files the patient chose: FHIR and the GDPR export; both audited.
+        let fhir = dir.appendingPathComponent("checkins.fhir.json")
+        await settings.exportToFile(.fhir, path: fhir.path)
+        XCTAssertNil(settings.state.error)
+        XCTAssertTrue(try String(contentsOf: fhir, encoding: .utf8).contains("\"Bundle\""))
+        let gdpr = dir.appendingPathComponent("everything.json")
+        await settings.exportToFile(.gdprJson, path: gdpr.path)
+        XCTAssertEqual(settings.state.exportedPath, gdpr.path)
+        XCTAssertTrue(try String(contentsOf: gdpr, encoding: .utf8).contains("Pat"))
+        let audited = settings.state.audit.count
+        await settings.refresh()
+        XCTAssertEqual(settings.state.audit.count, audited + 2, "both exports are in the audit log")
+        await settings.exportToFile(.fhir, path: dir.appendingPathComponent("no-such-dir/x.json").path)
+        if case .failure? = settings.state.error {} else { XCTFail("an unwritable place is a state: \(String(describing: settings.state.error))") }
+    }
+
+    /// Kotlin: "patient reads week 1 and does an exercise; Today shows it done"
+    func testPatientReadsWeek1AndDoesAnExerciseTodayShowsItDone() async throws {
+        let store = try await onboard(try makeTempDir().appendingPathComponent("p.db").path, "Pat", zone: "Europe/Berlin",
+                                      locale: "en-GB", country: "GB", passphrase: nil)
+        addTeardownBlock { store.closeStore() }
+        let schedule = PatientSchedule(store: store, scheduler: nil)
+        _ = try schedule.enrol(programJson: try program("low-mood-8w"), startDate: isoDay(offsetDays: -1), timeZone: "Europe/Berlin")
+
+        let reader = ModuleReaderPresenter(store: store)
+        await reader.open()
+        let r = try XCTUnwrap(reader.state.reader, "\(String(describing: reader.state.error))")
+        XCTAssertEqual(r.moduleId, "welcome")
+        XCTAssertEqual(r.position, 1)
+        XCTAssertGreaterThanOrEqual(reader.state.pagesTotal, 3)
+        XCTAssertNotNil(reader.state.currentPage?.body)
+        for _ in r.pages { reader.nextPage() }
+        XCTAssertTrue(reader.state.onExercises)
+        reader.nextPage() // no further than the exercises
+        XCTAssertEqual(reader.state.page, r.pages.count)
+        reader.previousPage()
+        XCTAssertFalse(reader.state.onExercises)
+        for _ in r.pages { reader.nextPage() }
+
+        XCTAssertEqual(r.exercises.count, 1)
+        let exercise = try XCTUnwrap(r.exercises.first)
+        XCTAssertEqual(r.exercisesDone, 0)
+        var answers: [String: ExerciseValue] = [
+            "goal-1": .text(value: "Walk twice a week"),
+            "goal-2": .text(value: "Call my sister"),
+            "difference": .text(value: "More energy"),
+            "confidence": .number(value: 11),
+        ]
+        // The core checks the answers; the out-of-range one is named.
+        await reader.saveExercise(exerciseId: exercise.id, answers: answers)
+        XCTAssertEqual(reader.state.error, .invalid(field: "answers.confidence"))
+        XCTAssertEqual(reader.state.reader?.exercisesDone, 0)
+        answers["confidence"] = .number(value: 7)
+        await reader.saveExercise(exerciseId: exercise.id, answers: answers)
+        XCTAssertNil(reader.state.error)
+        XCTAssertEqual(reader.state.saved, exercise.id)
+        XCTAssertEqual(reader.state.reader?.exercisesDone, 1)
+        XCTAssertEqual(reader.state.reader?.exercises.first?.answers["confidence"], .number(value: 7))
+
+        await reader.finish()
+        XCTAssertTrue(reader.state.done, "\(String(describing: reader.state.error))")
+        let today = TodayPresenter(schedule: schedule, formats: Formats("en-GB", "Europe/Berlin"))
+        await today.refresh()
+        XCTAssertTrue(today.state.allRows.allSatisfy { $0.id != "module:welcome" || $0.state == .completed }, "\(today.state.allRows)")
+        // Reopened later, the saved answers are still there.
+        let again = ModuleReaderPresenter(store: store)
+        await again.open(moduleId: "welcome")
+        XCTAssertEqual(again.state.reader?.exercisesDone, 1)
+        // A module that has not opened yet is a state, not a crash.
+        await again.open(moduleId: "thoughts")
+        XCTAssertEqual(again.state.error, .invalid(field: "module_id"))
+    }
+
+    /// Kotlin: "newPhoneRestore: a backup brings back agenda, progress and the channel; the therapist sees one patient"
+    func testNewPhoneRestore() async throws {
+        let dir = try makeTempDir()
+        let p = try await PairedApps(self, relay: try startRelay(dir.appendingPathComponent("relay.db")))
+        let detail = PatientDetailPresenter(store: p.therapist, channelId: p.channelId, formats: p.therapistFormats)
+        await detail.assignProgram(programJson: try program("low-mood-8w"), startDate: isoDay(offsetDays: -1))
+        await p.syncAll(rounds: 1)
+
+        // The old phone: a module done, a PHQ-9 without a risk answer, a message.
+        let oldToday = TodayPresenter(schedule: PatientSchedule(store: p.patient, scheduler: nil), formats: p.patientFormats)
+        await oldToday.refresh()
+        await oldToday.complete(itemId: "module:welcome")
+        let checkin = CheckinPresenter(store: p.patient)
+        await checkin.start(instrumentId: "phq9")
+        for _ in 0..<8 { await checkin.answer(.integer(value: 1)) }
+        await checkin.answer(.integer(value: 0))
+        await checkin.submit()
+        XCTAssertNotNil(checkin.state.result)
+        XCTAssertNil(checkin.state.result?.safety)
+        await MessagesPresenter(store: p.patient, formats: p.patientFormats).send("Hello from my old phone")
+        await p.syncAll()
+
+        // Recovery key, shown once, then a backup to a file the app chose.
+        let backup = BackupPresenter(store: p.patient)
+        await backup.refresh()
+        XCTAssertEqual(backup.state.hasRecoveryKey, false)
+        await backup.setUpRecoveryKey()
+        let key = try XCTUnwrap(backup.state.recoveryKey)
+        backup.keyShown()
+        XCTAssertNil(backup.state.recoveryKey, "shown once")
+        await backup.setUpRecoveryKey()
+        XCTAssertTrue(backup.state.error != nil && backup.state.recoveryKey == nil, "a second key is refused")
+        let file = dir.appendingPathComponent("collabzium.backup")
+        await backup.backUp(recoveryKey: key, path: file.path)
+        XCTAssertNil(backup.state.error)
+        let bytes = try Data(contentsOf: file)
+        XCTAssertEqual(Int64(bytes.count), backup.state.lastBackupBytes)
+
+        let progressBefore = ProgressPresenter(store: p.patient, formats: p.patientFormats)
+        await progressBefore.refresh()
+        await oldToday.refresh()
+        let todayBefore = oldToday.state
+        p.patient.closeStore() // the old phone is gone
+
+        // The new phone: typed failures first, then the restore.
+        let newPath = dir.appendingPathComponent("new-phone.db").path
+        let restore = RestorePresenter(storePath: newPath, keys: MemoryKeys())
+        let other = try PatientStore.create(path: dir.appendingPathComponent("other.db").path, keyProvider: try MemoryKeys().deviceKey())
+        let otherKey = try other.setUpRecoveryKey()
+        other.closeStore()
+        _ = await restore.restore(backupPath: file.path, recoveryKey: otherKey, passphrase: "new phone")
+        XCTAssertEqual(restore.state.failure, .wrongKey)
+        _ = await restore.restore(backupPath: file.path, recoveryKey: "not a recovery key", passphrase: "new phone")
+        XCTAssertEqual(restore.state.error, .invalid(field: "recovery key"), "a typo names the key")
+        var flipped = bytes
+        flipped[flipped.count - 50] ^= 1
+        let tampered = dir.appendingPathComponent("tampered.backup")
+        try flipped.write(to: tampered)
+        _ = await restore.restore(backupPath: tampered.path, recoveryKey: key, passphrase: "new phone")
+        XCTAssertEqual(restore.state.failure, .corrupt)
+        var newer = bytes
+        newer[9] &+= 1
+        let newerFile = dir.appendingPathComponent("newer.backup")
+        try newer.write(to: newerFile)
+        _ = await restore.restore(backupPath: newerFile.path, recoveryKey: key, passphrase: "new phone")
+        XCTAssertEqual(restore.state.failure, .unsupportedVersion)
+        _ = await restore.restore(backupPath: dir.appendingPathComponent("missing.backup").path, recoveryKey: key, passphrase: "new phone")
+        XCTAssertEqual(restore.state.failure, .noFile)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: newPath), "a failed restore leaves nothing behind")
+
+        let restored = await restore.restore(backupPath: file.path, recoveryKey: key, passphrase: "new phone passphrase")
+        let newPhone = try XCTUnwrap(restored, "\(String(describing: restore.state.error))")
+        addTeardownBlock { newPhone.closeStore() }
+        XCTAssertEqual(restore.state.summary?.channelsResumed, 1)
+
+        // The same screens on the new phone.
+        let newToday = TodayPresenter(schedule: PatientSchedule(store: newPhone, scheduler: nil), formats: p.patientFormats)
+        await newToday.refresh()
+        XCTAssertEqual(newToday.state.programTitle, todayBefore.programTitle)
+        XCTAssertEqual(newToday.state.allRows.map { "\($0.id) \($0.state)" }, todayBefore.allRows.map { "\($0.id) \($0.state)" })
+        let progressAfter = ProgressPresenter(store: newPhone, formats: p.patientFormats)
+        await progressAfter.refresh()
+        XCTAssertEqual(progressAfter.state, progressBefore.state)
+        XCTAssertEqual(progressAfter.state.series.first { $0.instrument == "phq9" }?.points.map(\.value), [8.0])
+
+        // The channel carries on: both ways, and the therapist still has one patient.
+        let messages = MessagesPresenter(store: newPhone, formats: p.patientFormats)
+        await messages.send("Hello from my new phone")
+        await detail.reply("Good to hear from you")
+        for _ in 0..<2 {
+            for s in [newPhone, p.therapist, newPhone] {
+                let st = await SyncPresenter(store: s, transport: p.transport).syncNow()
+                XCTAssertNil(st.error, "sync: \(String(describing: st.last)); relay:\n\(p.relay.output)")
+            }
+        }
+        await messages.refresh()
+        await detail.refresh()
+        XCTAssertEqual(messages.state.messages.map(\.text), ["Hello from my old phone", "Hello from my new phone", "Good to hear from you"])
+        let therapistSees = detail.state.messages.map(\.text)
+        XCTAssertTrue(therapistSees.contains("Hello from my new phone"), "\(therapistSees)")
+        XCTAssertEqual(therapistSees.filter { $0 == "Hello from my old phone" }.count, 1, "nothing applied twice")
+        let caseload = CaseloadPresenter(store: p.therapist, formats: p.therapistFormats)
+        await caseload.refresh()
+        XCTAssertEqual(caseload.state.rows.map(\.label), ["Pat"])
     }
 }

@@ -24,6 +24,7 @@ struct OnboardingView: View {
                             Text("It is not an emergency service. If you are in danger, call your local emergency number. The app shows crisis lines at any time.")
                                 .font(.headline)
                             Toggle("I am a therapist setting up this phone", isOn: $therapist).tapTarget()
+                            NavigationLink("Restore from a backup") { RestoreView() }.tapTarget()
                         }
                     case .consent:
                         Section("Your data") {

@@ -11,6 +11,7 @@ struct PatientHome: View {
     var body: some View {
         TabView {
             tab("Today", "sun.max") { TodayView(store: store, schedule: schedule, formats: model.formats) }
+            tab("Module", "book") { ModuleReaderView(store: store) }
             tab("Messages", "bubble.left.and.bubble.right") { MessagesView(store: store, formats: model.formats) }
             tab("Progress", "chart.xyaxis.line") { ProgressScreen(store: store, formats: model.formats) }
             tab("Settings", "gearshape") { SettingsView(store: store, schedule: schedule) }

@@ -72,8 +72,9 @@ struct AgendaRowView: View {
         case (.checkin, .open), (.checkin, .due), (.checkin, .overdue):
             NavigationLink { CheckinView(store: store, agendaItemId: row.id) } label: { label }.tapTarget()
         case (.module, .open), (.module, .due), (.module, .overdue):
-            // The module reader's pages come with the program; finishing it completes the item.
-            Button(action: complete) { label }.tapTarget().accessibilityHint("Marks this lesson as done")
+            // The reader shows the module's pages and exercises; finishing it there completes the item.
+            NavigationLink { ModuleReaderView(store: store, moduleId: String(row.id.dropFirst("module:".count))) } label: { label }
+                .tapTarget().accessibilityHint("Opens this lesson")
         default:
             label.tapTarget()
         }

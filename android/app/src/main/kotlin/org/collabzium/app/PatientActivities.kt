@@ -47,6 +47,7 @@ class OnboardingActivity : BaseActivity() {
             OnboardingStep.ABOUT -> {
                 content.addView(text(getString(R.string.onboarding_about_title), title = true))
                 content.addView(text(getString(R.string.onboarding_about)))
+                content.addView(button(getString(R.string.restore_title)) { go(RestoreActivity::class.java) })
             }
             OnboardingStep.CONSENT -> content.addView(CheckBox(this).apply {
                 text = getString(R.string.onboarding_consent)
@@ -170,6 +171,10 @@ class TodayActivity : BaseActivity() {
                     } else if (r.kind == AgendaItemKind.MODULE && r.state != org.collabzium.AgendaItemState.COMPLETED && !r.waitingForTherapist &&
                         r.state != org.collabzium.AgendaItemState.LOCKED && r.state != org.collabzium.AgendaItemState.UPCOMING
                     ) {
+                        // The reader shows its pages and exercises; finishing it there completes the item.
+                        content.addView(button(getString(R.string.reader_open, r.title)) {
+                            go(ModuleReaderActivity::class.java, ModuleReaderActivity.EXTRA_MODULE to r.id.removePrefix("module:"))
+                        })
                         content.addView(button(getString(R.string.mark_done, r.title)) { scope.launch { presenter.complete(r.id) } })
                     }
                 }
@@ -357,11 +362,22 @@ class ProgressActivity : BaseActivity() {
             content.removeAllViews()
             content.addView(text(getString(R.string.progress_title), title = true))
             for (series in s.series) {
-                content.addView(text(series.instrument.uppercase(), title = true))
+                content.addView(text(series.title, title = true))
                 val chart = ChartView(this, series)
                 chart.contentDescription = getString(
-                    R.string.progress_chart_desc, series.instrument,
-                    series.points.joinToString(", ") { "${it.dateText}: ${it.value}" },
+                    R.string.progress_chart_desc, series.title,
+                    series.points.joinToString(", ") { "${it.dateText}: ${it.value}" + (it.severity?.let { b -> " ($b)" } ?: "") },
+                )
+                content.addView(chart, android.widget.LinearLayout.LayoutParams(-1, dp(220)))
+                series.bands.forEach { b -> content.addView(text(getString(R.string.progress_band, b.label, b.min, b.max), muted = true)) }
+            }
+            if (s.alliance.isNotEmpty()) {
+                content.addView(text(getString(R.string.progress_alliance_title), title = true))
+                content.addView(text(getString(R.string.progress_alliance_legend), muted = true))
+                val chart = AllianceChartView(this, s.alliance)
+                chart.contentDescription = getString(
+                    R.string.progress_alliance_desc,
+                    s.alliance.joinToString(", ") { "${it.dateText}: ${it.goals ?: "-"} / ${it.tasks ?: "-"} / ${it.bond ?: "-"}" },
                 )
                 content.addView(chart, android.widget.LinearLayout.LayoutParams(-1, dp(220)))
             }
@@ -387,11 +403,22 @@ class SettingsActivity : BaseActivity() {
             }
             content.removeAllViews()
             content.addView(text(getString(R.string.settings_title), title = true))
+            s.reminderTime?.let { content.addView(text(getString(R.string.settings_reminder_time, it))) }
+            s.quietHours?.let { (from, to) -> content.addView(text(getString(R.string.settings_quiet_hours, from, to))) }
+            s.maxRemindersPerDay?.let { content.addView(text(getString(R.string.settings_reminder_limit, it.toInt()), muted = true)) }
             s.timeZone?.let { content.addView(text(getString(R.string.settings_time_zone, it))) }
             content.addView(button(getString(R.string.settings_use_this_zone)) {
                 scope.launch { presenter.changeTimeZone(java.util.TimeZone.getDefault().id) }
             })
             content.addView(button(getString(R.string.settings_export)) { scope.launch { presenter.export() } })
+            // Files in the app's own directory, which the patient can then move with the Files app.
+            content.addView(button(getString(R.string.settings_export_file)) {
+                scope.launch { presenter.exportToFile(ExportFormat.GDPR_JSON, java.io.File(getExternalFilesDir(null) ?: filesDir, "collabzium-export.json").path) }
+            })
+            content.addView(button(getString(R.string.settings_export_fhir)) {
+                scope.launch { presenter.exportToFile(ExportFormat.FHIR, java.io.File(getExternalFilesDir(null) ?: filesDir, "collabzium-fhir.json").path) }
+            })
+            s.exportedPath?.let { content.addView(text(getString(R.string.settings_exported_to, it), muted = true)) }
             s.export?.let { json ->
                 startActivity(Intent.createChooser(Intent(Intent.ACTION_SEND).setType("application/json").putExtra(Intent.EXTRA_TEXT, json), getString(R.string.settings_export)))
                 presenter.exportShown()
@@ -405,6 +432,7 @@ class SettingsActivity : BaseActivity() {
             content.addView(button(getString(R.string.settings_reminder_save)) {
                 prefs.edit().putString("body", reminder.text.toString().ifBlank { getString(R.string.reminder_body) }).apply()
             })
+            content.addView(button(getString(R.string.settings_backup)) { go(BackupActivity::class.java) })
             content.addView(button(getString(R.string.settings_unpair)) { scope.launch { presenter.unpair() } })
             content.addView(button(getString(R.string.settings_erase), crisis = true) { scope.launch { presenter.erase() } })
             content.addView(text(getString(R.string.settings_audit, s.audit.size, (s.auditIntact ?: false).toString()), muted = true))

@@ -86,6 +86,8 @@ class PatientDetailActivity : BaseActivity() {
         val presenter = PatientDetailPresenter(store, channel, f)
         val note = input(getString(R.string.patient_ack_note))
         val module = input(getString(R.string.patient_module_id))
+        val reply = input(getString(R.string.messages_input))
+        val ratings = mutableMapOf<String, Long>()
         render(presenter.state) { s ->
             content.removeAllViews()
             val t = s.timeline
@@ -99,7 +101,26 @@ class PatientDetailActivity : BaseActivity() {
                     contentDescription = getString(R.string.progress_chart_desc, series.instrument, chart.points.joinToString(", ") { "${it.dateText}: ${it.value}" })
                 }, android.widget.LinearLayout.LayoutParams(-1, dp(200)))
             }
-            t?.alliance?.forEach { a -> content.addView(text("${a.source} · goals ${a.goals} · tasks ${a.tasks} · bond ${a.bond}", muted = true)) }
+            if (t != null) {
+                // Engagement and modules, as the core's timeline has them.
+                content.addView(text(getString(R.string.patient_week, t.weekNow.toInt()), muted = true))
+                t.daysSinceLastActivity?.let { content.addView(text(getString(R.string.patient_last_activity_days, it.toInt()), muted = true)) }
+                if (t.progress.isNotEmpty()) content.addView(text(getString(R.string.patient_modules), title = true))
+                t.progress.forEach { m -> content.addView(text("${m.title} · ${f.shortDate(m.atMillis)}", muted = true)) }
+                val alliance = t.alliance.filter { it.source == "patient" }
+                    .map { AllianceRow(it.atMillis, f.shortDate(it.atMillis), it.goals, it.tasks, it.bond) }
+                if (t.alliance.isNotEmpty()) content.addView(text(getString(R.string.progress_alliance_title), title = true))
+                if (alliance.isNotEmpty()) {
+                    content.addView(AllianceChartView(this, alliance).apply {
+                        contentDescription = getString(R.string.progress_alliance_desc,
+                            alliance.joinToString(", ") { "${it.dateText}: ${it.goals ?: "-"} / ${it.tasks ?: "-"} / ${it.bond ?: "-"}" })
+                    }, android.widget.LinearLayout.LayoutParams(-1, dp(200)))
+                }
+                t.alliance.forEach { a ->
+                    content.addView(text(getString(R.string.patient_alliance_row, a.source, f.shortDate(a.atMillis),
+                        a.goals?.let(f::score) ?: "-", a.tasks?.let(f::score) ?: "-", a.bond?.let(f::score) ?: "-"), muted = true))
+                }
+            }
             for (a in s.alerts) {
                 content.addView(text(a.receivedText))
                 (note.parent as? android.view.ViewGroup)?.removeView(note)
@@ -108,7 +129,34 @@ class PatientDetailActivity : BaseActivity() {
                     scope.launch { presenter.acknowledge(a.alertId, "phone", note.text.toString().ifBlank { null }) }
                 })
             }
+            content.addView(text(getString(R.string.nav_messages), title = true))
             for (m in s.messages) content.addView(text("${m.text}\n${m.atText}", muted = !m.fromMe))
+            (reply.parent as? android.view.ViewGroup)?.removeView(reply)
+            content.addView(reply)
+            content.addView(button(getString(R.string.messages_send)) {
+                val body = reply.text.toString()
+                if (body.isNotBlank()) { reply.setText(""); scope.launch { presenter.reply(body) } }
+            })
+            // The therapist's own alliance rating: one choice per item, from the core's form.
+            if (s.ratingForm.isNotEmpty()) content.addView(text(getString(R.string.patient_rate_title), title = true))
+            for (item in s.ratingForm.filter { it.options.isNotEmpty() }) {
+                content.addView(text(item.text))
+                val group = android.widget.RadioGroup(this).apply { orientation = android.widget.LinearLayout.HORIZONTAL }
+                for (o in item.options) {
+                    group.addView(android.widget.RadioButton(this).apply {
+                        id = View.generateViewId()
+                        text = o.value.toString()
+                        contentDescription = "${item.text}: ${o.value} ${o.text}"
+                        setTextSize(android.util.TypedValue.COMPLEX_UNIT_SP, 18f)
+                        minHeight = dp(48)
+                        minWidth = dp(48)
+                        isChecked = ratings[item.linkId] == o.value
+                        setOnClickListener { ratings[item.linkId] = o.value }
+                    })
+                }
+                content.addView(group)
+            }
+            if (s.ratingForm.isNotEmpty()) content.addView(button(getString(R.string.patient_rate_save)) { scope.launch { presenter.rateAlliance(ratings.toMap()) } })
             (module.parent as? android.view.ViewGroup)?.removeView(module)
             content.addView(module)
             content.addView(button(getString(R.string.patient_approve)) { scope.launch { presenter.approveModule(module.text.toString()) } })
@@ -123,7 +171,7 @@ class PatientDetailActivity : BaseActivity() {
             s.done?.let { content.addView(text(it, muted = true)) }
             s.error?.let { content.addView(text(errorText(it))) }
         }
-        scope.launch { presenter.refresh() }
+        scope.launch { presenter.refresh(); presenter.loadRatingForm() }
     }
 
     companion object {
@@ -146,20 +194,31 @@ class ChartView(context: Context, private val series: ChartSeries) : View(contex
         if (pts.isEmpty()) return
         val w = width.toFloat()
         val h = height.toFloat() - label.textSize * 2
-        val maxY = (pts.maxOf { it.value }).coerceAtLeast(1.0) * 1.2
+        // The axis and the bands come from the core's series when it sent them (patient progress).
+        val minY = if (series.bands.isNotEmpty()) series.min else 0.0
+        val maxY = if (series.bands.isNotEmpty()) series.max else (pts.maxOf { it.value }).coerceAtLeast(1.0) * 1.2
         val step = if (pts.size > 1) w / (pts.size - 1) else 0f
         fun x(i: Int) = if (pts.size > 1) i * step else w / 2
-        fun y(v: Double) = (h - (v / maxY) * h).toFloat()
-        // Each point's column is tinted by the severity the core assigned it (no thresholds here).
-        pts.forEachIndexed { i, p ->
-            band.color = when {
-                p.severity == null -> Palette.SURFACE
-                p.severity.contains("severe") -> Palette.BAND_SEVERE
-                p.severity.contains("moderate") -> Palette.BAND_MODERATE
-                else -> Palette.BAND_MILD
+        fun y(v: Double) = (h - ((v - minY) / (maxY - minY).coerceAtLeast(1e-9)) * h).toFloat()
+        fun tint(id: String?) = when {
+            id == null -> Palette.SURFACE
+            id.contains("severe") -> Palette.BAND_SEVERE
+            id.contains("moderate") -> Palette.BAND_MODERATE
+            else -> Palette.BAND_MILD
+        }
+        if (series.bands.isNotEmpty()) {
+            // Horizontal severity bands behind the line, as the instrument defines them.
+            for (b in series.bands) {
+                band.color = tint(b.id)
+                canvas.drawRect(0f, y(b.max), w, y(b.min), band)
             }
-            val half = if (pts.size > 1) step / 2 else w / 2
-            canvas.drawRect(x(i) - half, 0f, x(i) + half, h, band)
+        } else {
+            // Each point's column is tinted by the severity the core assigned it (no thresholds here).
+            pts.forEachIndexed { i, p ->
+                band.color = tint(p.severity)
+                val half = if (pts.size > 1) step / 2 else w / 2
+                canvas.drawRect(x(i) - half, 0f, x(i) + half, h, band)
+            }
         }
         for (i in 1 until pts.size) canvas.drawLine(x(i - 1), y(pts[i - 1].value), x(i), y(pts[i].value), line)
         pts.forEachIndexed { i, p ->

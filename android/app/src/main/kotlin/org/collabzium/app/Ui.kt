@@ -144,6 +144,7 @@ abstract class BaseActivity : Activity() {
     /** The bottom navigation of the patient screens, as plain buttons. */
     protected fun patientNav() {
         content.addView(button(getString(R.string.nav_today)) { go(TodayActivity::class.java) })
+        content.addView(button(getString(R.string.nav_reader)) { go(ModuleReaderActivity::class.java) })
         content.addView(button(getString(R.string.nav_messages)) { go(MessagesActivity::class.java) })
         content.addView(button(getString(R.string.nav_progress)) { go(ProgressActivity::class.java) })
         content.addView(button(getString(R.string.nav_join)) { go(JoinActivity::class.java) })

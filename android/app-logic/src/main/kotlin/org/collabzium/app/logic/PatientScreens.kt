@@ -408,27 +408,106 @@ class MessagesPresenter(
 
 data class ChartPoint(val atMillis: Long, val value: Double, val dateText: String, val severity: String?)
 
-data class ChartSeries(val instrument: String, val higherIsBetter: Boolean, val points: List<ChartPoint>, val changeText: String?)
+/** A severity band to shade behind the series, in score units. */
+data class ChartBand(val id: String, val label: String, val min: Double, val max: Double)
 
-data class ProgressState(val series: List<ChartSeries> = emptyList(), val error: ScreenError? = null)
+data class ChartSeries(
+    val instrument: String,
+    val higherIsBetter: Boolean,
+    val points: List<ChartPoint>,
+    val changeText: String?,
+    val title: String = instrument,
+    val min: Double = 0.0,
+    val max: Double = 1.0,
+    val bands: List<ChartBand> = emptyList(),
+)
 
-/** The symptom series for the Canvas chart: one `checkinTrend` call per instrument answered. */
+/** One alliance check-in: the goals, tasks and bond subscale means. */
+data class AllianceRow(val atMillis: Long, val dateText: String, val goals: Double?, val tasks: Double?, val bond: Double?)
+
+data class ProgressState(
+    val series: List<ChartSeries> = emptyList(),
+    val alliance: List<AllianceRow> = emptyList(),
+    val error: ScreenError? = null,
+)
+
+/** Symptom series with severity bands and the alliance subscales: one `progressScreen()` call. */
 class ProgressPresenter(private val store: PatientStore, private val formats: Formats) :
     StateHolder<ProgressState>(ProgressState()) {
 
     suspend fun refresh() {
-        val out = core {
-            store.checkinHistory().map { it.instrument }.distinct().map { store.checkinTrend(it) }
-        }
+        val out = core { store.progressScreen() }
         mutableState.value = when (out) {
-            is Outcome.Ok -> ProgressState(out.value.map { t ->
-                ChartSeries(
-                    t.instrument, t.higherIsBetter,
-                    t.points.mapNotNull { p -> p.total?.let { ChartPoint(p.submittedAtMillis, it, formats.shortDate(p.submittedAtMillis), p.severity) } },
-                    t.latestChange,
-                )
-            })
+            is Outcome.Ok -> ProgressState(
+                series = out.value.symptoms.map { s ->
+                    ChartSeries(
+                        instrument = s.instrument, higherIsBetter = s.higherIsBetter,
+                        points = s.points.map { p -> ChartPoint(p.atMillis, p.total, formats.shortDate(p.atMillis), p.severity) },
+                        changeText = s.latestChange, title = s.title, min = s.min, max = s.max,
+                        bands = s.bands.map { b -> ChartBand(b.id, b.label, b.min, b.max) },
+                    )
+                },
+                alliance = out.value.alliance.map { a -> AllianceRow(a.atMillis, formats.shortDate(a.atMillis), a.goals, a.tasks, a.bond) },
+            )
             is Outcome.Err -> ProgressState(error = out.error)
+        }
+    }
+}
+
+// ------------------------------------------------------------------ module reader
+
+data class ReaderState(
+    val reader: ModuleReader? = null,
+    /** The page on screen; equals the page count once the exercises show. */
+    val page: Int = 0,
+    val busy: Boolean = false,
+    /** The exercise just saved, for a confirmation. */
+    val saved: String? = null,
+    val error: ScreenError? = null,
+) {
+    val pagesTotal: Int get() = reader?.pages?.size ?: 0
+    val currentPage: ReaderPage? get() = reader?.pages?.getOrNull(page)
+    val onExercises: Boolean get() = reader != null && page >= pagesTotal
+    val done: Boolean get() = reader?.state == AgendaItemState.COMPLETED
+}
+
+/**
+ * A module's pages, then its exercises, with progress. Each action is one core call that returns
+ * the whole reader; the core validates exercise answers (`InvalidInput` names the field).
+ */
+class ModuleReaderPresenter(private val store: PatientStore) : StateHolder<ReaderState>(ReaderState()) {
+
+    /** The module asked for, or the one the patient can do now when null. */
+    suspend fun open(moduleId: String? = null, atMillis: Long? = null) {
+        mutableState.value = ReaderState(busy = true)
+        mutableState.value = when (val out = core { store.moduleReader(moduleId, atMillis) }) {
+            is Outcome.Ok -> ReaderState(reader = out.value)
+            is Outcome.Err -> ReaderState(error = out.error)
+        }
+    }
+
+    fun nextPage() = mutableState.value.let { if (it.reader != null && it.page < it.pagesTotal) mutableState.value = it.copy(page = it.page + 1) }
+
+    fun previousPage() = mutableState.value.let { if (it.page > 0) mutableState.value = it.copy(page = it.page - 1) }
+
+    suspend fun saveExercise(exerciseId: String, answers: Map<String, ExerciseValue>, atMillis: Long? = null) {
+        val s = mutableState.value.copy(error = null, saved = null)
+        val r = s.reader ?: return
+        mutableState.value = s.copy(busy = true)
+        mutableState.value = when (val out = core { store.saveExercise(r.moduleId, exerciseId, answers, atMillis) }) {
+            is Outcome.Ok -> s.copy(reader = out.value, busy = false, saved = exerciseId)
+            is Outcome.Err -> s.copy(busy = false, error = out.error)
+        }
+    }
+
+    /** Marks the module done; Today shows it completed. */
+    suspend fun finish(atMillis: Long? = null) {
+        val s = mutableState.value.copy(error = null, saved = null)
+        val r = s.reader ?: return
+        mutableState.value = s.copy(busy = true)
+        mutableState.value = when (val out = core { store.finishModule(r.moduleId, atMillis) }) {
+            is Outcome.Ok -> s.copy(reader = out.value, busy = false)
+            is Outcome.Err -> s.copy(busy = false, error = out.error)
         }
     }
 }
@@ -439,7 +518,14 @@ data class SettingsState(
     val timeZone: String? = null,
     val remindersScheduled: UInt? = null,
     val reminderError: String? = null,
+    /** The program's reminder policy: daily time, quiet hours ("22:00"–"07:00"), daily limit. */
+    val reminderTime: String? = null,
+    val quietHours: Pair<String, String>? = null,
+    val maxRemindersPerDay: UInt? = null,
+    val hasRecoveryKey: Boolean? = null,
     val export: String? = null,
+    /** Where the last export to a file went. */
+    val exportedPath: String? = null,
     val audit: List<AuditEntry> = emptyList(),
     val auditIntact: Boolean? = null,
     val erased: Boolean = false,
@@ -447,20 +533,48 @@ data class SettingsState(
     val error: ScreenError? = null,
 )
 
-/** Time zone and travel, export, erase, unpair, the audit log. */
+/** What an export to a file contains: everything (GDPR, the documented JSON) or the check-ins as FHIR R4. */
+enum class ExportFormat { GDPR_JSON, FHIR }
+
+/** Reminders and quiet hours, time zone and travel, export, erase, unpair, the audit log. */
 class SettingsPresenter(
     private val store: PatientStore,
     private val schedule: PatientSchedule,
     private val transport: HttpTransport,
 ) : StateHolder<SettingsState>(SettingsState()) {
 
+    /** One `settingsScreen()` call. */
     suspend fun refresh() {
-        val out = core { Triple(store.profile(), store.auditLog(), store.verifyAudit()) }
+        mutableState.value = when (val out = core { store.settingsScreen() }) {
+            is Outcome.Ok -> out.value.let { v ->
+                mutableState.value.copy(
+                    timeZone = v.timeZone, audit = v.audit, auditIntact = v.auditIntact,
+                    reminderTime = v.reminderTime,
+                    quietHours = if (v.quietStart != null && v.quietEnd != null) v.quietStart!! to v.quietEnd!! else null,
+                    maxRemindersPerDay = v.maxRemindersPerDay, hasRecoveryKey = v.hasRecoveryKey, error = null,
+                )
+            }
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    /** Writes an export to [path] (a file the patient chose), beside it first and then renamed. */
+    suspend fun exportToFile(format: ExportFormat, path: String) {
+        val out = core {
+            val text = when (format) {
+                ExportFormat.GDPR_JSON -> store.exportJson()
+                ExportFormat.FHIR -> store.exportFhir()
+            }
+            val target = File(path)
+            val tmp = File(target.parentFile, target.name + ".partial")
+            tmp.writeText(text)
+            if (!tmp.renameTo(target)) {
+                tmp.delete()
+                throw java.io.IOException("rename")
+            }
+        }
         mutableState.value = when (out) {
-            is Outcome.Ok -> mutableState.value.copy(
-                timeZone = out.value.first?.timeZone, audit = out.value.second,
-                auditIntact = out.value.third.ok, error = null,
-            )
+            is Outcome.Ok -> mutableState.value.copy(exportedPath = path, error = null)
             is Outcome.Err -> mutableState.value.copy(error = out.error)
         }
     }

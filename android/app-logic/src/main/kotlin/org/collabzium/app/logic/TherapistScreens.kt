@@ -106,6 +106,8 @@ data class PatientDetailState(
     val timeline: PatientTimeline? = null,
     val alerts: List<PatientAlertRow> = emptyList(),
     val messages: List<MessageRow> = emptyList(),
+    /** The therapist's alliance rating form (from the core's instrument), once loaded. */
+    val ratingForm: List<CheckinItem> = emptyList(),
     val busy: Boolean = false,
     val done: String? = null,
     val error: ScreenError? = null,
@@ -152,6 +154,18 @@ class PatientDetailPresenter(
         act("assigned") { store.assignProgram(channelId, programJson, startDate) }
 
     suspend fun rateAlliance(answersJson: String) = act("rated") { store.rateAlliance(channelId, answersJson) }
+
+    /** The rating form's items and options; static, so loaded once when the section opens. */
+    suspend fun loadRatingForm() {
+        mutableState.value = when (val out = core { store.allianceRatingForm() }) {
+            is Outcome.Ok -> mutableState.value.copy(ratingForm = out.value)
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    /** Rates from the form: link id to the chosen option's value (the core checks them). */
+    suspend fun rateAlliance(answers: Map<String, Long>) =
+        rateAlliance(answers.entries.joinToString(",", "{", "}") { (k, v) -> "\"" + k.filter { it.isLetterOrDigit() || it == '_' } + "\": " + v })
 
     suspend fun reply(text: String) = act("sent") { store.sendMessage(channelId, text) }
 

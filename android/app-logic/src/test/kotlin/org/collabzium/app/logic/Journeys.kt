@@ -204,8 +204,11 @@ object Journeys : TestSuite() {
             assertFalse(crisis.state.value.message.orEmpty().contains("called"))
 
             // The therapist's own alliance rating shows on the patient's timeline.
-            val rating = "{" + listOf("goals_1", "goals_2", "tasks_1", "tasks_2", "bond_1", "bond_2")
-                .joinToString(",") { "\"$it\": 6" } + ", \"goals_3\": 2, \"tasks_3\": 2}"
+            // From the core's rating form: one choice per item (the third items are reverse-scored).
+            runBlocking { therapistDetail.loadRatingForm() }
+            val form = therapistDetail.state.value.ratingForm.filter { it.options.isNotEmpty() }
+            assertTrue(form.any { it.linkId == "goals_1" } && form.all { it.options.size >= 5 }, "$form")
+            val rating = form.associate { it.linkId to if (it.linkId.endsWith("_3")) 2L else 6L }
             runBlocking { therapistDetail.rateAlliance(rating) }
             assertEquals("rated", therapistDetail.state.value.done, "${therapistDetail.state.value.error}")
             assertEquals(6.0, therapistDetail.state.value.timeline?.alliance?.single { it.source == "therapist" }?.goals)
@@ -355,6 +358,180 @@ object Journeys : TestSuite() {
             assertTrue(shift == 5 * 3600_000L || shift == 6 * 3600_000L, "first reminder moved by $shift ms")
             runBlocking { settings.refresh() }
             assertEquals(true, settings.state.value.auditIntact)
+            // Reminders and quiet hours as the program sets them, in the settings' one call.
+            assertEquals("18:30", settings.state.value.reminderTime)
+            assertEquals("21:30" to "08:00", settings.state.value.quietHours)
+            assertEquals(2u, settings.state.value.maxRemindersPerDay)
+            assertEquals(false, settings.state.value.hasRecoveryKey)
+            // Exports to files the patient chose: FHIR and the GDPR export; both audited.
+            val fhir = dir.resolve("checkins.fhir.json")
+            runBlocking { settings.exportToFile(ExportFormat.FHIR, fhir.path) }
+            assertNull(settings.state.value.error)
+            assertTrue(fhir.readText().contains("\"Bundle\""))
+            val gdpr = dir.resolve("everything.json")
+            runBlocking { settings.exportToFile(ExportFormat.GDPR_JSON, gdpr.path) }
+            assertEquals(gdpr.path, settings.state.value.exportedPath)
+            assertTrue(gdpr.readText().contains("Pat"))
+            val audited = settings.state.value.audit.size
+            runBlocking { settings.refresh() }
+            assertEquals(audited + 2, settings.state.value.audit.size, "both exports are in the audit log")
+            runBlocking { settings.exportToFile(ExportFormat.FHIR, dir.resolve("no-such-dir/x.json").path) }
+            assertTrue(settings.state.value.error is ScreenError.Failure, "an unwritable place is a state: ${settings.state.value.error}")
+        }
+
+        test("patient reads week 1 and does an exercise; Today shows it done") {
+            val store = runBlocking { PairedApps.onboard(tempDir().resolve("p.db").path, "Pat", "Europe/Berlin", "en-GB", "GB", null) }
+            defer { store.close() }
+            val schedule = PatientSchedule(store, null)
+            schedule.enrol(program("low-mood-8w"), LocalDate.now(ZoneOffset.UTC).minusDays(1).toString(), "Europe/Berlin", null)
+
+            val reader = ModuleReaderPresenter(store)
+            runBlocking { reader.open() }
+            val r = assertNotNull(reader.state.value.reader, "${reader.state.value.error}")
+            assertEquals("welcome", r.moduleId)
+            assertEquals(1u, r.position)
+            assertTrue(reader.state.value.pagesTotal >= 3)
+            assertNotNull(reader.state.value.currentPage?.body)
+            repeat(r.pages.size) { reader.nextPage() }
+            assertTrue(reader.state.value.onExercises)
+            reader.nextPage() // no further than the exercises
+            assertEquals(r.pages.size, reader.state.value.page)
+            reader.previousPage()
+            assertFalse(reader.state.value.onExercises)
+            repeat(r.pages.size) { reader.nextPage() }
+
+            val exercise = r.exercises.single()
+            assertEquals(0u, r.exercisesDone)
+            val answers = mapOf(
+                "goal-1" to ExerciseValue.Text("Walk twice a week"),
+                "goal-2" to ExerciseValue.Text("Call my sister"),
+                "difference" to ExerciseValue.Text("More energy"),
+                "confidence" to ExerciseValue.Number(11L),
+            )
+            // The core checks the answers; the out-of-range one is named.
+            runBlocking { reader.saveExercise(exercise.id, answers) }
+            assertEquals(ScreenError.Invalid("answers.confidence"), reader.state.value.error)
+            assertEquals(0u, reader.state.value.reader?.exercisesDone)
+            runBlocking { reader.saveExercise(exercise.id, answers + ("confidence" to ExerciseValue.Number(7L))) }
+            assertNull(reader.state.value.error)
+            assertEquals(exercise.id, reader.state.value.saved)
+            assertEquals(1u, reader.state.value.reader?.exercisesDone)
+            assertEquals(ExerciseValue.Number(7L), reader.state.value.reader?.exercises?.single()?.answers?.get("confidence"))
+
+            runBlocking { reader.finish() }
+            assertTrue(reader.state.value.done, "${reader.state.value}")
+            val today = TodayPresenter(schedule, Formats("en-GB", "Europe/Berlin"))
+            runBlocking { today.refresh() }
+            val rows = today.state.value.sections.values.flatten()
+            assertTrue(rows.none { it.id == "module:welcome" && it.state != AgendaItemState.COMPLETED }, "${today.state.value.sections}")
+            // Reopened later, the saved answers are still there.
+            val again = ModuleReaderPresenter(store)
+            runBlocking { again.open("welcome") }
+            assertEquals(1u, again.state.value.reader?.exercisesDone)
+            // A module that has not opened yet is a state, not a crash.
+            runBlocking { again.open("thoughts") }
+            assertEquals(ScreenError.Invalid("module_id"), again.state.value.error)
+        }
+
+        test("newPhoneRestore: a backup brings back agenda, progress and the channel; the therapist sees one patient") {
+            val relay = Relay(this, tempDir().resolve("relay.db"))
+            val p = PairedApps(this, relay)
+            val detail = PatientDetailPresenter(p.therapist, p.channelId, p.therapistFormats)
+            runBlocking { detail.assignProgram(program("low-mood-8w"), LocalDate.now(ZoneOffset.UTC).minusDays(1).toString()) }
+            p.syncAll(1)
+
+            // The old phone: a module done, a PHQ-9 without a risk answer, a message.
+            val oldToday = TodayPresenter(PatientSchedule(p.patient, null), p.patientFormats)
+            runBlocking { oldToday.refresh(); oldToday.complete("module:welcome") }
+            val checkin = CheckinPresenter(p.patient)
+            runBlocking {
+                checkin.start("phq9")
+                repeat(8) { checkin.answer(CheckinAnswerValue.Integer(1L)) }
+                checkin.answer(CheckinAnswerValue.Integer(0L))
+                checkin.submit()
+            }
+            assertNull(checkin.state.value.result?.safety)
+            runBlocking { MessagesPresenter(p.patient, p.patientFormats).send("Hello from my old phone") }
+            p.syncAll()
+
+            // Recovery key, shown once, then a backup to a file the app chose.
+            val backup = BackupPresenter(p.patient)
+            runBlocking { backup.refresh() }
+            assertEquals(false, backup.state.value.hasRecoveryKey)
+            runBlocking { backup.setUpRecoveryKey() }
+            val key = assertNotNull(backup.state.value.recoveryKey)
+            backup.keyShown()
+            assertNull(backup.state.value.recoveryKey, "shown once")
+            runBlocking { backup.setUpRecoveryKey() }
+            assertTrue(backup.state.value.error != null && backup.state.value.recoveryKey == null, "a second key is refused")
+            val file = p.dir.resolve("collabzium.backup")
+            runBlocking { backup.backUp(key, file.path) }
+            assertNull(backup.state.value.error)
+            assertEquals(file.length(), backup.state.value.lastBackupBytes)
+
+            val progressBefore = ProgressPresenter(p.patient, p.patientFormats).also { runBlocking { it.refresh() } }.state.value
+            runBlocking { oldToday.refresh() }
+            val todayBefore = oldToday.state.value
+            p.patient.closeStore() // the old phone is gone
+
+            // The new phone: typed failures first, then the restore.
+            val newPath = p.dir.resolve("new-phone.db").path
+            val restore = RestorePresenter(newPath, MemoryKeys())
+            val otherKey = PatientStore.create(p.dir.resolve("other.db").path, MemoryKeys().deviceKey()).use { it.setUpRecoveryKey() }
+            runBlocking { restore.restore(file.path, otherKey, "new phone") }
+            assertEquals(RestoreFailure.WRONG_KEY, restore.state.value.failure)
+            runBlocking { restore.restore(file.path, "not a recovery key", "new phone") }
+            assertEquals(ScreenError.Invalid("recovery key"), restore.state.value.error, "a typo names the key")
+            val bytes = file.readBytes()
+            val tampered = p.dir.resolve("tampered.backup").also { f -> f.writeBytes(bytes.copyOf().also { it[it.size - 50] = (it[it.size - 50].toInt() xor 1).toByte() }) }
+            runBlocking { restore.restore(tampered.path, key, "new phone") }
+            assertEquals(RestoreFailure.CORRUPT, restore.state.value.failure)
+            val newer = p.dir.resolve("newer.backup").also { f -> f.writeBytes(bytes.copyOf().also { it[9] = (it[9] + 1).toByte() }) }
+            runBlocking { restore.restore(newer.path, key, "new phone") }
+            assertEquals(RestoreFailure.UNSUPPORTED_VERSION, restore.state.value.failure)
+            runBlocking { restore.restore(p.dir.resolve("missing.backup").path, key, "new phone") }
+            assertEquals(RestoreFailure.NO_FILE, restore.state.value.failure)
+            assertFalse(File(newPath).exists(), "a failed restore leaves nothing behind")
+
+            val newPhone = assertNotNull(runBlocking { restore.restore(file.path, key, "new phone passphrase") }, "${restore.state.value}")
+            defer { newPhone.close() }
+            assertEquals(1uL, restore.state.value.summary?.channelsResumed)
+
+            // The same screens on the new phone.
+            val newToday = TodayPresenter(PatientSchedule(newPhone, null), p.patientFormats)
+            runBlocking { newToday.refresh() }
+            assertEquals(todayBefore.programTitle, newToday.state.value.programTitle)
+            assertEquals(
+                todayBefore.sections.mapValues { e -> e.value.map { it.id to it.state } },
+                newToday.state.value.sections.mapValues { e -> e.value.map { it.id to it.state } },
+            )
+            val progressAfter = ProgressPresenter(newPhone, p.patientFormats).also { runBlocking { it.refresh() } }.state.value
+            assertEquals(progressBefore, progressAfter)
+            assertEquals(listOf(8.0), progressAfter.series.single { it.instrument == "phq9" }.points.map { it.value })
+
+            // The channel carries on: both ways, and the therapist still has one patient.
+            val messages = MessagesPresenter(newPhone, p.patientFormats)
+            runBlocking { messages.send("Hello from my new phone") }
+            runBlocking { detail.reply("Good to hear from you") }
+            runBlocking {
+                repeat(2) {
+                    for (s in listOf(newPhone, p.therapist, newPhone)) {
+                        val st = SyncPresenter(s, p.transport).syncNow()
+                        assertNull(st.error, "sync: ${st.last}; relay:\n${relay.output()}")
+                    }
+                }
+                messages.refresh()
+                detail.refresh()
+            }
+            assertEquals(
+                listOf("Hello from my old phone", "Hello from my new phone", "Good to hear from you"),
+                messages.state.value.messages.map { it.text },
+            )
+            assertTrue(detail.state.value.messages.map { it.text }.containsAll(listOf("Hello from my old phone", "Hello from my new phone")), "${detail.state.value.messages}")
+            assertEquals(1, detail.state.value.messages.count { it.text == "Hello from my old phone" }, "nothing applied twice")
+            val caseload = CaseloadPresenter(p.therapist, p.therapistFormats)
+            runBlocking { caseload.refresh() }
+            assertEquals(listOf("Pat"), caseload.state.value.rows.map { it.label })
         }
     }
 }
