@@ -8,6 +8,10 @@
 //! `cargo bench -p collabzium-core --bench insights`; figures in docs/benchmarks.md.
 
 #![allow(
+    clippy::disallowed_methods,
+    reason = "not shipped: the sort rule keeps the library small"
+)]
+#![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a bench fails by panicking"

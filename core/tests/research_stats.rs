@@ -7,6 +7,10 @@
 //! under CI or `COLLABZIUM_REQUIRE_STATS_PYTHON`, where that is a failure.
 
 #![allow(
+    clippy::disallowed_methods,
+    reason = "not shipped: the sort rule keeps the library small"
+)]
+#![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "a test fails by panicking"

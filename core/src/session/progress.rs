@@ -124,7 +124,7 @@ impl Session {
                 latest_change: trend.latest_change.map(|c| c.category),
             });
         }
-        screen.alliance.sort_by_key(|p| p.at_millis);
+        crate::sort::sort_by_key(&mut screen.alliance, |p| p.at_millis);
         Ok(screen)
     }
 }
