@@ -229,9 +229,10 @@ mod tests {
         let as_public = d("BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8");
         let salt: [u8; 16] = d("DGv6ra1nlYgDCS1FRnbzlw").try_into().unwrap();
         let expected = d("DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN");
-        // ring cannot import a private key, so check the parts that do not
-        // depend on it: the header layout, and that our output decrypts
-        // under the appendix's record format.
+        // ring cannot import the appendix's private keys, so the exact bytes
+        // cannot be reproduced: check that our header has the appendix's
+        // layout and our output its length. Decryption by the receiving
+        // side is tested end to end (tests/e2e/tests/push_wake.rs).
         assert_eq!(&expected[..16], &salt);
         assert_eq!(&expected[16..20], &RECORD_SIZE.to_be_bytes());
         assert_eq!(expected[20], 65);
