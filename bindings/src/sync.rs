@@ -401,6 +401,52 @@ impl PatientStore {
         sync::unpair(self.store(), &Adapter(transport), channel_id.as_deref())?;
         Ok(())
     }
+
+    /// Hands the platform's push token (APNs, FCM) or a Web Push /
+    /// UnifiedPush subscription to the relays of this store's channels.
+    /// Their wake-ups carry nothing: answer one with `sync`. Returns how
+    /// many relays now hold it. Call again when the platform rotates it.
+    pub fn register_push(
+        &self,
+        transport: Arc<dyn HttpTransport>,
+        endpoint: PushEndpoint,
+    ) -> Result<u32> {
+        let e = match endpoint {
+            PushEndpoint::WebPush {
+                endpoint,
+                p256dh,
+                auth,
+            } => sync::PushEndpoint::WebPush {
+                endpoint,
+                p256dh,
+                auth,
+            },
+            PushEndpoint::Fcm { token } => sync::PushEndpoint::Fcm { token },
+            PushEndpoint::Apns { token } => sync::PushEndpoint::Apns { token },
+        };
+        Ok(sync::register_push(self.store(), &Adapter(transport), &e)?.relays)
+    }
+
+    /// Removes this device's push endpoint from its relays.
+    pub fn unregister_push(&self, transport: Arc<dyn HttpTransport>) -> Result<u32> {
+        Ok(sync::unregister_push(self.store(), &Adapter(transport))?.relays)
+    }
+}
+
+/// Where the relay sends this device's content-free wake-ups.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum PushEndpoint {
+    /// Web Push or a UnifiedPush distributor: the endpoint URL and the
+    /// subscription's P-256 key and auth secret, base64url.
+    WebPush {
+        endpoint: String,
+        p256dh: String,
+        auth: String,
+    },
+    /// An FCM registration token.
+    Fcm { token: String },
+    /// An APNs device token, hex.
+    Apns { token: String },
 }
 
 /// One weekly availability window, in the therapist's zone.

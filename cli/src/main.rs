@@ -74,8 +74,12 @@ enum Command {
     /// Patient side of sync: join with a code, delivery status.
     #[command(subcommand)]
     Patient(commands::sync::PatientCommand),
-    /// Send and receive everything due with the relay.
-    Sync,
+    /// Send and receive everything due with the relay; or register this
+    /// device's push endpoint for wake-ups.
+    Sync {
+        #[command(subcommand)]
+        cmd: Option<commands::push::SyncCommand>,
+    },
     /// Send or list messages.
     #[command(subcommand)]
     Message(commands::sync::MessageCommand),
@@ -112,7 +116,8 @@ fn main() -> ExitCode {
         Command::Relay(cmd) => commands::relay::run(cmd),
         Command::Therapist(cmd) => commands::sync::run_therapist(&out, cli.store.as_deref(), cmd),
         Command::Patient(cmd) => commands::sync::run_patient(&out, cli.store.as_deref(), cmd),
-        Command::Sync => commands::sync::run_sync(&out, cli.store.as_deref()),
+        Command::Sync { cmd: None } => commands::sync::run_sync(&out, cli.store.as_deref()),
+        Command::Sync { cmd: Some(cmd) } => commands::push::run(&out, cli.store.as_deref(), cmd),
         Command::Message(cmd) => commands::sync::run_message(&out, cli.store.as_deref(), cmd),
         Command::Unpair { channel } => {
             commands::sync::run_unpair(&out, cli.store.as_deref(), channel.as_deref())

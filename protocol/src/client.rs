@@ -279,6 +279,19 @@ impl<'a> RelayClient<'a> {
     }
 }
 
+impl RelayClient<'_> {
+    /// Registers this device's one push endpoint (replacing any earlier).
+    pub fn set_push_endpoint(&self, endpoint: &crate::push::PushEndpoint) -> Call<Value> {
+        let body = serde_json::to_value(endpoint).map_err(|e| Error::Internal(e.to_string()))?;
+        self.call("PUT", "/v1/devices/self/push", "", Some(&body))
+    }
+
+    /// Removes this device's push endpoint.
+    pub fn delete_push_endpoint(&self) -> Call<Value> {
+        self.call("DELETE", "/v1/devices/self/push", "", None)
+    }
+}
+
 fn refusal(resp: &HttpResponse) -> Refusal {
     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     let code = body

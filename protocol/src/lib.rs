@@ -13,6 +13,7 @@ pub mod device;
 pub mod envelope;
 pub mod error;
 pub mod pairing;
+pub mod push;
 pub mod ratchet;
 pub mod signing;
 pub mod transport;

@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Path, Request, State}
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -22,7 +22,8 @@ use serde_json::{json, Map, Value};
 use crate::limits::RateLimiter;
 use crate::metrics::{method_label, ClassLabels, HttpLabels, Metrics, ReasonLabels, RouteLabels};
 use crate::store::{
-    Auth, ChannelId, DeviceId, PairingState, RelayStore, Revocation, StoreError, MAX_BOX_LEN,
+    Auth, ChannelId, DeviceId, PairingState, PushStatus, RelayStore, Revocation, StoreError,
+    MAX_BOX_LEN,
 };
 
 /// Body limit for everything but a push.
@@ -49,6 +50,8 @@ pub(crate) struct App {
     pub body_timeout: Duration,
     /// False when `/metrics` is served on its own listener instead.
     pub metrics_public: bool,
+    /// Wake-ups (issue 16 §1); `None` in tests that build an `App` by hand.
+    pub push: Option<Arc<crate::push::Waker>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -76,6 +79,8 @@ pub(crate) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/channels/{cid}/envelopes"),
     ("POST", "/v1/channels/{cid}/acks"),
     ("DELETE", "/v1/devices/self"),
+    ("PUT", "/v1/devices/self/push"),
+    ("DELETE", "/v1/devices/self/push"),
 ];
 
 /// The route templates, for metric labels (a fixed set).
@@ -93,6 +98,7 @@ const ROUTE_TEMPLATES: &[&str] = &[
     "/v1/channels/{cid}/envelopes",
     "/v1/channels/{cid}/acks",
     "/v1/devices/self",
+    "/v1/devices/self/push",
 ];
 
 fn route_label(matched: Option<&str>) -> &'static str {
@@ -129,6 +135,10 @@ pub(crate) fn router(app: App) -> Router {
         .route("/v1/channels/{cid}/envelopes", post(push).get(fetch))
         .route("/v1/channels/{cid}/acks", post(ack))
         .route("/v1/devices/self", delete(revoke_device))
+        .route(
+            "/v1/devices/self/push",
+            put(put_push_endpoint).delete(delete_push_endpoint),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), observe))
@@ -816,6 +826,12 @@ async fn push(
         .push(s.auth, cid, envs, now_ms())
         .await
         .map_err(|e| store_err(&app, e))?;
+    if let Some(waker) = &app.push {
+        // Only new content wakes the peer; the queueing never waits.
+        if results.iter().any(|(_, st)| *st != PushStatus::Duplicate) {
+            waker.envelopes_queued(cid, s.auth.device);
+        }
+    }
     let results: Vec<Value> = results
         .iter()
         .map(|(seq, st)| {
@@ -919,6 +935,48 @@ async fn revoke_device(State(app): State<App>, s: Signed) -> Result<Json<Value>,
     Ok(Json(json!({ "revoked_at": revoked_at })))
 }
 
+// ------------------------------------------------- push endpoint (issue 16)
+
+/// A refused push registration: which field, and why (fixed texts).
+fn invalid_push(e: crate::push::InvalidSubscription) -> ApiError {
+    let mut out = ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_push_endpoint",
+        "Invalid push endpoint",
+    );
+    out.extra = Some(("invalid", json!({"field": e.field, "reason": e.why})));
+    out
+}
+
+async fn put_push_endpoint(State(app): State<App>, s: Signed) -> Result<Json<Value>, ApiError> {
+    let waker = app.push.clone().filter(|w| w.any());
+    let allow_loopback = waker.as_ref().is_some_and(|w| w.allow_loopback_http);
+    let sub = crate::push::Subscription::parse(&s.body, allow_loopback).map_err(invalid_push)?;
+    if !waker.is_some_and(|w| w.supports(sub.kind())) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "push_provider_off",
+            "This relay has no credentials for that push provider",
+        ));
+    }
+    let kind = sub.kind();
+    let replaced = app
+        .store
+        .set_push_endpoint(s.auth, Some(sub.to_stored()), now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    Ok(Json(json!({"kind": kind, "replaced": replaced})))
+}
+
+async fn delete_push_endpoint(State(app): State<App>, s: Signed) -> Result<Json<Value>, ApiError> {
+    let removed = app
+        .store
+        .set_push_endpoint(s.auth, None, now_ms())
+        .await
+        .map_err(|e| store_err(&app, e))?;
+    Ok(Json(json!({"removed": removed})))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -977,6 +1035,7 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             body_timeout: Duration::from_secs(5),
             metrics_public: true,
+            push: None,
         };
         let router = router(app);
         for (method, path) in ROUTES {

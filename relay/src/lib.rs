@@ -17,6 +17,7 @@ use thiserror::Error;
 mod http;
 mod limits;
 mod metrics;
+pub mod push;
 mod server;
 pub mod store;
 
@@ -86,6 +87,8 @@ pub struct RelayConfig {
     pub max_connections_per_ip: usize,
     /// Serve `/metrics` on this address only (and not on `listen`).
     pub metrics_listen: Option<SocketAddr>,
+    /// Wake-up providers and pacing (docs/push.md).
+    pub push: push::PushConfig,
 }
 
 /// The database URL with any password replaced by `***`: config dumps and
@@ -149,6 +152,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("metrics_listen", &self.metrics_listen)
+            .field("push", &self.push)
             .finish()
     }
 }
@@ -244,6 +248,7 @@ impl RelayConfig {
                 self.max_connections, self.max_connections_per_ip
             )));
         }
+        self.push.validate().map_err(RelayError::Config)?;
         let (lo, hi) = MAX_BODY_RANGE;
         if !(lo..=hi).contains(&self.max_body) {
             return Err(RelayError::Config(format!(
@@ -287,6 +292,7 @@ impl Default for RelayConfig {
             max_connections: 1024,
             max_connections_per_ip: 64,
             metrics_listen: None,
+            push: push::PushConfig::default(),
         }
     }
 }
@@ -386,7 +392,9 @@ async fn bind(config: RelayConfig) -> Result<Bound, RelayError> {
         Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
         None => None,
     };
+    let waker = push::Waker::start(&config.push, store.clone()).map_err(RelayError::Config)?;
     let app = http::App {
+        push: Some(waker),
         store,
         max_body: config.max_body,
         device_limiter: Arc::new(limits::RateLimiter::new(

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod export;
 pub mod instrument;
 pub mod profile;
+pub mod push;
 pub mod relay;
 pub mod research;
 pub mod schedule;

@@ -80,6 +80,89 @@ pub struct ServeArgs {
         default_value_t = 64
     )]
     max_connections_per_ip: usize,
+    #[command(flatten)]
+    push: PushArgs,
+}
+
+/// Wake-up providers (docs/push.md). A provider without its credentials is off.
+#[derive(Args)]
+struct PushArgs {
+    /// VAPID signing key for Web Push: P-256 PKCS#8, PEM or DER.
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_VAPID_KEY")]
+    push_vapid_key: Option<std::path::PathBuf>,
+    /// VAPID contact, a mailto: or https: URI.
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_VAPID_SUBJECT")]
+    push_vapid_subject: Option<String>,
+    /// Firebase project id for FCM HTTP v1.
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_FCM_PROJECT")]
+    push_fcm_project: Option<String>,
+    /// File holding a current FCM OAuth2 access token (re-read on every send).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_FCM_TOKEN_FILE")]
+    push_fcm_token_file: Option<std::path::PathBuf>,
+    /// FCM API base URL.
+    #[arg(
+        long,
+        env = "COLLABZIUM_RELAY_PUSH_FCM_URL",
+        default_value = "https://fcm.googleapis.com"
+    )]
+    push_fcm_url: String,
+    /// APNs auth key (.p8, P-256 PKCS#8).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_APNS_KEY")]
+    push_apns_key: Option<std::path::PathBuf>,
+    /// The APNs key's id (JWT kid).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_APNS_KEY_ID")]
+    push_apns_key_id: Option<String>,
+    /// The Apple developer team id (JWT iss).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_APNS_TEAM_ID")]
+    push_apns_team_id: Option<String>,
+    /// The app's bundle id (apns-topic).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_APNS_TOPIC")]
+    push_apns_topic: Option<String>,
+    /// APNs base URL (https://api.sandbox.push.apple.com for development builds).
+    #[arg(
+        long,
+        env = "COLLABZIUM_RELAY_PUSH_APNS_URL",
+        default_value = "https://api.push.apple.com"
+    )]
+    push_apns_url: String,
+    /// At most one wake-up per device per this interval (100ms to 1h).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_INTERVAL", default_value = "10s")]
+    push_interval: String,
+    /// Random extra delay before each wake-up, up to this (0 to 1h).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_MAX_DELAY", default_value = "0s")]
+    push_max_delay: String,
+    /// Cover traffic: one extra wake-up per registered device per this period (1m to 7d).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_COVER_PERIOD")]
+    push_cover_period: Option<String>,
+    /// Accept http:// push endpoints on loopback (tests only).
+    #[arg(long, hide = true)]
+    push_allow_loopback_http: bool,
+}
+
+impl PushArgs {
+    fn config(self) -> Result<collabzium_relay::push::PushConfig> {
+        Ok(collabzium_relay::push::PushConfig {
+            vapid_key_file: self.push_vapid_key,
+            vapid_subject: self.push_vapid_subject,
+            fcm_project_id: self.push_fcm_project,
+            fcm_token_file: self.push_fcm_token_file,
+            fcm_url: self.push_fcm_url,
+            apns_key_file: self.push_apns_key,
+            apns_key_id: self.push_apns_key_id,
+            apns_team_id: self.push_apns_team_id,
+            apns_topic: self.push_apns_topic,
+            apns_url: self.push_apns_url,
+            interval: parse_duration(&self.push_interval).map_err(config_error)?,
+            max_delay: parse_duration(&self.push_max_delay).map_err(config_error)?,
+            cover_period: self
+                .push_cover_period
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(config_error)?,
+            allow_loopback_http: self.push_allow_loopback_http,
+        })
+    }
 }
 
 fn config_error(e: impl std::fmt::Display) -> Error {
@@ -108,6 +191,7 @@ pub fn run(cmd: RelayCommand) -> Result<()> {
         request_timeout: parse_duration(&a.request_timeout).map_err(config_error)?,
         max_connections: a.max_connections,
         max_connections_per_ip: a.max_connections_per_ip,
+        push: a.push.config()?,
         ..RelayConfig::default()
     };
     // Out-of-range values stop here, before anything is opened or bound.

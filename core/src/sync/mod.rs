@@ -13,6 +13,7 @@ pub mod consent;
 pub mod events;
 mod invitation;
 mod outbound;
+pub mod push;
 mod round;
 pub mod state;
 mod views;
@@ -33,6 +34,7 @@ pub use collabzium_protocol::{
 };
 pub use invitation::*;
 pub use outbound::*;
+pub use push::{register_push, unregister_push, PushEndpoint, PushRegistration};
 pub use round::*;
 pub use views::*;
 

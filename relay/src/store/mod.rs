@@ -319,6 +319,31 @@ pub trait RelayStore: Send + Sync + 'static {
     ) -> Result<i64, StoreError>;
     async fn revoke_device(&self, auth: Auth, now_ms: i64) -> Result<i64, StoreError>;
 
+    /// Registers (`Some`, the stored form of a `push::Subscription`) or
+    /// removes (`None`) the caller's one push endpoint. Returns whether the
+    /// device had one before.
+    async fn set_push_endpoint(
+        &self,
+        auth: Auth,
+        subscription: Option<String>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// The endpoints to wake: with `Some((channel, sender))` the other
+    /// member of that active channel; with `None` every registered device.
+    /// Revoked devices are left out; at most `limit` rows.
+    async fn push_endpoints(
+        &self,
+        peer_of: Option<(ChannelId, DeviceId)>,
+        limit: usize,
+    ) -> Result<Vec<(DeviceId, String)>, StoreError>;
+    /// Forgets `device`'s endpoint if it is still `subscription` (its push
+    /// service said it is gone).
+    async fn drop_push_endpoint(
+        &self,
+        device: DeviceId,
+        subscription: String,
+    ) -> Result<(), StoreError>;
+
     /// Delete expired envelopes, nonces, pairings and tombstones.
     async fn sweep(&self, now_ms: i64) -> Result<SweepStats, StoreError>;
 

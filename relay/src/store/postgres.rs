@@ -14,6 +14,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::*;
 
+mod push;
+
 const SCHEMA_VERSION: i32 = 1;
 /// Arbitrary constant naming the migration lock.
 const MIGRATION_LOCK: i64 = 0x636f_6c6c_6162_7a31;
@@ -121,6 +123,7 @@ impl PostgresStore {
             .map_err(|_| StoreError::Db("pool".into()))?;
         let store = Self { pool, limits };
         store.migrate().await?;
+        store.ensure_push_table().await?;
         Ok(store)
     }
 
@@ -896,6 +899,31 @@ impl RelayStore for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(now_ms)
+    }
+
+    async fn set_push_endpoint(
+        &self,
+        auth: Auth,
+        subscription: Option<String>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.push_set(auth, subscription, now_ms).await
+    }
+
+    async fn push_endpoints(
+        &self,
+        peer_of: Option<(ChannelId, DeviceId)>,
+        limit: usize,
+    ) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        self.push_list(peer_of, limit).await
+    }
+
+    async fn drop_push_endpoint(
+        &self,
+        device: DeviceId,
+        subscription: String,
+    ) -> Result<(), StoreError> {
+        self.push_drop(device, subscription).await
     }
 
     async fn sweep(&self, now_ms: i64) -> Result<SweepStats, StoreError> {

@@ -10,6 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 use super::*;
 
+mod push;
+
 const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA_V1: &str = "
@@ -146,6 +148,7 @@ impl SqliteStore {
              PRAGMA secure_delete = ON;",
         )?;
         migrate(&mut conn)?;
+        push::ensure_table(&conn)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
@@ -759,6 +762,31 @@ impl RelayStore for SqliteStore {
             Ok(now_ms)
         })
         .await
+    }
+
+    async fn set_push_endpoint(
+        &self,
+        auth: Auth,
+        subscription: Option<String>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.push_set(auth, subscription, now_ms).await
+    }
+
+    async fn push_endpoints(
+        &self,
+        peer_of: Option<(ChannelId, DeviceId)>,
+        limit: usize,
+    ) -> Result<Vec<(DeviceId, String)>, StoreError> {
+        self.push_list(peer_of, limit).await
+    }
+
+    async fn drop_push_endpoint(
+        &self,
+        device: DeviceId,
+        subscription: String,
+    ) -> Result<(), StoreError> {
+        self.push_drop(device, subscription).await
     }
 
     async fn sweep(&self, now_ms: i64) -> Result<SweepStats, StoreError> {

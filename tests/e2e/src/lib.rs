@@ -282,6 +282,16 @@ impl RelayProcess {
 
     /// Starts a relay whose output goes into an existing log buffer (restarts).
     pub fn start_with(database: &str, listen: &str, log: Arc<Mutex<Vec<u8>>>) -> RelayProcess {
+        Self::start_with_args(database, listen, &[], log)
+    }
+
+    /// Starts a relay with further `relay serve` flags (e.g. `--push-*`).
+    pub fn start_with_args(
+        database: &str,
+        listen: &str,
+        extra: &[&str],
+        log: Arc<Mutex<Vec<u8>>>,
+    ) -> RelayProcess {
         let mut child = Command::new(collabzium_bin())
             .args([
                 "relay",
@@ -295,6 +305,7 @@ impl RelayProcess {
                 "--ip-rate-limit",
                 "0",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
