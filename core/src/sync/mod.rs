@@ -8,6 +8,7 @@
 //! (`crate::session`) runs those after a round.
 
 mod acknowledgement;
+mod erase;
 pub mod availability;
 pub mod consent;
 pub mod events;
@@ -31,6 +32,7 @@ pub use collabzium_protocol::{
     Channel, Direction, HttpRequest, HttpResponse, HttpTransport, PairingCode, PairingError, Role,
     SyncRejection, TransportError,
 };
+pub use erase::{erase_everywhere, EraseEverywhereReport};
 pub use invitation::*;
 pub use outbound::*;
 pub use round::*;
