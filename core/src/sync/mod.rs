@@ -14,6 +14,7 @@ pub mod consent;
 pub mod events;
 mod invitation;
 mod outbound;
+pub mod retention;
 mod round;
 pub mod state;
 mod views;
