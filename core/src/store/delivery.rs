@@ -315,7 +315,10 @@ pub fn purge_channel(tx: &WriteTx<'_>, channel: &str) -> Result<u64> {
         "DELETE FROM outbox WHERE seq IN (SELECT outbox_seq FROM sync_route WHERE channel = ?1)",
         params![channel],
     )?;
-    c.execute("DELETE FROM sync_route WHERE channel = ?1", params![channel])?;
+    c.execute(
+        "DELETE FROM sync_route WHERE channel = ?1",
+        params![channel],
+    )?;
     Ok(n as u64)
 }
 

@@ -13,9 +13,9 @@ use serde::Serialize;
 use super::round::send_revocation;
 use super::state::{ChannelState, ChannelStatus};
 use super::*;
+use crate::error::{Error, Result};
 use crate::platform::KeyProvider;
 use crate::store::EraseReport;
-use crate::error::{Error, Result};
 use collabzium_protocol::client::{b64, RelayClient};
 use collabzium_protocol::transport::HttpTransport;
 

@@ -8,9 +8,9 @@
 //! (`crate::session`) runs those after a round.
 
 mod acknowledgement;
-mod erase;
 pub mod availability;
 pub mod consent;
+mod erase;
 pub mod events;
 mod invitation;
 mod outbound;

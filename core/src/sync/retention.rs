@@ -288,12 +288,8 @@ pub fn retention_due(store: &Store, now_millis: i64) -> Result<Vec<RetentionDue>
     let Some(days) = retention_settings(store)?.left_patient_retention_days else {
         return Ok(Vec::new());
     };
-    let (channels, marks) = store.read(|tx| {
-        Ok((
-            tx.list::<ChannelState>()?,
-            tx.list::<PatientExportMark>()?,
-        ))
-    })?;
+    let (channels, marks) =
+        store.read(|tx| Ok((tx.list::<ChannelState>()?, tx.list::<PatientExportMark>()?)))?;
     let mut out = Vec::new();
     for c in channels.into_iter().map(|c| c.value) {
         let Some(at) = c.revoked_at_millis else {
