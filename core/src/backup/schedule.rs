@@ -44,7 +44,18 @@ pub fn record_saved(store: &Store, created_at_millis: i64) -> Result<()> {
                 return Ok(());
             }
         }
-        let checkin_seq = tx.as_read().kind_change_seq(Checkin::KIND)?;
+        let read = tx.as_read();
+        // A check-in submitted after the backup was made (while it was being
+        // saved) is not in it: leave the sequence unset so `due` says so.
+        let missed = read
+            .list::<Checkin>()?
+            .iter()
+            .any(|c| c.value.submitted_at_millis >= created_at_millis);
+        let checkin_seq = if missed {
+            -1
+        } else {
+            read.kind_change_seq(Checkin::KIND)?
+        };
         tx.put(
             STATE_ID,
             &BackupState {
