@@ -287,3 +287,120 @@ fn erase_without_a_transport_skips_the_relay() {
     let s = session::sync(&th.store, &t).unwrap();
     assert_eq!(s.channels_revoked, 0);
 }
+
+/// The therapist's copy of a patient who left: kept (the retention setting
+/// only lists it as due), exported for the clinic, and deleted here only by
+/// a forget that presents that export, written after the patient left.
+#[test]
+fn a_left_patient_is_forgotten_only_after_their_export() {
+    use collabzium_core::sync::retention::{self, RetentionSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let r = relay_in_process(dir.path());
+    let t = transport();
+    let th = party(dir.path(), "therapist");
+    let (pa, pb) = (party(dir.path(), "patient-a"), party(dir.path(), "patient-b"));
+    let cid_a = pair(&r.url(), &t, &th.store, &pa.store, "Ann");
+    let cid_b = pair(&r.url(), &t, &th.store, &pb.store, "Bo");
+    phq9(&pa.store, [2, 2, 1, 1, 1, 1, 0, 0, 0]);
+    sync::send_message(&pa.store, None, "thanks for today", None).unwrap();
+    sync_until_quiet(&[&th, &pa, &pb], &t);
+    sync::send_message(&th.store, Some(&cid_a), "take care", None).unwrap();
+    sync_until_quiet(&[&th, &pa], &t);
+
+    // An active patient cannot be forgotten, export or not.
+    let early = retention::export_patient(&th.store, &cid_a).unwrap();
+    let refused = retention::forget_patient(&th.store, &cid_a, early.as_bytes());
+    assert!(
+        matches!(&refused, Err(Error::InvalidInput { field, .. }) if field == "channel"),
+        "{refused:?}"
+    );
+
+    // A erases; the therapist learns it.
+    let provider = MemoryKeyProvider::new([b"patient-a".len() as u8; 32]);
+    sync::erase_everywhere(&pa.store, &provider, Some(&t)).unwrap();
+    let s = session::sync(&th.store, &t).unwrap();
+    assert_eq!(s.channels_revoked, 1, "{s:?}");
+
+    // Retention: unset by default (keep until exported and forgotten).
+    assert_eq!(
+        retention::retention_settings(&th.store).unwrap(),
+        RetentionSettings::default()
+    );
+    let now = th.store.now_millis();
+    assert!(retention::retention_due(&th.store, now + 4000 * 86_400_000)
+        .unwrap()
+        .is_empty());
+    for bad in [0, 40_000] {
+        let e = retention::set_retention_settings(
+            &th.store,
+            &RetentionSettings {
+                left_patient_retention_days: Some(bad),
+            },
+        );
+        assert!(matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "left_patient_retention_days"), "{e:?}");
+    }
+    retention::set_retention_settings(
+        &th.store,
+        &RetentionSettings {
+            left_patient_retention_days: Some(30),
+        },
+    )
+    .unwrap();
+    assert!(retention::retention_due(&th.store, now).unwrap().is_empty());
+    let due = retention::retention_due(&th.store, now + 31 * 86_400_000).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].channel_id, cid_a);
+    assert!(!due[0].exported, "the early export predates the leaving");
+
+    // An export from before the patient left may miss events: refused.
+    let e = retention::forget_patient(&th.store, &cid_a, early.as_bytes());
+    assert!(matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "export"), "{e:?}");
+
+    let export = retention::export_patient(&th.store, &cid_a).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&export).unwrap();
+    assert_eq!(doc["format"], "collabzium.patient_export");
+    assert_eq!(doc["revoked_by"], "peer");
+    assert_eq!(doc["record"]["status"], "left");
+    assert!(doc["received"].as_array().unwrap().len() >= 2);
+    assert_eq!(doc["sent_messages"][0]["text"], "take care");
+    assert!(retention::retention_due(&th.store, now + 31 * 86_400_000).unwrap()[0].exported);
+
+    // Changed after export, another patient's export, or not an export: refused.
+    let changed = export.replace("take care", "take cars");
+    for (bytes, why) in [
+        (changed.as_bytes().to_vec(), "changed"),
+        (b"{}".to_vec(), "not an export"),
+        (
+            retention::export_patient(&th.store, &cid_b).unwrap().into_bytes(),
+            "B's export",
+        ),
+    ] {
+        let e = retention::forget_patient(&th.store, &cid_a, &bytes);
+        assert!(matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "export"), "{why}: {e:?}");
+    }
+    // Still all there after the refusals.
+    assert_eq!(caseload_for_store(&th.store, chrono::Utc::now()).unwrap().len(), 2);
+
+    let rep = retention::forget_patient(&th.store, &cid_a, export.as_bytes()).unwrap();
+    assert!(rep.received_events >= 2, "{rep:?}");
+    assert_eq!(rep.sent_messages, 1);
+    let caseload = caseload_for_store(&th.store, chrono::Utc::now()).unwrap();
+    assert_eq!(caseload.len(), 1);
+    assert_eq!(caseload[0].channel_id, cid_b);
+    assert!(sync::inbox(&th.store, &[])
+        .unwrap()
+        .iter()
+        .all(|i| i.channel_id != cid_a));
+    assert!(th
+        .store
+        .audit_entries()
+        .unwrap()
+        .iter()
+        .any(|e| e.event == "patient_forgotten"));
+    assert!(th.store.verify_audit().unwrap().ok);
+    // Forgetting twice: the patient is no longer there.
+    assert!(matches!(
+        retention::forget_patient(&th.store, &cid_a, export.as_bytes()),
+        Err(Error::NotFound { .. })
+    ));
+}
