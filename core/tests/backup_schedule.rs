@@ -43,9 +43,8 @@ fn store(dir: &std::path::Path) -> (Store, Arc<StepClock>) {
 fn checkin(store: &Store) {
     let c = Checkins::new(store.clone()).unwrap();
     let d = c.start("gad7", None).unwrap();
-    let answers: serde_json::Map<String, serde_json::Value> = (1..=7)
-        .map(|i| (format!("gad7_{i}"), 1.into()))
-        .collect();
+    let answers: serde_json::Map<String, serde_json::Value> =
+        (1..=7).map(|i| (format!("gad7_{i}"), 1.into())).collect();
     c.answer_json(&d.checkin_id, &serde_json::Value::Object(answers))
         .unwrap();
     c.submit(&d.checkin_id).unwrap();

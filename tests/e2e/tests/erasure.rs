@@ -151,7 +151,10 @@ fn online_erase_reaches_the_relay_and_the_therapist(url: &str, backend: &Backend
     let dir = tempfile::tempdir().unwrap();
     let t = transport();
     let th = party(dir.path(), "therapist");
-    let (pa, pb) = (party(dir.path(), "patient-a"), party(dir.path(), "patient-b"));
+    let (pa, pb) = (
+        party(dir.path(), "patient-a"),
+        party(dir.path(), "patient-b"),
+    );
     let cid_a = pair(url, &t, &th.store, &pa.store, "Ann");
     let cid_b = pair(url, &t, &th.store, &pb.store, "Bo");
     let (raw_a, raw_b) = (cid_bytes(&pa.store, &cid_a), cid_bytes(&pb.store, &cid_b));
@@ -162,7 +165,10 @@ fn online_erase_reaches_the_relay_and_the_therapist(url: &str, backend: &Backend
     sync::send_message(&pa.store, None, "queued for the therapist", None).unwrap();
     let s = session::sync(&pa.store, &t).unwrap();
     assert!(s.sent >= 2, "{s:?}");
-    assert!(backend.envelopes(&raw_a) >= 2, "envelopes queued at the relay");
+    assert!(
+        backend.envelopes(&raw_a) >= 2,
+        "envelopes queued at the relay"
+    );
     assert_eq!(backend.tombstone(&raw_a), None);
 
     // A erases, online: the relay is told first, then the store is shredded.
@@ -298,7 +304,10 @@ fn a_left_patient_is_forgotten_only_after_their_export() {
     let r = relay_in_process(dir.path());
     let t = transport();
     let th = party(dir.path(), "therapist");
-    let (pa, pb) = (party(dir.path(), "patient-a"), party(dir.path(), "patient-b"));
+    let (pa, pb) = (
+        party(dir.path(), "patient-a"),
+        party(dir.path(), "patient-b"),
+    );
     let cid_a = pair(&r.url(), &t, &th.store, &pa.store, "Ann");
     let cid_b = pair(&r.url(), &t, &th.store, &pb.store, "Bo");
     phq9(&pa.store, [2, 2, 1, 1, 1, 1, 0, 0, 0]);
@@ -337,7 +346,10 @@ fn a_left_patient_is_forgotten_only_after_their_export() {
                 left_patient_retention_days: Some(bad),
             },
         );
-        assert!(matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "left_patient_retention_days"), "{e:?}");
+        assert!(
+            matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "left_patient_retention_days"),
+            "{e:?}"
+        );
     }
     retention::set_retention_settings(
         &th.store,
@@ -354,7 +366,10 @@ fn a_left_patient_is_forgotten_only_after_their_export() {
 
     // An export from before the patient left may miss events: refused.
     let e = retention::forget_patient(&th.store, &cid_a, early.as_bytes());
-    assert!(matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "export"), "{e:?}");
+    assert!(
+        matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "export"),
+        "{e:?}"
+    );
 
     let export = retention::export_patient(&th.store, &cid_a).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&export).unwrap();
@@ -371,15 +386,25 @@ fn a_left_patient_is_forgotten_only_after_their_export() {
         (changed.as_bytes().to_vec(), "changed"),
         (b"{}".to_vec(), "not an export"),
         (
-            retention::export_patient(&th.store, &cid_b).unwrap().into_bytes(),
+            retention::export_patient(&th.store, &cid_b)
+                .unwrap()
+                .into_bytes(),
             "B's export",
         ),
     ] {
         let e = retention::forget_patient(&th.store, &cid_a, &bytes);
-        assert!(matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "export"), "{why}: {e:?}");
+        assert!(
+            matches!(&e, Err(Error::InvalidInput { field, .. }) if field == "export"),
+            "{why}: {e:?}"
+        );
     }
     // Still all there after the refusals.
-    assert_eq!(caseload_for_store(&th.store, chrono::Utc::now()).unwrap().len(), 2);
+    assert_eq!(
+        caseload_for_store(&th.store, chrono::Utc::now())
+            .unwrap()
+            .len(),
+        2
+    );
 
     let rep = retention::forget_patient(&th.store, &cid_a, export.as_bytes()).unwrap();
     assert!(rep.received_events >= 2, "{rep:?}");
