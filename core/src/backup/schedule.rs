@@ -8,8 +8,6 @@
 //! after it: a check-in is the patient's most valuable entry, so it is not
 //! left a whole day without a copy.
 
-use serde::{Deserialize, Serialize};
-
 use super::{has_recovery_key, Header, MAGIC, MAX_HEADER, PREFIX_LEN};
 use crate::checkin::Checkin;
 use crate::error::{Error, Result};
@@ -18,20 +16,14 @@ use crate::store::{Record, Store};
 /// A saved backup is at most this old before the next one is due.
 pub const BACKUP_INTERVAL_MS: i64 = 86_400_000;
 
-const STATE_ID: &str = "last";
-
-/// When the last backup that the app reported as saved was made, and the
-/// check-in change sequence at that time (an index look-up tells whether
-/// any check-in changed since, without opening them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct BackupState {
-    last_backup_at_millis: i64,
-    checkin_seq: i64,
-}
-
-impl Record for BackupState {
-    const KIND: &'static str = "backup_state";
-}
+/// Device-local numbers (`meta`, not records: a backup must not carry the
+/// time of its own making into the restored store, which then backs up at
+/// once, and an export stays what the person entered).
+const LAST_AT: &str = "backup_last_at";
+/// The check-in change sequence when the last backup was saved (an index
+/// look-up tells whether any check-in changed since, without opening them);
+/// -1 when a check-in was made after the backup.
+const CHECKIN_SEQ: &str = "backup_checkin_seq";
 
 /// Records that the backup made at `created_at_millis` (its
 /// `BackupSummary::created_at_millis`) is saved. An older time than the
@@ -39,12 +31,13 @@ impl Record for BackupState {
 /// newer than it is.
 pub fn record_saved(store: &Store, created_at_millis: i64) -> Result<()> {
     store.write(|tx| {
-        if let Some(s) = tx.get::<BackupState>(STATE_ID)? {
-            if s.value.last_backup_at_millis >= created_at_millis {
-                return Ok(());
-            }
-        }
         let read = tx.as_read();
+        if read
+            .local_number(LAST_AT)?
+            .is_some_and(|last| last >= created_at_millis)
+        {
+            return Ok(());
+        }
         // A check-in submitted after the backup was made (while it was being
         // saved) is not in it: leave the sequence unset so `due` says so.
         let missed = read
@@ -56,21 +49,14 @@ pub fn record_saved(store: &Store, created_at_millis: i64) -> Result<()> {
         } else {
             read.kind_change_seq(Checkin::KIND)?
         };
-        tx.put(
-            STATE_ID,
-            &BackupState {
-                last_backup_at_millis: created_at_millis,
-                checkin_seq,
-            },
-        )
+        tx.set_local_number(LAST_AT, created_at_millis)?;
+        tx.set_local_number(CHECKIN_SEQ, checkin_seq)
     })
 }
 
 /// When the last saved backup was made; `None` before the first.
 pub fn last_backup_at(store: &Store) -> Result<Option<i64>> {
-    Ok(store
-        .get::<BackupState>(STATE_ID)?
-        .map(|s| s.value.last_backup_at_millis))
+    store.read(|tx| tx.local_number(LAST_AT))
 }
 
 /// Whether a backup should be made now. Always false without a recovery
@@ -79,14 +65,15 @@ pub fn due(store: &Store, now_millis: i64) -> Result<bool> {
     if !has_recovery_key(store)? {
         return Ok(false);
     }
-    let Some(state) = store.get::<BackupState>(STATE_ID)?.map(|s| s.value) else {
-        return Ok(true);
-    };
-    if now_millis.saturating_sub(state.last_backup_at_millis) >= BACKUP_INTERVAL_MS {
-        return Ok(true);
-    }
     store.read(|tx| {
-        if tx.kind_change_seq(Checkin::KIND)? <= state.checkin_seq {
+        let Some(last) = tx.local_number(LAST_AT)? else {
+            return Ok(true);
+        };
+        if now_millis.saturating_sub(last) >= BACKUP_INTERVAL_MS {
+            return Ok(true);
+        }
+        let seq = tx.local_number(CHECKIN_SEQ)?.unwrap_or(-1);
+        if seq >= 0 && tx.kind_change_seq(Checkin::KIND)? <= seq {
             return Ok(false);
         }
         // Something changed among check-ins: due if one was submitted after
@@ -94,7 +81,7 @@ pub fn due(store: &Store, now_millis: i64) -> Result<bool> {
         Ok(tx
             .list::<Checkin>()?
             .iter()
-            .any(|c| c.value.submitted_at_millis >= state.last_backup_at_millis))
+            .any(|c| c.value.submitted_at_millis >= last))
     })
 }
 

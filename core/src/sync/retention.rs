@@ -117,10 +117,12 @@ pub fn set_retention_settings(store: &Store, s: &RetentionSettings) -> Result<()
     store.write(|tx| tx.put(SETTINGS_ID, s))
 }
 
-fn therapist_channel(store: &Store, channel: &str) -> Result<ChannelState> {
-    let ch = store
+/// The channel, and when this device last wrote it (its own clock: the
+/// revocation's time is the patient's clock, which may run ahead).
+fn therapist_channel(store: &Store, channel: &str) -> Result<(ChannelState, i64)> {
+    let (ch, written) = store
         .get::<ChannelState>(channel)?
-        .map(|c| c.value)
+        .map(|c| (c.value, c.updated_at_millis))
         .ok_or_else(|| Error::NotFound {
             what: "patient channel".into(),
         })?;
@@ -130,7 +132,7 @@ fn therapist_channel(store: &Store, channel: &str) -> Result<ChannelState> {
             "is not a therapist's patient channel",
         ));
     }
-    Ok(ch)
+    Ok((ch, written))
 }
 
 fn digest_hex(bytes: &[u8]) -> String {
@@ -141,7 +143,7 @@ fn digest_hex(bytes: &[u8]) -> String {
 /// that `forget_patient` can later check the file it is shown is this one.
 /// Any patient can be exported; only a left or ended one can be forgotten.
 pub fn export_patient(store: &Store, channel: &str) -> Result<String> {
-    let ch = therapist_channel(store, channel)?;
+    let (ch, _) = therapist_channel(store, channel)?;
     let record = load_patients(store)?
         .into_iter()
         .find(|p| p.channel_id == ch.id)
@@ -202,18 +204,15 @@ pub fn export_patient(store: &Store, channel: &str) -> Result<String> {
 /// Deletes a left (or ended) patient's copy from this device, given the
 /// export written for the clinic after the channel was revoked. Refuses an
 /// active patient, a file that is not an export of this patient from this
-/// store, and an export older than the revocation (it may miss events).
+/// store, and an export not made after this device recorded the leaving.
 pub fn forget_patient(store: &Store, channel: &str, export: &[u8]) -> Result<ForgetReport> {
-    let ch = therapist_channel(store, channel)?;
-    let Some(revoked_at) = ch
-        .revoked_at_millis
-        .filter(|_| ch.status == ChannelStatus::Revoked)
-    else {
+    let (ch, written) = therapist_channel(store, channel)?;
+    if ch.status != ChannelStatus::Revoked {
         return Err(Error::invalid(
             "channel",
             "the patient is still active: only a patient who left (or whose channel was ended) can be forgotten",
         ));
-    };
+    }
     let parsed: PatientExport = serde_json::from_slice(export)
         .map_err(|_| Error::invalid("export", "is not a patient export file"))?;
     if parsed.format != PATIENT_EXPORT_FORMAT || parsed.channel_id != ch.id {
@@ -232,7 +231,9 @@ pub fn forget_patient(store: &Store, channel: &str, export: &[u8]) -> Result<For
             "was not written by this store, or was changed after export",
         ));
     };
-    if mark.at_millis < revoked_at {
+    // Strictly after this device recorded the leaving (the channel's last
+    // write), so the export holds everything the device will ever hold.
+    if mark.at_millis <= written {
         return Err(Error::invalid(
             "export",
             "was written before the patient left: export again so it holds everything",
@@ -291,7 +292,9 @@ pub fn retention_due(store: &Store, now_millis: i64) -> Result<Vec<RetentionDue>
     let (channels, marks) =
         store.read(|tx| Ok((tx.list::<ChannelState>()?, tx.list::<PatientExportMark>()?)))?;
     let mut out = Vec::new();
-    for c in channels.into_iter().map(|c| c.value) {
+    for stored in channels {
+        let written = stored.updated_at_millis;
+        let c = stored.value;
         let Some(at) = c.revoked_at_millis else {
             continue;
         };
@@ -304,7 +307,7 @@ pub fn retention_due(store: &Store, now_millis: i64) -> Result<Vec<RetentionDue>
         }
         let exported = marks
             .iter()
-            .any(|m| m.value.channel_id == c.id && m.value.at_millis >= at);
+            .any(|m| m.value.channel_id == c.id && m.value.at_millis > written);
         out.push(RetentionDue {
             channel_id: c.id,
             label: c.label,
