@@ -18,6 +18,7 @@ use crate::platform::KeyProvider;
 use crate::store::EraseReport;
 use collabzium_protocol::client::{b64, RelayClient};
 use collabzium_protocol::transport::HttpTransport;
+use collabzium_protocol::DeviceKey;
 
 /// What `erase_everywhere` did. Channel ids are random and hold no
 /// personal data; they let the user (or support) tell which peer was told.
@@ -52,49 +53,30 @@ pub fn erase_everywhere(
     {
         // No sync round may run on keys being shredded.
         let _guard = store.sync_guard();
-        let key = match identity(store)? {
-            Some(id) => Some(id.device()?),
-            None => None,
-        };
-        let channels: Vec<ChannelState> = store
-            .read(|tx| tx.list::<ChannelState>())?
-            .into_iter()
-            .map(|c| c.value)
-            .collect();
-        for mut ch in channels {
-            let live = matches!(ch.status, ChannelStatus::Active | ChannelStatus::Pending);
-            let owed = ch.status == ChannelStatus::Revoked
-                && ch.revoked_by.as_deref() == Some("me")
-                && !ch.relay_revoked;
-            let Some(key) = key.as_ref().filter(|_| live || owed) else {
-                continue;
-            };
-            if live {
-                let at = store.now_millis();
-                let statement = key.sign(&collabzium_protocol::client::revocation_message(
-                    &ch.cid()?,
-                    at,
-                ));
-                ch.revocation_statement = Some(b64(&statement));
-                shred_channel(store, &mut ch, at, "me")?;
-            }
-            let sent = match transport {
-                None => Err("skipped".to_string()),
-                Some(t) => {
-                    let client = RelayClient::new(&ch.relay_url, t, key, || now_s(store));
-                    send_revocation(store, &client, &mut ch).map_err(|e| match e {
-                        Error::Offline(_) => "offline".to_string(),
-                        Error::Relay { code, .. } => code,
-                        other => other.code().to_string(),
-                    })
-                }
-            };
-            match sent {
-                Ok(()) if ch.relay_revoked => revoked_at_relay.push(ch.id.clone()),
-                Ok(()) => not_reached.push(ch.id.clone()),
-                Err(why) => {
-                    reason.get_or_insert(why);
-                    not_reached.push(ch.id.clone());
+        // A damaged identity or channel list must not stop the erase: say
+        // why nothing was revoked, and erase.
+        let key = identity(store).and_then(|i| i.map(|i| i.device()).transpose());
+        let channels = store.read(|tx| tx.list::<ChannelState>());
+        match (key, channels) {
+            (Ok(None), _) => {}
+            (Err(e), _) | (_, Err(e)) => reason = Some(e.code().to_string()),
+            (Ok(Some(key)), Ok(channels)) => {
+                for mut ch in channels.into_iter().map(|c| c.value) {
+                    let live = matches!(ch.status, ChannelStatus::Active | ChannelStatus::Pending);
+                    let owed = ch.status == ChannelStatus::Revoked
+                        && ch.revoked_by.as_deref() == Some("me")
+                        && !ch.relay_revoked;
+                    if !(live || owed) {
+                        continue;
+                    }
+                    match revoke_one(store, &key, transport, &mut ch, live) {
+                        Ok(true) => revoked_at_relay.push(ch.id.clone()),
+                        Ok(false) => not_reached.push(ch.id.clone()),
+                        Err(why) => {
+                            reason.get_or_insert(why);
+                            not_reached.push(ch.id.clone());
+                        }
+                    }
                 }
             }
         }
@@ -106,4 +88,35 @@ pub fn erase_everywhere(
         not_reached_reason: reason,
         local,
     })
+}
+
+/// Signs and shreds (when `live`), then tells the relay. `Ok(true)` when
+/// the relay confirmed; `Err` names why not. Nothing here stops the erase.
+fn revoke_one(
+    store: &Store,
+    key: &DeviceKey,
+    transport: Option<&dyn HttpTransport>,
+    ch: &mut ChannelState,
+    live: bool,
+) -> std::result::Result<bool, String> {
+    let why = |e: Error| match e {
+        Error::Offline(_) => "offline".to_string(),
+        Error::Relay { code, .. } => code,
+        other => other.code().to_string(),
+    };
+    if live {
+        let at = store.now_millis();
+        let statement = key.sign(&collabzium_protocol::client::revocation_message(
+            &ch.cid().map_err(why)?,
+            at,
+        ));
+        ch.revocation_statement = Some(b64(&statement));
+        shred_channel(store, ch, at, "me").map_err(why)?;
+    }
+    let Some(t) = transport else {
+        return Err("skipped".into());
+    };
+    let client = RelayClient::new(&ch.relay_url, t, key, || now_s(store));
+    send_revocation(store, &client, ch).map_err(why)?;
+    Ok(ch.relay_revoked)
 }
