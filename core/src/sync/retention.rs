@@ -316,6 +316,6 @@ pub fn retention_due(store: &Store, now_millis: i64) -> Result<Vec<RetentionDue>
             exported,
         });
     }
-    out.sort_by(|a, b| a.due_at_millis.cmp(&b.due_at_millis));
+    out.sort_by_key(|d| d.due_at_millis);
     Ok(out)
 }
