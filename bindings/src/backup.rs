@@ -57,6 +57,25 @@ impl PatientStore {
         let (bytes, _) = backup::create(self.store(), &parse(recovery_key)?)?;
         Ok(bytes)
     }
+
+    /// Whether an automatic backup is due now: none saved yet, the last one
+    /// a day old, or a check-in submitted since. False without a recovery key.
+    pub fn backup_due(&self) -> Result<bool> {
+        let store = self.store();
+        Ok(backup::due(store, store.now_millis())?)
+    }
+
+    /// Tells the core that `backup` (bytes from `create_backup`) is saved
+    /// where the app keeps backups; the schedule counts from its time.
+    pub fn backup_saved(&self, backup: Vec<u8>) -> Result<()> {
+        let at = backup::backup_created_at(&backup)?;
+        Ok(backup::record_saved(self.store(), at)?)
+    }
+
+    /// When the last saved backup was made; `None` before the first.
+    pub fn last_backup_at_millis(&self) -> Result<Option<i64>> {
+        Ok(backup::last_backup_at(self.store())?)
+    }
 }
 
 /// Restores `backup` into a new store at `path`, locked by `key_provider`.

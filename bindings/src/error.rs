@@ -60,6 +60,12 @@ impl From<CoreError> for CollabziumError {
             },
             CoreError::Offline(_) => Self::Offline,
             CoreError::Relay { status, code } => Self::Relay { status, code },
+            // Kept within the existing variants so the apps' exhaustive
+            // matches still hold; the field and reason name what happened.
+            CoreError::ChannelRevoked { by } => Self::InvalidInput {
+                field: "channel".into(),
+                reason: format!("revoked by {by}: nothing more is sent on it"),
+            },
             e @ (CoreError::Storage(_) | CoreError::Io(_) | CoreError::Internal(_)) => {
                 Self::Storage {
                     reason: e.to_string(),

@@ -87,6 +87,10 @@ pub struct CaseloadEntry {
     pub latest_symptom: Option<ScorePoint>,
     pub latest_alliance: Option<ScorePoint>,
     pub week: u32,
+    /// "active", "left" (the patient revoked the channel, e.g. by erasing
+    /// their data: nothing more can be sent) or "ended" (the therapist did).
+    pub status: String,
+    pub status_since_millis: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -226,6 +230,13 @@ impl PatientStore {
                 latest_symptom: e.latest_symptom.map(point),
                 latest_alliance: e.latest_alliance.map(point),
                 week: e.week,
+                status: match e.status {
+                    collabzium_core::insights::PatientStatus::Active => "active",
+                    collabzium_core::insights::PatientStatus::Left => "left",
+                    collabzium_core::insights::PatientStatus::Ended => "ended",
+                }
+                .to_string(),
+                status_since_millis: e.status_since.map(ms),
             })
             .collect())
     }

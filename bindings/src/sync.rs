@@ -431,6 +431,25 @@ impl PatientStore {
     pub fn unregister_push(&self, transport: Arc<dyn HttpTransport>) -> Result<u32> {
         Ok(sync::unregister_push(self.store(), &Adapter(transport))?.relays)
     }
+
+    /// Erasure that reaches the therapist: revokes every channel at the
+    /// relay (signed, as `unpair`), then crypto-shreds the store. Never
+    /// blocked by the network: unreached channels are named in the result
+    /// and the local erase still happens. The object is closed after.
+    pub fn erase_everywhere(&self, transport: Arc<dyn HttpTransport>) -> Result<EraseEverywhere> {
+        let r = sync::erase_everywhere(
+            self.store(),
+            &crate::key_provider::Adapter(self.key_provider.clone()),
+            Some(&Adapter(transport)),
+        )?;
+        Ok(EraseEverywhere {
+            revoked_at_relay: r.revoked_at_relay,
+            not_reached: r.not_reached,
+            not_reached_reason: r.not_reached_reason,
+            files_removed: r.local.files_removed,
+            provider_key_destroyed: r.local.provider_key_destroyed,
+        })
+    }
 }
 
 /// Where the relay sends this device's content-free wake-ups.
@@ -447,6 +466,20 @@ pub enum PushEndpoint {
     Fcm { token: String },
     /// An APNs device token, hex.
     Apns { token: String },
+}
+
+/// What `erase_everywhere` did; channel ids only, no personal data.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EraseEverywhere {
+    /// Channels whose relay deleted the queued envelopes and keeps a
+    /// tombstone: the therapist sees "left" at the next sync.
+    pub revoked_at_relay: Vec<String>,
+    /// Channels the relay was not told about (offline): see ADR 0005 §7.
+    pub not_reached: Vec<String>,
+    /// `offline` or the relay's problem code, for the first unreached one.
+    pub not_reached_reason: Option<String>,
+    pub files_removed: Vec<String>,
+    pub provider_key_destroyed: bool,
 }
 
 /// One weekly availability window, in the therapist's zone.

@@ -135,6 +135,8 @@ fn records() -> Vec<PatientRecord> {
                 program_title: None,
                 program_weeks: Some(52),
                 research_consent: Vec::new(),
+                status: Default::default(),
+                status_since: None,
             }
         })
         .collect()

@@ -35,6 +35,9 @@ pub enum AuditEvent {
     /// This store was filled from a backup; the entries before this one
     /// are the backed-up store's, re-chained under this store's key.
     Restored,
+    /// A left patient's copy was deleted from a therapist's device, after
+    /// its export for the clinic (sync/retention.rs).
+    PatientForgotten,
 }
 
 impl AuditEvent {
@@ -56,6 +59,7 @@ impl AuditEvent {
             AuditEvent::BackupCreated => "backup_created",
             AuditEvent::RecoveryKeySet => "recovery_key_set",
             AuditEvent::Restored => "restored",
+            AuditEvent::PatientForgotten => "patient_forgotten",
         }
     }
 
@@ -77,6 +81,7 @@ impl AuditEvent {
             "backup_created" => AuditEvent::BackupCreated,
             "recovery_key_set" => AuditEvent::RecoveryKeySet,
             "restored" => AuditEvent::Restored,
+            "patient_forgotten" => AuditEvent::PatientForgotten,
             _ => return None,
         })
     }

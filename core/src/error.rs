@@ -62,6 +62,12 @@ pub enum Error {
     #[error("offline: {0}")]
     Offline(String),
 
+    /// The channel was revoked: `by` is `peer` when the other side left or
+    /// ended it (a patient who erased their data), `me` when this side did.
+    /// Nothing more is sent on it.
+    #[error("channel revoked by {by}: nothing more is sent on it")]
+    ChannelRevoked { by: String },
+
     /// The relay refused a request (`code` is its stable problem code).
     #[error("relay refused the request: {status} {code}")]
     Relay { status: u16, code: String },
@@ -100,6 +106,7 @@ impl Error {
             Error::Internal(_) => "internal",
             Error::Pairing(e) => e.code(),
             Error::Offline(_) => "offline",
+            Error::ChannelRevoked { .. } => "channel_revoked",
             Error::Relay { .. } => "relay_refused",
         }
     }

@@ -75,6 +75,8 @@ fn patient(id: &str, now_day: i64) -> PatientRecord {
         primary_instrument: None,
         program_id: None,
         program_title: None,
+        status: Default::default(),
+        status_since: None,
     }
 }
 

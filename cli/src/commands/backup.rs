@@ -38,6 +38,8 @@ pub enum BackupCommand {
     },
     /// Set up a recovery key on an existing store and print it once.
     SetupKey,
+    /// Whether an automatic backup is due (daily, or after a check-in) and when the last was made.
+    Status,
 }
 
 fn recovery_key() -> Result<RecoveryKey> {
@@ -96,6 +98,8 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: BackupCommand) -> Result<()> 
             let key = recovery_key()?;
             let (bytes, summary) = backup::create(&store, &key)?;
             super::write_private(&file, &bytes)?;
+            // Only now is it saved: the schedule counts from this backup.
+            backup::record_saved(&store, summary.created_at_millis)?;
             out.emit(&json!({"created": true, "backup": summary}), || {
                 format!(
                     "backup written: {} records, {} bytes, encrypted under the recovery key{}",
@@ -111,6 +115,32 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: BackupCommand) -> Result<()> 
                     }
                 )
             });
+            Ok(())
+        }
+        BackupCommand::Status => {
+            let store = open_store(path)?;
+            let now = store.now_millis();
+            let has_key = backup::has_recovery_key(&store)?;
+            let due = backup::due(&store, now)?;
+            let last = backup::last_backup_at(&store)?;
+            out.emit(
+                &json!({
+                    "recovery_key": has_key,
+                    "due": due,
+                    "last_backup_at_millis": last,
+                    "last_backup_at": last.map(rfc3339),
+                }),
+                || {
+                    let last = last.map_or("never".to_string(), rfc3339);
+                    if !has_key {
+                        format!("no recovery key set up (backup setup-key); last backup: {last}")
+                    } else if due {
+                        format!("a backup is due; last backup: {last}")
+                    } else {
+                        format!("no backup due; last backup: {last}")
+                    }
+                },
+            );
             Ok(())
         }
         BackupCommand::Restore { from } => {

@@ -3,6 +3,7 @@ pub mod backup;
 pub mod checkin;
 pub mod consent;
 pub mod demo;
+pub mod departed;
 pub mod export;
 pub mod instrument;
 pub mod profile;

@@ -28,11 +28,15 @@ pub enum StoreCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Crypto-shred the store and delete its files.
+    /// Revoke every channel at the relay (the therapist sees "left"), then
+    /// crypto-shred the store and delete its files. Never blocked by the network.
     Erase {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Do not contact the relay: erase here only (see docs/erasure.md).
+        #[arg(long)]
+        offline: bool,
     },
     /// Change the passphrase (re-wraps the data key; data is not re-encrypted).
     Rekey,
@@ -107,16 +111,41 @@ pub fn run(out: &Output, path: Option<&Path>, cmd: StoreCommand) -> Result<()> {
             }
             Ok(())
         }
-        StoreCommand::Erase { yes } => {
+        StoreCommand::Erase { yes, offline } => {
             let path = require_store(path)?;
             if !yes {
                 confirm_erase()?;
             }
             let provider = passphrase::current()?;
             let store = Store::open(path, &provider)?;
-            let report = store.erase(&provider)?;
-            out.emit(&report, || {
-                format!("erased: removed {}", report.files_removed.join(", "))
+            let transport = collabzium_http::UreqTransport::new(std::time::Duration::from_secs(15));
+            let t: Option<&dyn collabzium_core::sync::HttpTransport> =
+                if offline { None } else { Some(&transport) };
+            let r = collabzium_core::sync::erase_everywhere(&store, &provider, t)?;
+            // The local report's fields stay at the top level, as before.
+            let doc = json!({
+                "files_removed": r.local.files_removed,
+                "provider_key_destroyed": r.local.provider_key_destroyed,
+                "revoked_at_relay": r.revoked_at_relay,
+                "not_reached": r.not_reached,
+                "not_reached_reason": r.not_reached_reason,
+            });
+            out.emit(&doc, || {
+                let mut s = format!("erased: removed {}", r.local.files_removed.join(", "));
+                if !r.revoked_at_relay.is_empty() {
+                    s.push_str(&format!(
+                        "\nrevoked at the relay (the therapist will see that you left): {}",
+                        r.revoked_at_relay.join(", ")
+                    ));
+                }
+                if !r.not_reached.is_empty() {
+                    s.push_str(&format!(
+                        "\nnot revoked at the relay ({}): {}; its queued messages expire there, and the therapist is not told (docs/erasure.md)",
+                        r.not_reached_reason.as_deref().unwrap_or("offline"),
+                        r.not_reached.join(", ")
+                    ));
+                }
+                s
             });
             Ok(())
         }

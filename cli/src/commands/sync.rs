@@ -57,6 +57,35 @@ pub enum TherapistCommand {
     },
     /// Set availability hours (all channels, or one).
     Availability(AvailabilityArgs),
+    /// The caseload, most urgent first, with each patient's status (active, left, ended).
+    Caseload,
+    /// Write one patient's record for the clinic's records (owner-only JSON file).
+    ExportPatient {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete a patient who left from this device, after their export (see docs/erasure.md).
+    Forget {
+        #[arg(long)]
+        channel: String,
+        /// The file written by `therapist export-patient` after the patient left.
+        #[arg(long)]
+        after_export: Option<PathBuf>,
+    },
+    /// Show or set how long a left patient's copy stays here before it is due for export and forget.
+    Retention {
+        /// Days after leaving; without it (and without --keep) the setting is shown.
+        #[arg(long, conflicts_with = "keep")]
+        days: Option<u32>,
+        /// Keep left patients until exported and forgotten (the default).
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Args)]
@@ -247,6 +276,19 @@ pub fn run_therapist(out: &Output, store: Option<&Path>, cmd: TherapistCommand) 
                 "Acknowledgement queued.".into()
             });
             Ok(())
+        }
+        TherapistCommand::Caseload => super::departed::caseload(out, &store),
+        TherapistCommand::ExportPatient {
+            channel,
+            out: file,
+            force,
+        } => super::departed::export_patient(out, &store, &channel, &file, force),
+        TherapistCommand::Forget {
+            channel,
+            after_export,
+        } => super::departed::forget(out, &store, &channel, after_export.as_deref()),
+        TherapistCommand::Retention { days, keep } => {
+            super::departed::retention(out, &store, days, keep)
         }
         TherapistCommand::Availability(a) => {
             let settings = Availability {

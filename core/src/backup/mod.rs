@@ -14,6 +14,7 @@
 //! into `Corrupt` before any KDF runs; integrity comes from the AEAD.
 
 pub mod recovery;
+pub mod schedule;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 pub use recovery::RecoveryKey;
+pub use schedule::{backup_created_at, due, last_backup_at, record_saved, BACKUP_INTERVAL_MS};
 
 use crate::audit::AuditEvent;
 use crate::crypto::{hex, random_bytes, unhex};
@@ -240,6 +242,9 @@ pub fn create(store: &Store, key: &RecoveryKey) -> Result<(Vec<u8>, BackupSummar
     if !ct_eq(store_check(&master[..]).as_bytes(), check.check.as_bytes()) {
         return Err(Error::WrongKey);
     }
+    // Taken before the snapshot: a check-in made meanwhile is in this
+    // backup and still makes the next one due (schedule::due), never neither.
+    let created_at = store.now_millis();
     let snap = snapshot::take(store)?;
     let plaintext = Zeroizing::new(
         serde_json::to_vec(&snap)
@@ -247,7 +252,6 @@ pub fn create(store: &Store, key: &RecoveryKey) -> Result<(Vec<u8>, BackupSummar
     );
     let file_salt = random_bytes::<SALT_LEN>();
     let nonce = random_bytes::<NONCE_LEN>();
-    let created_at = store.now_millis();
     let header = Header {
         kdf: KDF.into(),
         argon2_version: 0x13,

@@ -36,7 +36,7 @@ const CACHE_ID: &str = "patients";
 /// same store (a loader change) or `PatientRecord`'s stored form changes.
 /// The crate version is part of the fingerprint too, so any upgrade
 /// rebuilds the cache once.
-pub const CACHE_FORMAT: u32 = 6;
+pub const CACHE_FORMAT: u32 = 7;
 
 /// Record kinds `load_patients` reads (see `load::read_inputs`).
 const INPUT_KINDS: [&str; 5] = [

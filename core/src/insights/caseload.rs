@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::flags::{baseline, display_name, instrument};
 use super::{
     flags, is_alliance_instrument, load_patients_cached, primary_instrument, weeks_since, Flag,
-    FlagConfig, FlagKind, PatientRecord, ScoredPoint,
+    FlagConfig, FlagKind, PatientRecord, PatientStatus, ScoredPoint,
 };
 use crate::error::{Error, Result};
 use crate::instruments::Direction;
@@ -96,6 +96,11 @@ pub struct CaseloadEntry {
     pub latest_alliance: Option<ScoredPoint>,
     /// Whole weeks since the start, at `now`.
     pub week: u32,
+    /// `active`, `left` (the patient revoked the channel, e.g. by erasing
+    /// their data) or `ended` (the therapist did).
+    pub status: PatientStatus,
+    /// When the patient left or the channel was ended.
+    pub status_since: Option<DateTime<Utc>>,
 }
 
 /// When to notify the therapist, and about whom.
@@ -208,6 +213,11 @@ fn severity_cmp(a: &CaseloadEntry, b: &CaseloadEntry) -> Ordering {
 
 fn entry(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig) -> CaseloadEntry {
     let mut reasons = flags(p, now, cfg);
+    // Nothing reaches a patient who left: "contact them" flags would mislead.
+    // An unacknowledged or recent risk stays, since it still needs a decision.
+    if p.status != PatientStatus::Active {
+        reasons.retain(|f| Priority::of(f.kind).is_risk());
+    }
     // Priority first, then severity (flags() sorts by severity).
     crate::sort::sort_by(&mut reasons, |a, b| {
         Priority::of(a.kind)
@@ -240,6 +250,8 @@ fn entry(p: &PatientRecord, now: DateTime<Utc>, cfg: &FlagConfig) -> CaseloadEnt
         latest_symptom: latest(false),
         latest_alliance: latest(true),
         week: weeks_since(p.start, now),
+        status: p.status,
+        status_since: p.status_since,
     }
 }
 
@@ -255,8 +267,11 @@ pub fn caseload(
     let mut out: Vec<CaseloadEntry> = patients.iter().map(|p| entry(p, now, cfg)).collect();
     crate::sort::sort_by(&mut out, |a, b| {
         let sev = |e: &CaseloadEntry| e.reasons.first().map_or(0, |f| f.severity);
+        let gone = |e: &CaseloadEntry| e.status != PatientStatus::Active;
         a.priority
             .cmp(&b.priority)
+            // Within a tier, patients still in treatment come first.
+            .then(gone(a).cmp(&gone(b)))
             .then_with(|| severity_cmp(a, b))
             .then(sev(b).cmp(&sev(a)))
             .then(a.label.cmp(&b.label))

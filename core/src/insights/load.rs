@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{
     is_alliance_instrument, AlertRecord, AlertTrigger, ConsentPoint, EngagementSnapshot,
-    PatientRecord, ProgressPoint, ScoredPoint,
+    PatientRecord, PatientStatus, ProgressPoint, ScoredPoint,
 };
 use crate::checkin::{Checkin, Checkins};
 use crate::domain::consent::scopes;
@@ -736,6 +736,15 @@ fn finish<'v>(
         primary_instrument,
         program_id,
         program_title,
+        status: match (c.status, c.revoked_by.as_deref()) {
+            (ChannelStatus::Revoked, Some("me")) => PatientStatus::Ended,
+            (ChannelStatus::Revoked, _) => PatientStatus::Left,
+            _ => PatientStatus::Active,
+        },
+        status_since: c
+            .revoked_at_millis
+            .filter(|_| c.status == ChannelStatus::Revoked)
+            .and_then(utc),
     }
 }
 

@@ -76,6 +76,27 @@ pub struct PatientRecord {
     /// events), oldest first. Empty: never granted (research is opt-in).
     #[serde(default)]
     pub research_consent: Vec<ConsentPoint>,
+    /// Whether the patient is still in treatment with this therapist.
+    #[serde(default)]
+    pub status: PatientStatus,
+    /// When the channel was revoked (`left` or `ended`).
+    #[serde(default)]
+    pub status_since: Option<DateTime<Utc>>,
+}
+
+/// Where a patient stands with this therapist's device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatientStatus {
+    /// Paired: events flow both ways.
+    #[default]
+    Active,
+    /// The patient revoked the channel (unpaired, or erased their data,
+    /// which revokes first): nothing more is sent to them. The therapist's
+    /// copy stays under the retention rule (docs/erasure.md).
+    Left,
+    /// The therapist ended the channel.
+    Ended,
 }
 
 /// One `research_export` decision, timed by the patient's clock.

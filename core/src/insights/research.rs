@@ -227,6 +227,8 @@ mod tests {
             primary_instrument: None,
             program_id: None,
             program_title: None,
+            status: Default::default(),
+            status_since: None,
         }
     }
 

@@ -305,6 +305,23 @@ pub fn forget_channel(tx: &WriteTx<'_>, channel: &str) -> Result<()> {
     Ok(())
 }
 
+/// Deletes everything this store queued or sealed for `channel`, sent or
+/// not: the last step of forgetting a patient who left (the clinic's
+/// export was written first). Returns the outbox rows deleted.
+pub fn purge_channel(tx: &WriteTx<'_>, channel: &str) -> Result<u64> {
+    let c = tx.connection();
+    c.execute("DELETE FROM sync_sent WHERE channel = ?1", params![channel])?;
+    let n = c.execute(
+        "DELETE FROM outbox WHERE seq IN (SELECT outbox_seq FROM sync_route WHERE channel = ?1)",
+        params![channel],
+    )?;
+    c.execute(
+        "DELETE FROM sync_route WHERE channel = ?1",
+        params![channel],
+    )?;
+    Ok(n as u64)
+}
+
 // ---- counts and views ----
 
 /// Own events not yet confirmed by a peer: sealed and undelivered (receipts

@@ -155,6 +155,9 @@ pub(in crate::store) fn next_change_seq(conn: &Connection) -> Result<i64> {
     }
 }
 
+/// Prefix of device-local numbers in `meta`.
+const LOCAL_PREFIX: &str = "local.";
+
 fn meta_int(conn: &Connection, key: &str) -> Result<i64> {
     Ok(conn
         .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
@@ -279,6 +282,18 @@ impl<'a> WriteTx<'a> {
         Ok(n > 0)
     }
 
+    /// Sets a device-local number (see [`ReadTx::local_number`]).
+    pub fn set_local_number(&self, name: &str, value: i64) -> Result<()> {
+        crate::domain::check_token("local number", name, 32)?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![format!("{LOCAL_PREFIX}{name}"), value])?;
+        Ok(())
+    }
+
     /// Appends a security event to the audit chain.
     pub fn audit(&self, event: crate::audit::AuditEvent, detail: &str) -> Result<()> {
         super::audit_append(&self.tx, self.keys, self.now, event, detail)
@@ -319,6 +334,18 @@ pub struct ReadTx<'a> {
 }
 
 impl ReadTx<'_> {
+    /// A device-local bookkeeping number (e.g. when the last backup was
+    /// saved): kept in `meta`, so it is not a record, never exported and
+    /// never carried by a backup into another store. Plain, not sealed:
+    /// only numbers that say nothing about the person belong here.
+    pub fn local_number(&self, name: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1")?
+            .query_row([format!("{LOCAL_PREFIX}{name}")], |r| r.get::<_, i64>(0))
+            .optional()?)
+    }
+
     /// SQL stays inside `store/`: other modules call its typed functions.
     pub(in crate::store) fn connection(&self) -> &Connection {
         self.conn

@@ -10,10 +10,12 @@
 mod acknowledgement;
 pub mod availability;
 pub mod consent;
+mod erase;
 pub mod events;
 mod invitation;
 mod outbound;
 pub mod push;
+pub mod retention;
 mod round;
 pub mod state;
 mod views;
@@ -32,6 +34,7 @@ pub use collabzium_protocol::{
     Channel, Direction, HttpRequest, HttpResponse, HttpTransport, PairingCode, PairingError, Role,
     SyncRejection, TransportError,
 };
+pub use erase::{erase_everywhere, EraseEverywhereReport};
 pub use invitation::*;
 pub use outbound::*;
 pub use push::{register_push, unregister_push, PushEndpoint, PushRegistration};

@@ -47,12 +47,29 @@ fn per_channel_ref(channel: &str, ref_id: &str) -> String {
 }
 
 pub(crate) fn active_channel(tx: &ReadTx<'_>, channel: Option<&str>) -> Result<ChannelState> {
-    let chans: Vec<ChannelState> = tx
+    let all: Vec<ChannelState> = tx
         .list::<ChannelState>()?
         .into_iter()
         .map(|c| c.value)
-        .filter(|c| c.status == ChannelStatus::Active)
         .collect();
+    // A revoked channel is named as such (the patient left), not as missing.
+    let revoked = |c: &ChannelState| Error::ChannelRevoked {
+        by: c.revoked_by.clone().unwrap_or_else(|| "peer".into()),
+    };
+    if let Some(c) = channel.and_then(|id| all.iter().find(|c| c.id == id)) {
+        if c.status == ChannelStatus::Revoked {
+            return Err(revoked(c));
+        }
+    }
+    let (chans, ended): (Vec<ChannelState>, Vec<ChannelState>) = all
+        .into_iter()
+        .filter(|c| matches!(c.status, ChannelStatus::Active | ChannelStatus::Revoked))
+        .partition(|c| c.status == ChannelStatus::Active);
+    if channel.is_none() && chans.is_empty() {
+        if let [only] = ended.as_slice() {
+            return Err(revoked(only));
+        }
+    }
     match channel {
         Some(id) => chans
             .into_iter()

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use collabzium_core::checkin::AckAction;
 use collabzium_core::insights::{
-    self, display_name, AlertRecord, CaseloadEntry, Flag, PatientRecord, Priority,
+    self, display_name, AlertRecord, CaseloadEntry, Flag, PatientRecord, PatientStatus, Priority,
 };
 use collabzium_core::instruments::Registry;
 use collabzium_core::session;
@@ -373,10 +373,17 @@ fn render_caseload(
             .last_activity
             .map(|t| app.fmt.time_el(t))
             .unwrap_or_else(|| "-".into());
+        // A patient who left is shown as such, not as a quiet active one.
+        let status = match e.status {
+            PatientStatus::Active => String::new(),
+            PatientStatus::Left => "<br><small class=\"status-left\">left</small>".into(),
+            PatientStatus::Ended => "<br><small class=\"status-ended\">ended</small>".into(),
+        };
         let _ = write!(
             m,
-            r#"<tr class="tier-{tid}" data-channel="{c}"><td>{rank}</td><td><a href="/patient/{c}">{name}</a></td><td><span class="tier">{tier}</span></td><td><ul class="reasons">{reasons}</ul></td><td>{headline}</td><td>{last}</td><td>{week}</td></tr>"#,
+            r#"<tr class="tier-{tid}" data-channel="{c}" data-status="{st}"><td>{rank}</td><td><a href="/patient/{c}">{name}</a>{status}</td><td><span class="tier">{tier}</span></td><td><ul class="reasons">{reasons}</ul></td><td>{headline}</td><td>{last}</td><td>{week}</td></tr>"#,
             tid = tier_id(e.priority),
+            st = status_id(e.status),
             c = esc(&e.channel_id),
             rank = i + 1,
             name = esc(&patient_name(e.label.as_deref(), &e.channel_id)),
@@ -386,6 +393,14 @@ fn render_caseload(
     }
     m.push_str("</tbody></table>");
     page(&frame(app, "Caseload", "caseload", "/".into()), &m)
+}
+
+fn status_id(s: PatientStatus) -> &'static str {
+    match s {
+        PatientStatus::Active => "active",
+        PatientStatus::Left => "left",
+        PatientStatus::Ended => "ended",
+    }
 }
 
 // ------------------------------------------------------------------ patient
@@ -1482,7 +1497,9 @@ pub async fn caseload_json(State(app): State<Arc<App>>) -> Page {
             .session
             .caseload()?
             .iter()
-            .map(|e| serde_json::json!({"channel_id": e.channel_id, "priority": e.priority}))
+            .map(|e| {
+                serde_json::json!({"channel_id": e.channel_id, "priority": e.priority, "status": e.status})
+            })
             .collect::<Vec<_>>())
     })
     .await?;
