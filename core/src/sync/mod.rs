@@ -13,6 +13,7 @@ pub mod consent;
 pub mod events;
 mod invitation;
 mod outbound;
+pub mod qr;
 mod round;
 pub mod state;
 mod views;
