@@ -265,20 +265,8 @@ mod tests {
                 .map(|i| match mode {
                     0 => next() as u8,
                     // Blocky noise looks more like finder patterns.
-                    1 => {
-                        if (next() % 2) == 0 {
-                            0
-                        } else {
-                            255
-                        }
-                    }
-                    _ => {
-                        if (i / 5 + i / (5 * w as usize)) % 2 == 0 {
-                            0
-                        } else {
-                            255
-                        }
-                    }
+                    1 => [0, 255][(next() & 1) as usize],
+                    _ => [0, 255][(i / 5 + i / (5 * w as usize)) & 1],
                 })
                 .collect();
             if let Ok(text) = decode_qr_luma(w, h, &px) {
