@@ -135,7 +135,7 @@ check "package $PACKAGE" "grep -q \"^package: name='$PACKAGE'\" '$OUT/badging.tx
 sdk="$(sed -nE "s/^(minSdkVersion|sdkVersion):'([0-9]+)'.*/\2/p" "$OUT/badging.txt" | head -n 1)"
 check "minSdk ${sdk:-?} >= $MIN_SDK" "[[ -n '$sdk' && '$sdk' -ge $MIN_SDK ]]"
 check "launchable activity LaunchActivity" "grep -q \"^launchable-activity: name='$PACKAGE.LaunchActivity'\" '$OUT/badging.txt'"
-for perm in INTERNET ACCESS_NETWORK_STATE RECEIVE_BOOT_COMPLETED POST_NOTIFICATIONS; do
+for perm in INTERNET ACCESS_NETWORK_STATE RECEIVE_BOOT_COMPLETED POST_NOTIFICATIONS CAMERA USE_FINGERPRINT; do
     check "permission $perm" "grep -q \"uses-permission: name='android.permission.$perm'\" '$OUT/badging.txt'"
 done
 "$DEXDUMP" -d "$OUT"/dex/classes*.dex >"$OUT/dexdump.txt" 2>/dev/null

@@ -8,6 +8,7 @@ mod checkin;
 mod error;
 mod insights;
 mod key_provider;
+mod qr;
 mod schedule;
 mod screens;
 mod store;
@@ -21,6 +22,7 @@ pub use insights::*;
 pub use key_provider::{
     memory_key_provider, passphrase_key_provider, KeyProvider, KeyProviderError,
 };
+pub use qr::{decode_qr_luma, invite_qr, QrMatrix};
 pub use schedule::*;
 pub use screens::*;
 pub use store::PatientStore;

@@ -85,6 +85,20 @@ fn pair_checkin_message_sync_inbox_and_unpair_from_the_command_line() {
         .starts_with("collabzium://pair?v=1&relay="));
     let png = std::fs::read(d.join("qr.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The image is the core's QR matrix: the core's own reader gets the payload back.
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&png))
+        .read_info()
+        .unwrap();
+    let mut luma = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut luma).unwrap();
+    assert_eq!(frame.color_type, png::ColorType::Grayscale);
+    let scanned = collabzium_core::sync::qr::decode_qr_luma(
+        frame.width,
+        frame.height,
+        &luma[..frame.buffer_size()],
+    )
+    .unwrap();
+    assert_eq!(scanned, first["qr"].as_str().unwrap());
 
     // A typo in the check character fails locally with a stable code.
     let mut typo = code.clone();

@@ -15,6 +15,7 @@ pub mod events;
 mod invitation;
 mod outbound;
 pub mod push;
+pub mod qr;
 pub mod retention;
 mod round;
 pub mod state;

@@ -169,6 +169,23 @@ public final class JoinPresenter: StateHolder {
 
     public func setShareHistory(_ share: Bool) { state.shareHistory = share }
 
+    /// A grayscale camera frame (`width` x `height` bytes, row by row): the core reads the QR code
+    /// and the invitation fills the code field. No code in the frame is `.notFound`; a QR code
+    /// that is not an invitation is `.pairing`.
+    public func scanImage(width: Int, height: Int, luma: Data) async {
+        guard let w = UInt32(exactly: width), let h = UInt32(exactly: height), w > 0, h > 0 else {
+            state.error = .invalid(field: "image")
+            return
+        }
+        switch await core({ try decodeQrLuma(width: w, height: h, luma: luma) }) {
+        case let .success(text):
+            state.code = text
+            state.error = nil
+        case let .failure(e):
+            state.error = e
+        }
+    }
+
     /// `shareAlerts` is the answer to `JoinState.askShareAlerts`; nil until asked.
     public func join(shareAlerts: Bool? = nil) async {
         let s = state

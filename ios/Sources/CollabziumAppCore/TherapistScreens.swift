@@ -6,9 +6,10 @@ import Observation
 
 public struct InviteState: Sendable {
     public var code: String?
-    /// Text for a QR code. The bindings have no QR image call yet; the Apple app draws this
-    /// text with Core Image's QR generator, and the code is always shown beside it.
+    /// The QR payload (holds the secret: never logged, never in an accessibility label).
     public var qrPayload: String?
+    /// The payload's QR modules from the core, for the view to draw; the code is shown beside it.
+    public var qr: QrMatrix?
     public var expiresText: String?
     public var paired: PairingResult?
     public var busy = false
@@ -37,16 +38,18 @@ public final class InvitePresenter: StateHolder {
         state = InviteState()
         state.busy = true
         let (store, transport, relayUrl) = (self.store, self.transport, self.relayUrl)
-        let out = await core { () throws -> (PairingInvitation, InvitationView) in
+        let out = await core { () throws -> (PairingInvitation, InvitationView, QrMatrix) in
             let inv = try store.therapistInvite(transport: transport, relayUrl: relayUrl, label: label)
-            return (inv, try inv.view())
+            let view = try inv.view()
+            return (inv, view, try inviteQr(code: view.qrPayload))
         }
         var s = InviteState()
         switch out {
-        case let .success((inv, view)):
+        case let .success((inv, view, qr)):
             invitation = inv
             s.code = view.code
             s.qrPayload = view.qrPayload
+            s.qr = qr
             s.expiresText = formats.dateTime(view.expiresAtMillis)
         case let .failure(e):
             s.error = e

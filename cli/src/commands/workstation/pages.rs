@@ -1318,18 +1318,17 @@ pub async fn invite_status(State(app): State<Arc<App>>) -> Page {
 }
 
 /// The QR payload as a black-on-white PNG, 8 px per module, in memory (the
-/// CLI's `invite --qr` writes the same image to a file).
+/// CLI's `invite --qr` writes the same image to a file). The modules come
+/// from the core, the same matrix the apps draw.
 pub(crate) fn qr_png(payload: &str) -> Result<Vec<u8>> {
-    let code = qrcode::QrCode::new(payload.as_bytes())
-        .map_err(|_| Error::invalid("qr", "payload too long for a QR code"))?;
-    let w = code.width();
-    let (scale, quiet) = (8usize, 4usize);
+    let m = collabzium_core::sync::qr::invite_qr(payload)?;
+    let (w, quiet) = (m.size as usize, m.quiet_zone as usize);
+    let scale = 8usize;
     let side = (w + 2 * quiet) * scale;
-    let colors = code.to_colors();
     let mut pixels = vec![255u8; side * side];
     for y in 0..w {
         for x in 0..w {
-            if colors[y * w + x] == qrcode::Color::Dark {
+            if m.is_dark(x as u32, y as u32) {
                 for dy in 0..scale {
                     let start = ((y + quiet) * scale + dy) * side + (x + quiet) * scale;
                     pixels[start..start + scale].fill(0);

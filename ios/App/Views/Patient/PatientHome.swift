@@ -33,17 +33,24 @@ struct JoinView: View {
     @Environment(AppModel.self) private var model
     let store: PatientStore
     @State private var presenter: JoinPresenter?
+    @State private var scanning = false
 
     var body: some View {
         Form {
             if let p = presenter {
                 Section("Code from your therapist") {
-                    // Scanning the QR needs a core call to decode the camera image, which the
-                    // bindings do not have yet: the code is typed (or pasted) instead.
+                    // Typed, or filled by scanning: the core decodes the camera frame.
                     TextField("Code", text: Binding(get: { p.state.code }, set: { p.setCode($0) }))
                         .textInputAutocapitalization(.characters).autocorrectionDisabled()
                         .font(.title3.monospaced())
                         .accessibilityLabel("Invitation code")
+                    #if canImport(AVFoundation)
+                    if p.state.result == nil {
+                        Button("Scan QR code") { scanning = true }
+                            .accessibilityHint("Scan the QR code from your therapist with the camera")
+                            .tapTarget()
+                    }
+                    #endif
                     Toggle("Share what I did before joining", isOn: Binding(get: { p.state.shareHistory }, set: { p.setShareHistory($0) }))
                         .tapTarget()
                 }
@@ -66,6 +73,21 @@ struct JoinView: View {
             }
         }
         .navigationTitle("Join your therapist")
+        #if canImport(AVFoundation) && canImport(UIKit)
+        .sheet(isPresented: $scanning) {
+            if let p = presenter {
+                QrScannerView { width, height, luma in
+                    await p.scanImage(width: width, height: height, luma: luma)
+                    // Done once a frame held an invitation; frames without one keep scanning.
+                    if await p.state.error == nil, await !p.state.code.isEmpty {
+                        await MainActor.run { scanning = false }
+                    }
+                }
+                .ignoresSafeArea()
+                .accessibilityLabel("Camera: point it at the QR code")
+            }
+        }
+        #endif
         .crisisAccess(store: store, formats: model.formats)
         .task { if presenter == nil { presenter = JoinPresenter(store: store, transport: model.transport, relayUrl: model.relayUrl) } }
     }

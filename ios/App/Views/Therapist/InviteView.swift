@@ -1,6 +1,5 @@
 import Collabzium
 import CollabziumAppCore
-import CoreImage.CIFilterBuiltins
 import SwiftUI
 import UIKit
 
@@ -28,9 +27,11 @@ struct InviteView: View {
                     Section("Give this code to your patient") {
                         Text(code).font(.largeTitle.monospaced()).textSelection(.enabled)
                             .accessibilityLabel("Code \(code.map { String($0) }.joined(separator: " "))")
-                        if let payload = p.state.qrPayload, let image = Self.qr(payload) {
-                            Image(uiImage: image).interpolation(.none).resizable().scaledToFit().frame(maxWidth: 240)
-                                .accessibilityLabel("QR code of the invitation")
+                        if let qr = p.state.qr {
+                            // The core's matrix; the label names the code shown above, never the payload.
+                            QrMatrixView(matrix: qr).frame(maxWidth: 280)
+                                .accessibilityElement()
+                                .accessibilityLabel("QR code for invitation code \(code)")
                         }
                         if let expires = p.state.expiresText { Text("Valid until \(expires)") }
                     }
@@ -50,16 +51,6 @@ struct InviteView: View {
                 presenter = InvitePresenter(store: store, transport: model.transport, relayUrl: relay, formats: model.formats)
             }
         }
-    }
-
-    /// Drawing the QR is rendering, not a rule: Core Image's generator, from the core's payload.
-    static func qr(_ text: String) -> UIImage? {
-        let filter = CIFilter.qrCodeGenerator()
-        filter.message = Data(text.utf8)
-        filter.correctionLevel = "M"
-        guard let output = filter.outputImage?.transformed(by: CGAffineTransform(scaleX: 8, y: 8)),
-              let cg = CIContext().createCGImage(output, from: output.extent) else { return nil }
-        return UIImage(cgImage: cg)
     }
 }
 

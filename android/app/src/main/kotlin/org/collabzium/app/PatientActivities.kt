@@ -116,16 +116,20 @@ class UnlockActivity : BaseActivity() {
 }
 
 class JoinActivity : BaseActivity() {
+    private var presenter: JoinPresenter? = null
+
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         val store = storeOrRestart() ?: return
         // The relay is named by the code's QR payload, or the app's configured default.
         val presenter = JoinPresenter(store, services.transport, BuildDefaults.RELAY_URL)
+        this.presenter = presenter
         render(presenter.state) { s ->
             content.removeAllViews()
             content.addView(text(getString(R.string.join_title), title = true))
             val code = input(getString(R.string.join_code)).apply { setText(s.code) }
             content.addView(code)
+            if (s.result == null) content.addView(button(getString(R.string.join_scan), getString(R.string.join_scan_desc)) { scanQr() })
             content.addView(CheckBox(this).apply {
                 text = getString(R.string.join_share_history)
                 contentDescription = text
@@ -134,7 +138,7 @@ class JoinActivity : BaseActivity() {
                 isChecked = s.shareHistory
                 setOnCheckedChangeListener { _, c -> presenter.setShareHistory(c) }
             })
-            s.error?.let { content.addView(text(errorText(it))) }
+            s.error?.let { content.addView(text(if (it == ScreenError.NotFound(QR_NOT_FOUND)) getString(R.string.join_scan_none) else errorText(it))) }
             s.result?.safetyNumber?.let { content.addView(text(getString(R.string.join_safety_number, it))) }
             if (s.askShareAlerts) {
                 content.addView(text(getString(R.string.join_share_alerts)))
@@ -147,6 +151,47 @@ class JoinActivity : BaseActivity() {
                 })
             }
         }
+    }
+
+    /**
+     * The system camera app takes the picture (ACTION_IMAGE_CAPTURE, its small in-memory Bitmap:
+     * nothing is written to storage). The manifest declares CAMERA, so Android requires it
+     * granted even for the intent.
+     */
+    private fun scanQr() {
+        if (checkSelfPermission(android.Manifest.permission.CAMERA) != android.content.pm.PackageManager.PERMISSION_GRANTED) {
+            requestPermissions(arrayOf(android.Manifest.permission.CAMERA), REQUEST_CAMERA)
+            return
+        }
+        try {
+            startActivityForResult(Intent(android.provider.MediaStore.ACTION_IMAGE_CAPTURE), REQUEST_SCAN)
+        } catch (e: android.content.ActivityNotFoundException) {
+            android.widget.Toast.makeText(this, R.string.join_scan_no_camera, android.widget.Toast.LENGTH_LONG).show()
+        }
+    }
+
+    override fun onRequestPermissionsResult(requestCode: Int, permissions: Array<out String>, grantResults: IntArray) {
+        super.onRequestPermissionsResult(requestCode, permissions, grantResults)
+        if (requestCode == REQUEST_CAMERA && grantResults.firstOrNull() == android.content.pm.PackageManager.PERMISSION_GRANTED) scanQr()
+    }
+
+    @Suppress("DEPRECATION")
+    override fun onActivityResult(requestCode: Int, resultCode: Int, data: Intent?) {
+        super.onActivityResult(requestCode, resultCode, data)
+        if (requestCode != REQUEST_SCAN || resultCode != RESULT_OK) return
+        val bitmap = data?.extras?.get("data") as? android.graphics.Bitmap ?: return
+        val p = presenter ?: return
+        scope.launch {
+            val frame = kotlinx.coroutines.withContext(kotlinx.coroutines.Dispatchers.Default) { lumaOf(bitmap) }
+            p.scanImage(frame.width, frame.height, frame.luma)
+        }
+    }
+
+    companion object {
+        private const val REQUEST_SCAN = 41
+        private const val REQUEST_CAMERA = 42
+        /** What the core names when a frame holds no QR code (collabzium_core::sync::qr). */
+        private const val QR_NOT_FOUND = "QR code in the image"
     }
 }
 

@@ -29,8 +29,16 @@ class InviteActivity : BaseActivity() {
         render(presenter.state) { s ->
             content.removeAllViews()
             content.addView(text(getString(R.string.invite_title), title = true))
-            // The bindings give the QR payload as text, not a bitmap: the code is shown to type in.
             if (s.code != null) content.addView(text(getString(R.string.invite_code, s.code, s.expiresText ?: ""), title = true))
+            // The core's QR matrix, to scan; the code above is the same invitation to type in.
+            // The description names the visible code only, never the payload with its relay.
+            s.qr?.let { qr ->
+                if (s.paired == null) {
+                    content.addView(QrView(this, qr).apply {
+                        contentDescription = getString(R.string.invite_qr_desc, s.code ?: "")
+                    }, android.widget.LinearLayout.LayoutParams(-1, -2))
+                }
+            }
             s.paired?.let { content.addView(text(getString(R.string.invite_paired, it.safetyNumber ?: ""))) }
             s.error?.let { content.addView(text(errorText(it))) }
         }

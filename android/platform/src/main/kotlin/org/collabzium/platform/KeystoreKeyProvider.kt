@@ -7,6 +7,7 @@ import android.os.Build
 import android.security.keystore.KeyGenParameterSpec
 import android.security.keystore.KeyPermanentlyInvalidatedException
 import android.security.keystore.KeyProperties
+import android.security.keystore.UserNotAuthenticatedException
 import java.security.GeneralSecurityException
 import java.security.KeyStore
 import javax.crypto.AEADBadTagException
@@ -20,8 +21,13 @@ import org.collabzium.KeyProviderException
 class KeystoreKeyProvider(
     private val context: Context,
     private val alias: String = "collabzium.store.v1",
-    /** Ask for the biometric prompt before each unwrap (the Activity shows it). */
+    /**
+     * The key works only for [authValiditySeconds] after the user authenticated (fingerprint
+     * through [FingerprintUnlock], or the device's lock screen). Until then wrap and unwrap fail
+     * as Unavailable ("user not authenticated"): the Activity prompts and retries.
+     */
     private val requireUserAuthentication: Boolean = false,
+    private val authValiditySeconds: Int = 30,
 ) : KeyProvider {
 
     private fun keyStore(): KeyStore = KeyStore.getInstance(ANDROID_KEYSTORE).apply { load(null) }
@@ -34,7 +40,11 @@ class KeystoreKeyProvider(
             .setEncryptionPaddings(KeyProperties.ENCRYPTION_PADDING_NONE)
             .setKeySize(256)
             .setRandomizedEncryptionRequired(true)
-        if (requireUserAuthentication) builder.setUserAuthenticationRequired(true)
+        if (requireUserAuthentication) {
+            // Time-bound rather than per-operation: the core unwraps synchronously while opening
+            // the store, after the prompt, so no CryptoObject has to be carried into it.
+            builder.setUserAuthenticationRequired(true).setUserAuthenticationValidityDurationSeconds(authValiditySeconds)
+        }
         if (Build.VERSION.SDK_INT >= 28) {
             // setIsStrongBoxBacked exists from API 28; android.jar 23 does not know it, so reflection.
             try {
@@ -91,15 +101,19 @@ class KeystoreKeyProvider(
         throw e
     } catch (e: KeyPermanentlyInvalidatedException) {
         throw KeyProviderException.Unavailable("key invalidated")
+    } catch (e: UserNotAuthenticatedException) {
+        throw KeyProviderException.Unavailable(USER_NOT_AUTHENTICATED)
     } catch (e: GeneralSecurityException) {
         throw KeyProviderException.Unavailable(e.javaClass.simpleName)
     } catch (e: java.io.IOException) {
         throw KeyProviderException.Unavailable(e.javaClass.simpleName)
     }
 
-    private companion object {
-        const val ANDROID_KEYSTORE = "AndroidKeyStore"
-        const val TRANSFORMATION = "AES/GCM/NoPadding"
-        const val FORMAT_VERSION: Byte = 1
+    companion object {
+        /** The Unavailable reason when the key waits for the user's fingerprint or lock screen. */
+        const val USER_NOT_AUTHENTICATED = "user not authenticated"
+        private const val ANDROID_KEYSTORE = "AndroidKeyStore"
+        private const val TRANSFORMATION = "AES/GCM/NoPadding"
+        private const val FORMAT_VERSION: Byte = 1
     }
 }

@@ -138,6 +138,23 @@ class JoinPresenter(
         mutableState.value = mutableState.value.copy(shareHistory = share)
     }
 
+    /**
+     * A grayscale camera frame (`width` x `height` bytes, row by row): the core reads the QR code
+     * and the invitation fills the code field. No code in the frame is `ScreenError.NotFound`;
+     * a QR code that is not an invitation is `ScreenError.Pairing`.
+     */
+    suspend fun scanImage(width: Int, height: Int, luma: ByteArray) {
+        if (width <= 0 || height <= 0) {
+            mutableState.value = mutableState.value.copy(error = ScreenError.Invalid("image"))
+            return
+        }
+        val out = core { decodeQrLuma(width.toUInt(), height.toUInt(), luma) }
+        mutableState.value = when (out) {
+            is Outcome.Ok -> mutableState.value.copy(code = out.value, error = null)
+            is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
     /** `shareAlerts` is the answer to [JoinState.askShareAlerts]; null until asked. */
     suspend fun join(shareAlerts: Boolean? = null) {
         val s = mutableState.value

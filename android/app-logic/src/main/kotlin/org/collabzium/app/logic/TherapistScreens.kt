@@ -6,8 +6,10 @@ import org.collabzium.*
 
 data class InviteState(
     val code: String? = null,
-    /** Text for a QR code; the bindings have no QR bitmap yet, so the View shows the code. */
+    /** The QR payload (holds the secret: never logged, never in a content description). */
     val qrPayload: String? = null,
+    /** The payload's QR modules from the core, for the View to draw. */
+    val qr: QrMatrix? = null,
     val expiresText: String? = null,
     val paired: PairingResult? = null,
     val busy: Boolean = false,
@@ -27,14 +29,25 @@ class InvitePresenter(
         mutableState.value = InviteState(busy = true)
         val out = core {
             val inv = store.therapistInvite(transport, relayUrl, label)
-            inv to inv.view()
+            try {
+                val view = inv.view()
+                Triple(inv, view, inviteQr(view.qrPayload))
+            } catch (e: Exception) {
+                inv.close()
+                throw e
+            }
         }
         mutableState.value = when (out) {
             is Outcome.Ok -> {
                 invitation?.close()
                 invitation = out.value.first
                 val v = out.value.second
-                InviteState(code = v.code, qrPayload = v.qrPayload, expiresText = formats.dateTime(v.expiresAtMillis))
+                InviteState(
+                    code = v.code,
+                    qrPayload = v.qrPayload,
+                    qr = out.value.third,
+                    expiresText = formats.dateTime(v.expiresAtMillis),
+                )
             }
             is Outcome.Err -> InviteState(error = out.error)
         }
