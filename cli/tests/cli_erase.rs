@@ -8,80 +8,11 @@
     reason = "test code: a panic is the test's failure"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
 use serde_json::Value;
 
-const PASS: &str = "a long test passphrase";
+mod support;
 
-fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_collabzium"));
-    c.current_dir(dir)
-        .env("COLLABZIUM_PASSPHRASE", PASS)
-        .env_remove("COLLABZIUM_STORE");
-    c
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir).args(args).output().unwrap()
-}
-
-fn ok_json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "stdout {} stderr {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn error_code(o: &Output) -> String {
-    assert!(!o.status.success());
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    v["error"]["code"].as_str().unwrap().to_string()
-}
-
-fn init(d: &Path, store: &str, name: &str) {
-    ok_json(&run(
-        d,
-        &[
-            "--store",
-            store,
-            "--json",
-            "store",
-            "init",
-            "--name",
-            name,
-            "--tz",
-            "Europe/Berlin",
-        ],
-    ));
-}
-
-/// Pairs `patient` with t.db; returns the channel id.
-fn pair(d: &Path, url: &str, patient: &str) -> String {
-    let mut invite = cmd(d)
-        .args(["--store", "t.db", "--json", "therapist", "invite"])
-        .args(["--relay", url, "--label", patient, "--wait", "60"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(invite.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let code = first["code"].as_str().unwrap().to_string();
-    ok_json(&run(
-        d,
-        &[
-            "--store", patient, "--json", "patient", "join", "--relay", url, "--code", &code,
-        ],
-    ));
-    let paired: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert!(invite.wait().unwrap().success());
-    paired["channel"].as_str().unwrap().to_string()
-}
+use support::{cmd, error_code, init, ok_json, pair, run};
 
 #[test]
 fn erase_reaches_the_therapist_who_exports_then_forgets() {

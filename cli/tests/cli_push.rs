@@ -10,26 +10,16 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 
-const PASS: &str = "a long test passphrase";
+mod support;
 
-fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_collabzium"));
-    c.current_dir(dir)
-        .env("COLLABZIUM_PASSPHRASE", PASS)
-        .env_remove("COLLABZIUM_STORE");
-    c
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir).args(args).output().unwrap()
-}
+use support::{cmd, run};
 
 fn json_of(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {

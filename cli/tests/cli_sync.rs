@@ -9,34 +9,13 @@
 )]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 
-const PASS: &str = "a long test passphrase";
+mod support;
 
-fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_collabzium"));
-    c.current_dir(dir)
-        .env("COLLABZIUM_PASSPHRASE", PASS)
-        .env_remove("COLLABZIUM_STORE");
-    c
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir).args(args).output().unwrap()
-}
-
-fn ok_json(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "stdout {} stderr {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
-}
+use support::{cmd, ok_json, run};
 
 #[test]
 fn pair_checkin_message_sync_inbox_and_unpair_from_the_command_line() {
