@@ -951,6 +951,7 @@ fn invalid_push(e: crate::push::InvalidSubscription) -> ApiError {
 async fn put_push_endpoint(State(app): State<App>, s: Signed) -> Result<Json<Value>, ApiError> {
     let waker = app.push.clone().filter(|w| w.any());
     let allow_loopback = waker.as_ref().is_some_and(|w| w.allow_loopback_http);
+    use crate::push::SubscriptionRules as _;
     let sub = crate::push::Subscription::parse(&s.body, allow_loopback).map_err(invalid_push)?;
     if !waker.is_some_and(|w| w.supports(sub.kind())) {
         return Err(ApiError::new(

@@ -19,7 +19,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
@@ -45,25 +44,9 @@ pub(crate) fn now_s() -> i64 {
     crate::http::now_ms().div_euclid(1000)
 }
 
-/// A device's push endpoint, as registered (`PUT /v1/devices/self/push`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind")]
-pub enum Subscription {
-    /// RFC 8030 push resource with the RFC 8291 subscription keys
-    /// (base64url): browsers and UnifiedPush distributors.
-    #[serde(rename = "webpush")]
-    WebPush {
-        endpoint: String,
-        p256dh: String,
-        auth: String,
-    },
-    /// An FCM registration token.
-    #[serde(rename = "fcm")]
-    Fcm { token: String },
-    /// An APNs device token (hex).
-    #[serde(rename = "apns")]
-    Apns { token: String },
-}
+/// A device's push endpoint, as registered (`PUT /v1/devices/self/push`):
+/// the wire type the clients send, from the protocol crate.
+pub use collabzium_protocol::push::PushEndpoint as Subscription;
 
 /// Why a registration was refused: the field and what is wrong with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -80,8 +63,18 @@ fn invalid(field: &'static str, why: &'static str) -> InvalidSubscription {
 pub const MAX_ENDPOINT_LEN: usize = 2048;
 pub const MAX_TOKEN_LEN: usize = 4096;
 
-impl Subscription {
-    pub fn kind(&self) -> &'static str {
+/// The relay's rules for a registered endpoint: its kind, parsing and
+/// checking a registration body, and the stored form.
+pub trait SubscriptionRules: Sized {
+    fn kind(&self) -> &'static str;
+    fn parse(body: &[u8], allow_loopback_http: bool) -> Result<Self, InvalidSubscription>;
+    fn check(&self, allow_loopback_http: bool) -> Result<(), InvalidSubscription>;
+    fn to_stored(&self) -> String;
+    fn from_stored(s: &str) -> Option<Self>;
+}
+
+impl SubscriptionRules for Subscription {
+    fn kind(&self) -> &'static str {
         match self {
             Subscription::WebPush { .. } => "webpush",
             Subscription::Fcm { .. } => "fcm",
@@ -90,7 +83,7 @@ impl Subscription {
     }
 
     /// Parses and checks a registration body.
-    pub fn parse(body: &[u8], allow_loopback_http: bool) -> Result<Self, InvalidSubscription> {
+    fn parse(body: &[u8], allow_loopback_http: bool) -> Result<Self, InvalidSubscription> {
         let v: serde_json::Value =
             serde_json::from_slice(body).map_err(|_| invalid("body", "not JSON"))?;
         match v.get("kind").and_then(|k| k.as_str()) {
@@ -148,11 +141,11 @@ impl Subscription {
     }
 
     /// The stored form (JSON text).
-    pub fn to_stored(&self) -> String {
+    fn to_stored(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    pub fn from_stored(s: &str) -> Option<Self> {
+    fn from_stored(s: &str) -> Option<Self> {
         serde_json::from_str(s).ok()
     }
 }
