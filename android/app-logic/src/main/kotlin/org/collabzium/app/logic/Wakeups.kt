@@ -43,7 +43,10 @@ class AutoBackup(
 
     suspend fun maybeBackUp(): AutoBackupResult = running.withLock {
         val result = attempt()
-        val at = (core { store.lastBackupAtMillis() } as? Outcome.Ok)?.value
+        val at = when (val out = core { store.lastBackupAtMillis() }) {
+            is Outcome.Ok -> out.value
+            is Outcome.Err -> mutableState.value.lastBackupAtMillis
+        }
         mutableState.value = mutableState.value.copy(last = result, lastBackupAtMillis = at)
         result
     }
