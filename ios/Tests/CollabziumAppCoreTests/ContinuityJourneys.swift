@@ -39,7 +39,7 @@ final class PushService: @unchecked Sendable {
     var received: [Received] { posts.value }
 
     init() throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestSetupError(description: "socket") }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -48,13 +48,17 @@ final class PushService: @unchecked Sendable {
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0, listen(fd, 16) == 0 else { throw TestSetupError(description: "bind/listen") }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            close(fd)
+            throw TestSetupError(description: "bind/listen")
+        }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
         }
+        self.fd = fd
         origin = "http://127.0.0.1:\(UInt16(bigEndian: addr.sin_port))"
-        let thread = Thread { [fd, posts] in
+        let thread = Thread { [posts] in
             while true {
                 let c = accept(fd, nil, nil)
                 if c < 0 { return } // closed by stop()
