@@ -142,8 +142,13 @@ done
 check "no invoke-custom in the dex" "! grep -q 'invoke-custom' '$OUT/dexdump.txt'"
 for cls in org/collabzium/platform/KeystoreKeyProvider org/collabzium/platform/AlarmNotificationScheduler \
     org/collabzium/platform/SyncJobService org/collabzium/platform/UrlConnectionTransport \
+    org/collabzium/platform/UnifiedPushReceiver org/collabzium/app/logic/WakeupHandler \
     org/collabzium/app/LaunchActivity org/collabzium/app/logic/CheckinPresenter; do
     check "dex has ${cls##*/}" "grep -q \"Class descriptor  : 'L$cls;'\" '$OUT/dexdump.txt'"
+done
+{ "$AAPT" dump xmltree "$APK" AndroidManifest.xml 2>/dev/null || "$AAPT2" dump xmltree --file AndroidManifest.xml "$APK"; } >"$OUT/manifest-tree.txt" 2>&1 || true
+for action in NEW_ENDPOINT MESSAGE UNREGISTERED; do
+    check "UnifiedPush receiver takes $action" "grep -q 'org.unifiedpush.android.connector.$action' '$OUT/manifest-tree.txt'"
 done
 unzip -l "$APK" >"$OUT/apk-files.txt"
 check "sample programs in assets" "grep -q 'assets/programs/low-mood-8w.json' '$OUT/apk-files.txt'"

@@ -45,6 +45,7 @@ final class AppModel {
         let schedule = PatientSchedule(store: store, scheduler: scheduler)
         self.schedule = schedule
         BackgroundSync.schedule()
+        Wakeups.shared.opened(store: store, transport: transport)
         observers = BackgroundSync.observeTimeChanges { [weak self] zone in
             guard let self, let store = self.store, let schedule = self.schedule else { return }
             Task { await SettingsPresenter(store: store, schedule: schedule, transport: self.transport).changeTimeZone(zone) }
@@ -52,6 +53,7 @@ final class AppModel {
     }
 
     func locked() {
+        Wakeups.shared.closed()
         store?.closeStore()
         store = nil
         schedule = nil
@@ -71,6 +73,8 @@ final class SessionBox: @unchecked Sendable {
 @main
 struct CollabziumApp: App {
     @State private var model = AppModel()
+    // APNs token and background notifications (ios/App/Platform/PushWakeups.swift).
+    @UIApplicationDelegateAdaptor(AppDelegate.self) private var appDelegate
     private let session = SessionBox()
 
     init() {

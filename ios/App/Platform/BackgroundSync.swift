@@ -37,6 +37,13 @@ public enum BackgroundSync {
         let worker = Thread {
             let synced = (try? current.store.sync(transport: transport)).map { $0.error == nil } ?? false
             _ = try? current.schedule.replanReminders(atMillis: nil)
+            // The refresh task is also the daily backup's chance (docs/backup.md): one if due.
+            let backedUp = DispatchSemaphore(value: 0)
+            Task { @MainActor in
+                await Wakeups.shared.autoBackup?.maybeBackUp()
+                backedUp.signal()
+            }
+            backedUp.wait()
             handle.task.setTaskCompleted(success: synced)
         }
         worker.stackSize = 8 << 20

@@ -61,6 +61,8 @@ public final class BackupPresenter: StateHolder {
             let bytes = try store.createBackup(recoveryKey: recoveryKey)
             let target = URL(fileURLWithPath: path)
             try Data(bytes).write(to: target, options: .atomic)
+            // Saved: the automatic schedule (docs/backup.md) counts from this backup.
+            try store.backupSaved(backup: bytes)
             return Int64(bytes.count)
         }
         switch out {

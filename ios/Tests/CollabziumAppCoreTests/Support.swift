@@ -48,13 +48,13 @@ final class Relay: @unchecked Sendable {
     var output: String { String(decoding: log.value, as: UTF8.self) }
     var listen: String { String(url.dropFirst("http://".count)) }
 
-    init(database: URL, listen: String = "127.0.0.1:0", rateLimit: String = "100000/s") throws {
+    init(database: URL, listen: String = "127.0.0.1:0", rateLimit: String = "100000/s", extraArgs: [String] = []) throws {
         guard let bin = ProcessInfo.processInfo.environment["COLLABZIUM_BIN"], !bin.isEmpty else {
             throw TestSetupError(description: "COLLABZIUM_BIN is not set (scripts/test-all.sh sets it)")
         }
         process.executableURL = URL(fileURLWithPath: bin)
         process.arguments = ["relay", "serve", "--listen", listen, "--database", "sqlite:\(database.path)",
-                             "--rate-limit", rateLimit]
+                             "--rate-limit", rateLimit] + extraArgs
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -103,8 +103,9 @@ final class Relay: @unchecked Sendable {
 
 extension XCTestCase {
     /// A relay stopped after the test, pass or fail.
-    func startRelay(_ database: URL, listen: String = "127.0.0.1:0", rateLimit: String = "100000/s") throws -> Relay {
-        let relay = try Relay(database: database, listen: listen, rateLimit: rateLimit)
+    func startRelay(_ database: URL, listen: String = "127.0.0.1:0", rateLimit: String = "100000/s",
+                    extraArgs: [String] = []) throws -> Relay {
+        let relay = try Relay(database: database, listen: listen, rateLimit: rateLimit, extraArgs: extraArgs)
         addTeardownBlock { relay.stop() }
         return relay
     }

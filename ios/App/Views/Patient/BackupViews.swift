@@ -35,7 +35,13 @@ struct BackupView: View {
                 if s.hasRecoveryKey == true, s.recoveryKey == nil {
                     Section("Back up") {
                         SecureField("Recovery key", text: $key).autocorrectionDisabled()
-                        Button("Back up now") { Task { await p.backUp(recoveryKey: key, path: Self.backupPath) } }
+                        Button("Back up now") {
+                            Task {
+                                await p.backUp(recoveryKey: key, path: Self.backupPath)
+                                // A key that made a backup is right: keep it (Keychain) for the automatic ones.
+                                if p.state.error == nil { try? KeychainRecoveryKeyVault().remember(key) }
+                            }
+                        }
                             .disabled(key.isEmpty || s.busy).tapTarget()
                         if let n = s.lastBackupBytes { Text("Backup saved (\(n) bytes).").font(.footnote) }
                     }

@@ -47,7 +47,7 @@ struct CheckinView: View {
                         if p.state.result != nil {
                             Text("Thank you. Your answers were saved.").font(.headline)
                         } else {
-                            Button("Submit") { Task { await p.submit() } }.disabled(!p.state.canSubmit || p.state.busy).tapTarget()
+                            Button("Submit") { Task { await p.submit(); await Wakeups.shared.autoBackup?.maybeBackUp() } }.disabled(!p.state.canSubmit || p.state.busy).tapTarget()
                         }
                     }
                 }

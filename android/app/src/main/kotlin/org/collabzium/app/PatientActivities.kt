@@ -273,7 +273,7 @@ class CheckinActivity : BaseActivity() {
                         content.addView(text("${i + 1}. ${item.text}: $shown"))
                         content.addView(button(getString(R.string.checkin_change, i + 1)) { presenter.goTo(i) })
                     }
-                    if (s.canSubmit) content.addView(button(getString(R.string.checkin_submit)) { scope.launch { presenter.submit() } })
+                    if (s.canSubmit) content.addView(button(getString(R.string.checkin_submit)) { scope.launch { presenter.submit(); services.autoBackup?.maybeBackUp() } })
                 }
                 else -> {
                     val item = s.current ?: return@render

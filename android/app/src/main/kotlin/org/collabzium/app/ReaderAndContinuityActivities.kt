@@ -187,7 +187,13 @@ class BackupActivity : BaseActivity() {
             if (s.hasRecoveryKey == true && shown == null) {
                 val key = input(getString(R.string.backup_key_input), secret = true)
                 content.addView(key)
-                content.addView(button(getString(R.string.backup_now)) { scope.launch { presenter.backUp(key.text.toString(), file) } })
+                content.addView(button(getString(R.string.backup_now)) {
+                    scope.launch {
+                        presenter.backUp(key.text.toString(), file)
+                        // A key that made a backup is right: keep it (Keystore-wrapped) for the automatic ones.
+                        if (presenter.state.value.error == null) runCatching { services.recoveryKeys.remember(key.text.toString()) }
+                    }
+                })
             }
             s.lastBackupBytes?.let { content.addView(text(getString(R.string.backup_done, it), muted = true)) }
             s.error?.let { content.addView(text(errorText(it))) }

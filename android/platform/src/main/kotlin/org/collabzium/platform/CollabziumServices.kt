@@ -3,10 +3,14 @@ package org.collabzium.platform
 
 import android.content.Context
 import java.io.File
+import kotlinx.coroutines.runBlocking
 import org.collabzium.HttpTransport
 import org.collabzium.PatientSchedule
 import org.collabzium.PatientStore
+import org.collabzium.PushEndpoint
+import org.collabzium.app.logic.AutoBackup
 import org.collabzium.app.logic.KeySource
+import org.collabzium.app.logic.WakeupHandler
 
 class CollabziumServices private constructor(private val context: Context) {
     val transport: HttpTransport = UrlConnectionTransport()
@@ -15,6 +19,13 @@ class CollabziumServices private constructor(private val context: Context) {
         override fun deviceKey() = KeystoreKeyProvider(context)
     }
     val scheduler = AlarmNotificationScheduler(context)
+    val recoveryKeys = KeystoreRecoveryKeyVault(context)
+
+    /** Push registration and wake-ups (docs/push.md); made when the store opens. */
+    @Volatile var wakeups: WakeupHandler? = null
+        private set
+    @Volatile var autoBackup: AutoBackup? = null
+        private set
 
     @Volatile var store: PatientStore? = null
         private set
@@ -25,7 +36,14 @@ class CollabziumServices private constructor(private val context: Context) {
     fun opened(s: PatientStore) {
         store = s
         schedule = PatientSchedule(s, scheduler)
+        // Automatic backups go where BackupActivity writes: the app's files (docs/backup.md).
+        val backups = AutoBackup.inDirectory(s, recoveryKeys, context.filesDir)
+        autoBackup = backups
+        wakeups = WakeupHandler(s, transport, backups)
         SyncJobService.schedule(context)
+        // Wake-ups through a UnifiedPush distributor, if the patient has one; its NEW_ENDPOINT
+        // answer reaches UnifiedPushReceiver, which registers it with the relays.
+        UnifiedPush(context).registerIfSingleDistributor(null)
     }
 
     /** Re-plans reminders if the store can be opened without the patient (device key). */
@@ -40,12 +58,18 @@ class CollabziumServices private constructor(private val context: Context) {
 
     /** True when a round ran without stopping early. */
     fun syncInBackground(): Boolean {
-        val s = store ?: tryOpenWithDeviceKey() ?: return false
-        return try {
-            s.sync(transport).error == null
-        } catch (e: Exception) {
-            false
-        }
+        if (store == null) tryOpenWithDeviceKey()
+        val handler = wakeups ?: return false
+        // One round (concurrent wake-ups share it), then a backup if one is due (daily, or
+        // after a check-in): the periodic job is also the daily backup's scheduler.
+        return runBlocking { handler.onWake() }.error == null
+    }
+
+    /** A new or rotated push token or UnifiedPush endpoint: hand it to the relays. */
+    fun newPushEndpoint(endpoint: PushEndpoint): Boolean {
+        if (store == null) tryOpenWithDeviceKey()
+        val handler = wakeups ?: return false
+        return runBlocking { handler.onNewToken(endpoint) }
     }
 
     private fun tryOpenWithDeviceKey(): PatientStore? {

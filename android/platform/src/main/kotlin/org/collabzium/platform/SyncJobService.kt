@@ -1,4 +1,5 @@
-// Periodic sync on JobScheduler, only with a network; the round itself is one core call.
+// Sync on JobScheduler, only with a network: periodic, and one-off for push wake-ups (WAKE_JOB_ID).
+// The round goes through WakeupHandler, which also makes a due automatic backup.
 package org.collabzium.platform
 
 import android.app.job.JobInfo
@@ -27,6 +28,19 @@ class SyncJobService : JobService() {
 
     companion object {
         const val JOB_ID = 4201
+        const val WAKE_JOB_ID = 4202
+
+        /**
+         * A push wake-up: one sync round as soon as there is a network. One-off, and replacing a
+         * pending one, so a burst of wake-ups runs one round.
+         */
+        fun wakeNow(context: Context) {
+            val js = context.getSystemService(Context.JOB_SCHEDULER_SERVICE) as JobScheduler
+            val job = JobInfo.Builder(WAKE_JOB_ID, ComponentName(context, SyncJobService::class.java))
+                .setRequiredNetworkType(JobInfo.NETWORK_TYPE_ANY)
+                .build()
+            js.schedule(job)
+        }
 
         fun schedule(context: Context, periodMillis: Long = 30 * 60 * 1000L) {
             val js = context.getSystemService(Context.JOB_SCHEDULER_SERVICE) as JobScheduler

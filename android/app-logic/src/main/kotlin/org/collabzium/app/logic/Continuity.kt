@@ -54,6 +54,8 @@ class BackupPresenter(private val store: PatientStore) : StateHolder<BackupState
                 tmp.delete()
                 throw java.io.IOException("rename")
             }
+            // Saved: the automatic schedule (docs/backup.md) counts from this backup.
+            store.backupSaved(bytes)
             bytes.size.toLong()
         }
         mutableState.value = when (out) {

@@ -29,14 +29,14 @@ class MemoryKeys : KeySource {
 }
 
 /** `collabzium relay serve` on loopback; restartable on the same port and database (offline tests). */
-class Relay(private val ctx: TestContext, private val db: File, listen: String = "127.0.0.1:0", rateLimit: String = "100000/s") {
+class Relay(private val ctx: TestContext, private val db: File, listen: String = "127.0.0.1:0", rateLimit: String = "100000/s", extraArgs: List<String> = emptyList()) {
     private val log = StringBuffer()
     private val process: Process
     val url: String
 
     init {
         val bin = System.getenv("COLLABZIUM_BIN") ?: fail("COLLABZIUM_BIN is not set (scripts/test-all.sh sets it)")
-        process = ProcessBuilder(bin, "relay", "serve", "--listen", listen, "--database", "sqlite:${db.path}", "--rate-limit", rateLimit)
+        process = ProcessBuilder(bin, "relay", "serve", "--listen", listen, "--database", "sqlite:${db.path}", "--rate-limit", rateLimit, *extraArgs.toTypedArray())
             .start()
         process.outputStream.close()
         ctx.defer { stop() }
