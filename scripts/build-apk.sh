@@ -142,7 +142,7 @@ done
 check "no invoke-custom in the dex" "! grep -q 'invoke-custom' '$OUT/dexdump.txt'"
 for cls in org/collabzium/platform/KeystoreKeyProvider org/collabzium/platform/AlarmNotificationScheduler \
     org/collabzium/platform/SyncJobService org/collabzium/platform/UrlConnectionTransport \
-    org/collabzium/platform/UnifiedPushReceiver org/collabzium/app/logic/WakeupHandler \
+    org/collabzium/platform/UnifiedPushReceiver org/collabzium/platform/FingerprintUnlock org/collabzium/app/logic/WakeupHandler \
     org/collabzium/app/LaunchActivity org/collabzium/app/logic/CheckinPresenter; do
     check "dex has ${cls##*/}" "grep -q \"Class descriptor  : 'L$cls;'\" '$OUT/dexdump.txt'"
 done

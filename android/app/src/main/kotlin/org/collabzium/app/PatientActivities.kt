@@ -12,6 +12,7 @@ import org.collabzium.CheckinAnswerValue
 import org.collabzium.Delivery
 import org.collabzium.TreatmentMode
 import org.collabzium.app.logic.*
+import org.collabzium.platform.FingerprintUnlock
 
 /** Routes to onboarding, unlock, or the home screen of the chosen mode. */
 class LaunchActivity : BaseActivity() {
@@ -72,20 +73,48 @@ class OnboardingActivity : BaseActivity() {
                     textSize = 18f
                     minHeight = dp(48)
                 }
+                // Without a passphrase the device key may also be bound to a fingerprint (optional).
+                val fingerprints = FingerprintUnlock(this)
+                val fingerprint = CheckBox(this).apply {
+                    text = getString(R.string.onboarding_fingerprint)
+                    contentDescription = text
+                    textSize = 18f
+                    minHeight = dp(48)
+                }
                 content.addView(pass)
+                if (fingerprints.isAvailable()) content.addView(fingerprint)
                 content.addView(therapist)
                 s.error?.let { content.addView(text(errorText(it))) }
+                val status = text("")
+                content.addView(status)
                 content.addView(button(getString(R.string.done)) {
                     val passphrase = pass.text.toString().ifEmpty { null }
-                    scope.launch {
-                        val locale = java.util.Locale.getDefault().toLanguageTag()
-                        val zone = java.util.TimeZone.getDefault().id
-                        val store = presenter.finish("", zone, locale, TreatmentMode.GUIDED, passphrase) ?: return@launch
-                        services.setUsesPassphrase(passphrase != null)
-                        getSharedPreferences("collabzium.app", MODE_PRIVATE).edit().putBoolean("therapist", therapist.isChecked).apply()
-                        services.opened(store)
-                        go(LaunchActivity::class.java)
-                        finish()
+                    val create = {
+                        scope.launch {
+                            val locale = java.util.Locale.getDefault().toLanguageTag()
+                            val zone = java.util.TimeZone.getDefault().id
+                            val store = presenter.finish("", zone, locale, TreatmentMode.GUIDED, passphrase) ?: return@launch
+                            services.setUsesPassphrase(passphrase != null)
+                            getSharedPreferences("collabzium.app", MODE_PRIVATE).edit().putBoolean("therapist", therapist.isChecked).apply()
+                            services.opened(store)
+                            go(LaunchActivity::class.java)
+                            finish()
+                        }
+                    }
+                    val bind = passphrase == null && fingerprint.isChecked && fingerprints.isAvailable()
+                    services.setUsesFingerprint(bind)
+                    if (!bind) {
+                        create()
+                    } else {
+                        // The new key needs a fresh authentication before it can wrap the store's key.
+                        status.text = getString(R.string.unlock_fingerprint_prompt)
+                        fingerprints.authenticate { r ->
+                            when (r) {
+                                FingerprintUnlock.Result.Authenticated -> create()
+                                FingerprintUnlock.Result.NotRecognised -> status.text = getString(R.string.unlock_fingerprint_not_recognised)
+                                is FingerprintUnlock.Result.Stopped -> status.text = r.systemMessage
+                            }
+                        }
                     }
                 })
             }
@@ -99,19 +128,64 @@ class UnlockActivity : BaseActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         val presenter = UnlockPresenter(services.storePath, services.keys)
+        this.presenter = presenter
         val pass = input(getString(R.string.onboarding_passphrase), secret = true)
         val error = text("")
         if (services.usesPassphrase()) content.addView(pass)
         content.addView(error)
         content.addView(button(getString(R.string.unlock)) {
-            scope.launch {
-                val store = presenter.unlock(if (services.usesPassphrase()) pass.text.toString() else null) ?: return@launch
-                services.opened(store)
-                go(LaunchActivity::class.java)
-                finish()
-            }
+            if (services.usesFingerprint()) askForFingerprint(error) else open(if (services.usesPassphrase()) pass.text.toString() else null)
         })
+        if (services.usesFingerprint()) {
+            // The screen lock also authenticates a time-bound Keystore key.
+            content.addView(button(getString(R.string.unlock_screen_lock)) {
+                val keyguard = getSystemService(android.app.KeyguardManager::class.java)
+                keyguard?.createConfirmDeviceCredentialIntent(getString(R.string.unlock), null)?.let {
+                    startActivityForResult(it, REQUEST_SCREEN_LOCK)
+                }
+            })
+            askForFingerprint(error)
+        }
         render(presenter.state) { s -> error.text = s.error?.let(::errorText) ?: "" }
+    }
+
+    private var presenter: UnlockPresenter? = null
+    private var listening: android.os.CancellationSignal? = null
+
+    private fun open(passphrase: String?) {
+        val p = presenter ?: return
+        scope.launch {
+            val store = p.unlock(passphrase) ?: return@launch
+            services.opened(store)
+            go(LaunchActivity::class.java)
+            finish()
+        }
+    }
+
+    private fun askForFingerprint(status: android.widget.TextView) {
+        listening?.cancel()
+        status.text = getString(R.string.unlock_fingerprint_prompt)
+        listening = FingerprintUnlock(this).authenticate { r ->
+            when (r) {
+                FingerprintUnlock.Result.Authenticated -> open(null)
+                FingerprintUnlock.Result.NotRecognised -> status.text = getString(R.string.unlock_fingerprint_not_recognised)
+                is FingerprintUnlock.Result.Stopped -> status.text = r.systemMessage
+            }
+        }
+    }
+
+    override fun onActivityResult(requestCode: Int, resultCode: Int, data: Intent?) {
+        super.onActivityResult(requestCode, resultCode, data)
+        if (requestCode == REQUEST_SCREEN_LOCK && resultCode == RESULT_OK) open(null)
+    }
+
+    override fun onDestroy() {
+        listening?.cancel()
+        super.onDestroy()
+    }
+
+    private companion object {
+        const val REQUEST_SCREEN_LOCK = 7
     }
 }
 

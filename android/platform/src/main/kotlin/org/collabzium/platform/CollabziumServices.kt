@@ -16,7 +16,9 @@ class CollabziumServices private constructor(private val context: Context) {
     val transport: HttpTransport = UrlConnectionTransport()
     val storePath: String = File(context.noBackupFilesDir, "collabzium.db").path
     val keys: KeySource = object : KeySource {
-        override fun deviceKey() = KeystoreKeyProvider(context)
+        // A fingerprint-bound key opens only for 30 s after the patient authenticates, so
+        // background jobs cannot open the store then: they wait for the next unlock.
+        override fun deviceKey() = KeystoreKeyProvider(context, requireUserAuthentication = usesFingerprint())
     }
     val scheduler = AlarmNotificationScheduler(context)
     val recoveryKeys = KeystoreRecoveryKeyVault(context)
@@ -88,9 +90,17 @@ class CollabziumServices private constructor(private val context: Context) {
 
     fun usesPassphrase(): Boolean = context.getSharedPreferences(PREFS, Context.MODE_PRIVATE).getBoolean(KEY_PASSPHRASE, false)
 
+    /** Set before the device key is made: the Keystore fixes the key's authentication rule then. */
+    fun setUsesFingerprint(uses: Boolean) {
+        context.getSharedPreferences(PREFS, Context.MODE_PRIVATE).edit().putBoolean(KEY_FINGERPRINT, uses).apply()
+    }
+
+    fun usesFingerprint(): Boolean = context.getSharedPreferences(PREFS, Context.MODE_PRIVATE).getBoolean(KEY_FINGERPRINT, false)
+
     companion object {
         private const val PREFS = "collabzium.app"
         private const val KEY_PASSPHRASE = "uses_passphrase"
+        private const val KEY_FINGERPRINT = "uses_fingerprint"
         @Volatile private var instance: CollabziumServices? = null
 
         fun get(context: Context): CollabziumServices =
