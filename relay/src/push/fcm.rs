@@ -214,7 +214,7 @@ fn pem_pkcs8(pem: &str) -> Result<Vec<u8>, ServiceAccountError> {
     const END: &str = "-----END PRIVATE KEY-----";
     let start = pem
         .find(BEGIN)
-        .ok_or_else(|| sa_err("private_key", "not a PEM PRIVATE KEY block"))?
+        .ok_or_else(|| sa_err("private_key", "no PEM private-key block"))?
         + BEGIN.len();
     let len = pem[start..]
         .find(END)
