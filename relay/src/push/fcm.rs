@@ -36,7 +36,7 @@ pub struct Fcm {
 
 /// Where FCM access tokens come from.
 pub enum FcmAuth {
-    ServiceAccount(ServiceAccount),
+    ServiceAccount(Box<ServiceAccount>),
     TokenFile(std::path::PathBuf),
 }
 

@@ -372,10 +372,10 @@ impl PushConfig {
             _ => None,
         };
         let auth = match (&self.fcm_service_account, &self.fcm_token_file) {
-            (Some(f), _) => Some(fcm::FcmAuth::ServiceAccount(
+            (Some(f), _) => Some(fcm::FcmAuth::ServiceAccount(Box::new(
                 fcm::ServiceAccount::from_file(f, self.allow_loopback_http)
                     .map_err(|e| e.to_string())?,
-            )),
+            ))),
             (None, Some(f)) => Some(fcm::FcmAuth::TokenFile(f.clone())),
             (None, None) => None,
         };
