@@ -151,3 +151,70 @@ fn push_register_and_unregister_from_the_command_line() {
     assert!(o.status.success());
     assert!(json_of(&o).get("sent").is_some());
 }
+
+/// A service-account file the relay cannot use stops `relay serve` at
+/// startup with a configuration error naming the field, given by flag or by
+/// environment.
+#[test]
+fn relay_serve_refuses_a_bad_fcm_service_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sa = d.join("sa.json");
+    std::fs::write(
+        &sa,
+        serde_json::json!({
+            "type": "service_account",
+            "project_id": "collabzium-sa",
+            "client_email": "relay@collabzium-sa.iam.gserviceaccount.com",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let db = format!("sqlite:{}", d.join("relay.sqlite3").display());
+    let serve = [
+        "relay",
+        "serve",
+        "--database",
+        &db,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let by_flag = {
+        let mut c = cmd(d);
+        c.args(serve)
+            .args(["--push-fcm-service-account", sa.to_str().unwrap()]);
+        c
+    };
+    let by_env = {
+        let mut c = cmd(d);
+        c.args(serve)
+            .env("COLLABZIUM_RELAY_PUSH_FCM_SERVICE_ACCOUNT", &sa);
+        c
+    };
+    for mut c in [by_flag, by_env] {
+        let mut child = c
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A relay that ignored the file would serve forever: stop it.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("relay serve started with a bad service account");
+        }
+        let o = child.wait_with_output().unwrap();
+        let err =
+            String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+        assert!(!o.status.success(), "{err}");
+        assert!(err.contains("private_key"), "{err}");
+        assert!(!err.contains("BEGIN PRIVATE KEY"), "{err}");
+    }
+}

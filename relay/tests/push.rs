@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use collabzium_relay::push::PushConfig;
 use collabzium_relay::spawn_background;
 use common::*;
@@ -32,6 +34,8 @@ both_backends!(
     wakeups_are_coalesced_and_constant,
     fcm_and_apns_requests_match_the_documented_format,
     gone_endpoints_are_forgotten,
+    fcm_service_account_tokens_are_fetched_cached_and_refreshed,
+    bad_fcm_service_accounts_stop_startup,
 );
 
 /// One request as a push service saw it.
@@ -59,6 +63,15 @@ struct Service {
 }
 
 async fn service(h2: bool, status: u16) -> Service {
+    service_with(h2, move |_| (status, b"{}".to_vec())).await
+}
+
+/// A local service whose answer `respond` picks from the request.
+async fn service_with(
+    h2: bool,
+    respond: impl Fn(&Seen) -> (u16, Vec<u8>) + Send + Sync + 'static,
+) -> Service {
+    let respond = Arc::new(respond);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -69,8 +82,10 @@ async fn service(h2: bool, status: u16) -> Service {
                 return;
             };
             let log = log.clone();
+            let respond = respond.clone();
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let log = log.clone();
+                let respond = respond.clone();
                 async move {
                     let version = req.version();
                     let path = req.uri().path().to_owned();
@@ -80,13 +95,15 @@ async fn service(h2: bool, status: u16) -> Service {
                         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
                         .collect();
                     let body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
-                    log.lock().unwrap().push(Seen {
+                    let s = Seen {
                         version,
                         path,
                         headers,
                         body,
-                    });
-                    let mut r = Response::new(Full::new(Bytes::from_static(b"{}")));
+                    };
+                    let (status, answer) = respond(&s);
+                    log.lock().unwrap().push(s);
+                    let mut r = Response::new(Full::new(Bytes::from(answer)));
                     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
                     Ok::<_, Infallible>(r)
                 }
@@ -459,4 +476,351 @@ async fn gone_endpoints_are_forgotten(db: TestDb) {
         store.push_endpoints(None, 10).await.unwrap().is_empty(),
         "410 forgets the endpoint"
     );
+}
+
+/// A 2048-bit RSA key made by openssl: (PKCS#8 PEM, RSAPublicKey DER).
+/// `None` when openssl is missing outside CI; under CI that fails.
+fn openssl_rsa_key(dir: &std::path::Path) -> Option<(String, Vec<u8>)> {
+    let key = dir.join("sa-key.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .output();
+    match out {
+        Ok(o) => assert!(
+            o.status.success(),
+            "openssl genpkey: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("openssl is needed under CI: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: openssl not found ({e}); the FCM service-account test needs it");
+            return None;
+        }
+    }
+    let o = std::process::Command::new("openssl")
+        .args(["rsa", "-RSAPublicKey_out", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openssl rsa: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some((std::fs::read_to_string(&key).unwrap(), o.stdout))
+}
+
+/// `application/x-www-form-urlencoded` fields, decoded.
+fn form(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let decode = |s: &str| {
+        let b = s.replace('+', " ").into_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                out.push(
+                    u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap(),
+                );
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    std::str::from_utf8(body)
+        .unwrap()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+/// What the token endpoint checks in a JWT bearer grant: the grant type,
+/// the RS256 signature against the service account's public key, and the
+/// claims. Returns the claims, or what is wrong.
+fn check_grant(s: &Seen, public_der: &[u8], aud: &str) -> Result<Value, String> {
+    if s.header("content-type") != Some("application/x-www-form-urlencoded") {
+        return Err(format!("content-type {:?}", s.header("content-type")));
+    }
+    let f = form(&s.body);
+    if f.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return Err(format!("grant_type {:?}", f.get("grant_type")));
+    }
+    let jwt = f.get("assertion").ok_or("no assertion")?;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    if parts.len() != 3 {
+        return Err("not a compact JWS".into());
+    }
+    let input = format!("{}.{}", parts[0], parts[1]);
+    signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, public_der)
+        .verify(input.as_bytes(), &unb64(parts[2]))
+        .map_err(|_| "the signature does not verify".to_string())?;
+    let header: Value = serde_json::from_slice(&unb64(parts[0])).unwrap();
+    let claims: Value = serde_json::from_slice(&unb64(parts[1])).unwrap();
+    if header != json!({"alg": "RS256", "typ": "JWT"}) {
+        return Err(format!("header {header}"));
+    }
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap_or(0),
+        claims["exp"].as_i64().unwrap_or(0),
+    );
+    let now = now_s();
+    if claims["iss"] != "relay@collabzium-sa.iam.gserviceaccount.com"
+        || claims["scope"] != "https://www.googleapis.com/auth/firebase.messaging"
+        || claims["aud"] != aud
+        || !(now - 5..=now + 1).contains(&iat)
+        || exp - iat != 3600
+    {
+        return Err(format!("claims {claims}"));
+    }
+    Ok(claims)
+}
+
+fn service_account(pem: &str, token_uri: &str) -> Value {
+    json!({
+        "type": "service_account",
+        "project_id": "collabzium-sa",
+        "private_key_id": "0123abcd",
+        "private_key": pem,
+        "client_email": "relay@collabzium-sa.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": token_uri,
+    })
+}
+
+async fn fcm_service_account_tokens_are_fetched_cached_and_refreshed(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((pem, public_der)) = openssl_rsa_key(dir.path()) else {
+        return;
+    };
+    // The token endpoint: a new access token per valid grant, 400 otherwise.
+    let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let token_uri = Arc::new(Mutex::new(String::new()));
+    let tokens = {
+        let (issued, public_der, token_uri) =
+            (issued.clone(), public_der.clone(), token_uri.clone());
+        service_with(false, move |s| {
+            match check_grant(s, &public_der, &token_uri.lock().unwrap()) {
+                Ok(_) => {
+                    let n = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    let body = json!({"access_token": format!("ya29.sa-token-{n}"), "expires_in": 3599, "token_type": "Bearer"});
+                    (200, body.to_string().into_bytes())
+                }
+                Err(why) => (400, json!({"error": "invalid_grant", "error_description": why}).to_string().into_bytes()),
+            }
+        })
+        .await
+    };
+    let uri = format!("{}/token", tokens.url);
+    *token_uri.lock().unwrap() = uri.clone();
+    // FCM: refuses the access token named in `revoked` with 401.
+    let revoked = Arc::new(Mutex::new(String::new()));
+    let fcm = {
+        let revoked = revoked.clone();
+        service_with(true, move |s| {
+            let r = revoked.lock().unwrap();
+            if !r.is_empty() && s.header("authorization") == Some(&format!("Bearer {r}")) {
+                (401, b"{}".to_vec())
+            } else {
+                (200, b"{}".to_vec())
+            }
+        })
+        .await
+    };
+    let sa_file = dir.path().join("service-account.json");
+    std::fs::write(&sa_file, service_account(&pem, &uri).to_string()).unwrap();
+    let relay = spawn_background(collabzium_relay::RelayConfig {
+        push: PushConfig {
+            fcm_service_account: Some(sa_file),
+            fcm_url: fcm.url.clone(),
+            allow_loopback_http: true,
+            interval: Duration::from_millis(200),
+            ..PushConfig::default()
+        },
+        ..db.config()
+    })
+    .unwrap();
+    let (t, p) = (Device::new(&relay.url()), Device::new(&relay.url()));
+    let cid = pair(&t, &p).await;
+    let fcm_token = "fGx1:APA91bServiceAccount_-.x";
+    let r = t
+        .call(
+            "PUT",
+            "/v1/devices/self/push",
+            "",
+            json!({"kind": "fcm", "token": fcm_token}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let bearer = |s: &Seen| s.header("authorization").unwrap().to_owned();
+
+    // First wake-up: one grant, and FCM gets the token it returned.
+    assert_eq!(
+        p.push(&cid, &[envelope(&cid, 2, 1, 40, 1)]).await.status,
+        200
+    );
+    let f = fcm.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(f.len(), 1);
+    let g = tokens.seen();
+    assert_eq!(g.len(), 1);
+    assert_eq!(g[0].path, "/token");
+    let claims = check_grant(&g[0], &public_der, &uri).unwrap();
+    assert_eq!(claims["aud"], uri.as_str());
+    assert_eq!(f[0].version, hyper::Version::HTTP_2);
+    assert_eq!(
+        f[0].path, "/v1/projects/collabzium-sa/messages:send",
+        "project from the file"
+    );
+    assert_eq!(bearer(&f[0]), "Bearer ya29.sa-token-1");
+
+    // Second, within the token's lifetime: the cached token, no new grant.
+    assert_eq!(
+        p.push(&cid, &[envelope(&cid, 2, 2, 40, 2)]).await.status,
+        200
+    );
+    let f = fcm.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(f.len(), 2);
+    assert_eq!(bearer(&f[1]), "Bearer ya29.sa-token-1");
+    assert_eq!(tokens.seen().len(), 1, "the token endpoint is asked once");
+
+    // FCM revokes the token: one 401, one new grant, the same wake-up resent.
+    *revoked.lock().unwrap() = "ya29.sa-token-1".into();
+    assert_eq!(
+        p.push(&cid, &[envelope(&cid, 2, 3, 40, 3)]).await.status,
+        200
+    );
+    let f = fcm.wait_for(4, Duration::from_secs(10)).await;
+    assert_eq!(f.len(), 4);
+    assert_eq!(bearer(&f[2]), "Bearer ya29.sa-token-1");
+    assert_eq!(bearer(&f[3]), "Bearer ya29.sa-token-2");
+    assert_eq!(f[2].body, f[3].body);
+    assert_eq!(tokens.seen().len(), 2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(fcm.seen().len(), 4, "no further retry");
+    for s in tokens.seen().iter().chain(f.iter()) {
+        let raw = format!("{:?}{}", s.headers, String::from_utf8_lossy(&s.body));
+        assert!(!raw.contains(&b64(&cid)), "no channel id");
+        assert!(!raw.contains("PRIVATE KEY"), "no key material");
+    }
+}
+
+async fn bad_fcm_service_accounts_stop_startup(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((pem, _)) = openssl_rsa_key(dir.path()) else {
+        return;
+    };
+    let uri = "https://oauth2.googleapis.com/token";
+    let good = service_account(&pem, uri);
+    let ec_key = {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let b = STANDARD.encode(doc.as_ref());
+        format!("-----BEGIN PRIVATE KEY-----\n{b}\n-----END PRIVATE KEY-----\n")
+    };
+    let with = |k: &str, v: Value| {
+        let mut j = good.clone();
+        j[k] = v;
+        j.to_string()
+    };
+    let without = |k: &str| {
+        let mut j = good.clone();
+        j.as_object_mut().unwrap().remove(k);
+        j.to_string()
+    };
+    for (name, content, expect) in [
+        (
+            "not-json",
+            "{not json".to_owned(),
+            "not service-account JSON",
+        ),
+        (
+            "garbage-key",
+            with(
+                "private_key",
+                json!("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            ),
+            "private_key",
+        ),
+        ("no-pem", with("private_key", json!("MIIEv")), "private_key"),
+        (
+            "ec-key",
+            with("private_key", json!(ec_key)),
+            "not an RSA PKCS#8 key",
+        ),
+        ("no-email", without("client_email"), "client_email"),
+        (
+            "http-token-uri",
+            with("token_uri", json!("http://oauth2.example/token")),
+            "token_uri",
+        ),
+        ("no-project", without("project_id"), "--push-fcm-project"),
+    ] {
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::write(&file, content).unwrap();
+        let err = spawn_background(collabzium_relay::RelayConfig {
+            push: PushConfig {
+                fcm_service_account: Some(file),
+                ..PushConfig::default()
+            },
+            ..db.config()
+        })
+        .err()
+        .unwrap_or_else(|| panic!("{name}: the relay started"));
+        assert!(
+            matches!(err, collabzium_relay::RelayError::Config(_)),
+            "{name}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(expect), "{name}: {msg}");
+        assert!(
+            !msg.contains("PRIVATE KEY") && !msg.contains("MII"),
+            "{name}: no key in {msg}"
+        );
+    }
+    // A missing file, and both credential kinds at once.
+    let err = spawn_background(collabzium_relay::RelayConfig {
+        push: PushConfig {
+            fcm_service_account: Some(dir.path().join("absent.json")),
+            ..PushConfig::default()
+        },
+        ..db.config()
+    })
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("cannot read"), "{err}");
+    let good_file = dir.path().join("good.json");
+    std::fs::write(&good_file, good.to_string()).unwrap();
+    let err = spawn_background(collabzium_relay::RelayConfig {
+        push: PushConfig {
+            fcm_service_account: Some(good_file.clone()),
+            fcm_token_file: Some(good_file.clone()),
+            fcm_project_id: Some("p".into()),
+            ..PushConfig::default()
+        },
+        ..db.config()
+    })
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("not both"), "{err}");
+    // The same file, well formed, starts a relay.
+    let relay = spawn_background(collabzium_relay::RelayConfig {
+        push: PushConfig {
+            fcm_service_account: Some(good_file),
+            ..PushConfig::default()
+        },
+        ..db.config()
+    });
+    assert!(relay.is_ok(), "{:?}", relay.err());
 }

@@ -93,10 +93,13 @@ struct PushArgs {
     /// VAPID contact, a mailto: or https: URI.
     #[arg(long, env = "COLLABZIUM_RELAY_PUSH_VAPID_SUBJECT")]
     push_vapid_subject: Option<String>,
-    /// Firebase project id for FCM HTTP v1.
+    /// Firebase project id for FCM HTTP v1 (default: the service account's project_id).
     #[arg(long, env = "COLLABZIUM_RELAY_PUSH_FCM_PROJECT")]
     push_fcm_project: Option<String>,
-    /// File holding a current FCM OAuth2 access token (re-read on every send).
+    /// Google service-account key (JSON) for FCM access tokens (preferred).
+    #[arg(long, env = "COLLABZIUM_RELAY_PUSH_FCM_SERVICE_ACCOUNT")]
+    push_fcm_service_account: Option<std::path::PathBuf>,
+    /// Or: a file holding a current FCM OAuth2 access token (re-read on every send).
     #[arg(long, env = "COLLABZIUM_RELAY_PUSH_FCM_TOKEN_FILE")]
     push_fcm_token_file: Option<std::path::PathBuf>,
     /// FCM API base URL.
@@ -145,6 +148,7 @@ impl PushArgs {
             vapid_key_file: self.push_vapid_key,
             vapid_subject: self.push_vapid_subject,
             fcm_project_id: self.push_fcm_project,
+            fcm_service_account: self.push_fcm_service_account,
             fcm_token_file: self.push_fcm_token_file,
             fcm_url: self.push_fcm_url,
             apns_key_file: self.push_apns_key,

@@ -264,8 +264,12 @@ pub struct PushConfig {
     /// VAPID signing key (P-256 PKCS#8, PEM or DER) and its contact.
     pub vapid_key_file: Option<PathBuf>,
     pub vapid_subject: Option<String>,
+    /// Firebase project id; from the service-account file when not given.
     pub fcm_project_id: Option<String>,
-    /// A file holding a current OAuth2 access token for FCM.
+    /// A Google service-account key (JSON) the relay gets FCM access
+    /// tokens with (preferred).
+    pub fcm_service_account: Option<PathBuf>,
+    /// Or: a file holding a current OAuth2 access token for FCM.
     pub fcm_token_file: Option<PathBuf>,
     pub fcm_url: String,
     /// APNs auth key (`.p8`), its key id, the team id and the app's bundle id.
@@ -291,6 +295,7 @@ impl Default for PushConfig {
             vapid_key_file: None,
             vapid_subject: None,
             fcm_project_id: None,
+            fcm_service_account: None,
             fcm_token_file: None,
             fcm_url: "https://fcm.googleapis.com".into(),
             apns_key_file: None,
@@ -321,14 +326,24 @@ impl PushConfig {
         {
             return Err("push_cover_period must be between 1m and 7d".into());
         }
-        let groups: [(&str, &[bool]); 3] = [
+        if self.fcm_service_account.is_some() && self.fcm_token_file.is_some() {
+            return Err(
+                "FCM takes --push-fcm-service-account or --push-fcm-token-file, not both".into(),
+            );
+        }
+        if self.fcm_project_id.is_some()
+            && self.fcm_service_account.is_none()
+            && self.fcm_token_file.is_none()
+        {
+            return Err("FCM needs --push-fcm-service-account or --push-fcm-token-file".into());
+        }
+        if self.fcm_token_file.is_some() && self.fcm_project_id.is_none() {
+            return Err("FCM needs --push-fcm-project with --push-fcm-token-file".into());
+        }
+        let groups: [(&str, &[bool]); 2] = [
             (
                 "Web Push needs --push-vapid-key and --push-vapid-subject",
                 &[self.vapid_key_file.is_some(), self.vapid_subject.is_some()],
-            ),
-            (
-                "FCM needs --push-fcm-project and --push-fcm-token-file",
-                &[self.fcm_project_id.is_some(), self.fcm_token_file.is_some()],
             ),
             (
                 "APNs needs --push-apns-key, --push-apns-key-id, --push-apns-team-id and --push-apns-topic",
@@ -356,19 +371,45 @@ impl PushConfig {
             }) as Arc<dyn Provider>),
             _ => None,
         };
-        let fcm = match (&self.fcm_project_id, &self.fcm_token_file) {
-            (Some(p), Some(f)) => {
-                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        let auth = match (&self.fcm_service_account, &self.fcm_token_file) {
+            (Some(f), _) => Some(fcm::FcmAuth::ServiceAccount(Box::new(
+                fcm::ServiceAccount::from_file(f, self.allow_loopback_http)
+                    .map_err(|e| e.to_string())?,
+            ))),
+            (None, Some(f)) => Some(fcm::FcmAuth::TokenFile(f.clone())),
+            (None, None) => None,
+        };
+        let fcm = match auth {
+            Some(auth) => {
+                let project = match (&self.fcm_project_id, &auth) {
+                    (Some(p), _) => p.clone(),
+                    (None, fcm::FcmAuth::ServiceAccount(sa)) => sa
+                        .project_id()
+                        .ok_or(
+                            "FCM needs --push-fcm-project: the service account names no project_id",
+                        )?
+                        .to_owned(),
+                    (None, fcm::FcmAuth::TokenFile(_)) => {
+                        return Err(
+                            "FCM needs --push-fcm-project with --push-fcm-token-file".into()
+                        );
+                    }
+                };
+                if project.is_empty()
+                    || !project
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
                     return Err("the FCM project id has unexpected characters".into());
                 }
                 Some(Arc::new(fcm::Fcm {
                     base_url: self.fcm_url.clone(),
-                    project_id: p.clone(),
-                    access_token_file: f.clone(),
+                    project_id: project,
+                    auth,
                     allow_loopback_http: self.allow_loopback_http,
                 }) as Arc<dyn Provider>)
             }
-            _ => None,
+            None => None,
         };
         let apns = match (
             &self.apns_key_file,
@@ -678,6 +719,31 @@ mod tests {
         };
         assert!(c.validate().unwrap_err().contains("APNs"));
         assert!(PushConfig::default().validate().is_ok());
+        let both = PushConfig {
+            fcm_service_account: Some("sa.json".into()),
+            fcm_token_file: Some("token".into()),
+            ..PushConfig::default()
+        };
+        assert!(both.validate().unwrap_err().contains("not both"));
+        let no_project = PushConfig {
+            fcm_token_file: Some("token".into()),
+            ..PushConfig::default()
+        };
+        assert!(no_project
+            .validate()
+            .unwrap_err()
+            .contains("--push-fcm-project"));
+        let no_credentials = PushConfig {
+            fcm_project_id: Some("p".into()),
+            ..PushConfig::default()
+        };
+        assert!(no_credentials.validate().is_err());
+        // The project may come from the service-account file.
+        let sa_only = PushConfig {
+            fcm_service_account: Some("sa.json".into()),
+            ..PushConfig::default()
+        };
+        assert!(sa_only.validate().is_ok());
         let c = PushConfig {
             interval: Duration::from_millis(1),
             ..PushConfig::default()
