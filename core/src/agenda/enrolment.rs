@@ -75,10 +75,7 @@ impl EnrolmentState {
 
     /// The program's reminder policy narrowed by the patient's preferences.
     pub fn reminders(&self) -> EffectiveReminders {
-        EffectiveReminders::new(
-            &self.program.reminders,
-            self.reminder_preferences.as_ref(),
-        )
+        EffectiveReminders::new(&self.program.reminders, self.reminder_preferences.as_ref())
     }
 
     /// Adds a zone change; out-of-order changes are placed where they belong.

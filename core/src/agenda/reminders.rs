@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 use super::enrolment::{EnrolmentState, ReminderEventKind};
-use super::preferences::EffectiveReminders;
 use super::items::{items, Item, ItemKind, ItemState};
+use super::preferences::EffectiveReminders;
 pub use crate::platform::{Notification, ReminderKind};
 use crate::platform::{NotificationScheduler, SchedulerError};
 use crate::program::TimeOfDay;

@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use super::enrolment::{EnrolmentState, ReminderEvent, ReminderEventKind};
 use super::items::{items, Item, ItemState};
+use super::preferences::ReminderPreferences;
 use super::records::{
     ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ReminderSummaryRecord,
     ZoneChangeRecord,
 };
-use super::preferences::ReminderPreferences;
 use super::reminders::plan_reminders;
 use crate::domain::TreatmentMode;
 use crate::error::{Error, Result};

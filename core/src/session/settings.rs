@@ -55,7 +55,9 @@ impl Session {
         prefs: &ReminderPreferences,
         at: DateTime<Utc>,
     ) -> Result<ScheduleUpdate> {
-        self.update(at, |store, _| agenda::set_reminder_preferences(store, prefs))
+        self.update(at, |store, _| {
+            agenda::set_reminder_preferences(store, prefs)
+        })
     }
 
     /// The check-ins as a FHIR R4 Bundle (JSON text, plaintext: write it
