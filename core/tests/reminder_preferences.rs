@@ -552,3 +552,18 @@ fn setting_preferences_saves_replans_and_shows_on_the_settings_screen() {
             .enabled
     );
 }
+
+#[test]
+fn text_fields_are_parsed_and_refused_by_name() {
+    let ok =
+        ReminderPreferences::from_text(true, Some("22:00"), Some("07:00"), None, Some(1)).unwrap();
+    assert_eq!(ok.quiet_hours, Some(quiet("22:00", "07:00")));
+    let bad = |s: Option<&str>, e: Option<&str>, c: Option<&str>| {
+        field(ReminderPreferences::from_text(true, s, e, c, None).unwrap_err())
+    };
+    assert_eq!(bad(Some("25:00"), Some("07:00"), None), "quiet_hours.start");
+    assert_eq!(bad(Some("22:00"), Some("7"), None), "quiet_hours.end");
+    assert_eq!(bad(Some("22:00"), None, None), "quiet_hours.end");
+    assert_eq!(bad(None, Some("07:00"), None), "quiet_hours.start");
+    assert_eq!(bad(None, None, Some("noon")), "checkin_time");
+}

@@ -47,6 +47,42 @@ impl Default for ReminderPreferences {
 impl ReminderPreferences {
     pub const ID: &'static str = "current";
 
+    /// Builds preferences from the apps' text fields (`HH:MM` times); the
+    /// error names the field. Quiet hours need both ends or neither.
+    pub fn from_text(
+        enabled: bool,
+        quiet_start: Option<&str>,
+        quiet_end: Option<&str>,
+        checkin_time: Option<&str>,
+        max_per_day: Option<u32>,
+    ) -> Result<Self> {
+        let time = |field: &str, s: Option<&str>| -> Result<Option<TimeOfDay>> {
+            s.map(|s| {
+                s.parse::<TimeOfDay>()
+                    .map_err(|_| Error::invalid(field, "must be a time of day HH:MM"))
+            })
+            .transpose()
+        };
+        let start = time("quiet_hours.start", quiet_start)?;
+        let end = time("quiet_hours.end", quiet_end)?;
+        let quiet_hours = match (start, end) {
+            (Some(start), Some(end)) => Some(QuietHours { start, end }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(Error::invalid("quiet_hours.end", "is needed with a start"))
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid("quiet_hours.start", "is needed with an end"))
+            }
+        };
+        Ok(ReminderPreferences {
+            enabled,
+            quiet_hours,
+            checkin_time: time("checkin_time", checkin_time)?,
+            max_per_day,
+        })
+    }
+
     /// Checks the preferences against the program's policy; the error names
     /// the field.
     pub fn validate(&self, program: &ReminderPolicy) -> Result<()> {
