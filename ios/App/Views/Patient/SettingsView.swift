@@ -126,9 +126,9 @@ struct SettingsView: View {
                 switch e {
                 case let .invalid(field) where field.hasPrefix("quiet_hours"):
                     Text("Please choose both a start and an end for your quiet hours, at different times.")
-                case .invalid("max_per_day"):
+                case .invalid(field: "max_per_day"):
                     Text("Please choose a number from 1 to \(programMax).")
-                case .invalid("checkin_time"):
+                case .invalid(field: "checkin_time"):
                     Text("Please choose a time for check-in reminders.")
                 default:
                     ErrorBanner(error: e)
