@@ -401,7 +401,7 @@ object Journeys : TestSuite() {
             val before = planned.toList()
             runBlocking { settings.setReminderPreferences(true, "17:00" to "7pm", null, null) }
             assertEquals(ScreenError.Invalid("quiet_hours.end"), settings.state.value.preferencesError)
-            runBlocking { settings.setReminderPreferences(true, null, null, null, 3u) }
+            runBlocking { settings.setReminderPreferences(true, null, null, 3u) }
             assertEquals(ScreenError.Invalid("max_per_day"), settings.state.value.preferencesError, "above the program's 2")
             assertEquals(before, planned)
 
