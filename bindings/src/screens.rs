@@ -312,6 +312,13 @@ impl PatientStore {
     }
 }
 
+/// A local `HH:MM` span without reminders; `start > end` spans midnight.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct QuietSpan {
+    pub start: String,
+    pub end: String,
+}
+
 /// The settings screen: zone, the program's reminder policy, the audit log.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SettingsScreen {
@@ -321,6 +328,17 @@ pub struct SettingsScreen {
     pub quiet_start: Option<String>,
     pub quiet_end: Option<String>,
     pub max_reminders_per_day: Option<u32>,
+    /// The patient's own choices (`None`: as the program says); reminders
+    /// are on unless the patient turned them off.
+    pub reminders_enabled: bool,
+    pub my_quiet_start: Option<String>,
+    pub my_quiet_end: Option<String>,
+    pub my_checkin_time: Option<String>,
+    pub my_max_per_day: Option<u32>,
+    /// What the plan uses: every quiet span in force (program's first) and
+    /// the lower daily limit. Empty / `None` before enrolment.
+    pub effective_quiet_hours: Vec<QuietSpan>,
+    pub effective_max_per_day: Option<u32>,
     pub audit: Vec<crate::types::AuditEntry>,
     pub audit_intact: bool,
     pub has_recovery_key: bool,
@@ -332,16 +350,60 @@ impl PatientStore {
     pub fn settings_screen(&self) -> Result<SettingsScreen> {
         let s = self.session.settings_screen()?;
         let r = s.reminders.as_ref();
+        let p = s.reminder_preferences.as_ref();
+        let e = s.effective_reminders.as_ref();
         Ok(SettingsScreen {
             time_zone: s.time_zone,
             reminder_time: r.map(|r| r.time_of_day.to_string()),
             quiet_start: r.and_then(|r| r.quiet_hours).map(|q| q.start.to_string()),
             quiet_end: r.and_then(|r| r.quiet_hours).map(|q| q.end.to_string()),
             max_reminders_per_day: r.map(|r| r.max_per_day),
+            reminders_enabled: p.is_none_or(|p| p.enabled),
+            my_quiet_start: p.and_then(|p| p.quiet_hours).map(|q| q.start.to_string()),
+            my_quiet_end: p.and_then(|p| p.quiet_hours).map(|q| q.end.to_string()),
+            my_checkin_time: p.and_then(|p| p.checkin_time).map(|t| t.to_string()),
+            my_max_per_day: p.and_then(|p| p.max_per_day),
+            effective_quiet_hours: e
+                .map(|e| {
+                    e.quiet_hours
+                        .iter()
+                        .map(|q| QuietSpan {
+                            start: q.start.to_string(),
+                            end: q.end.to_string(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            effective_max_per_day: e.map(|e| e.max_per_day),
             audit: s.audit.into_iter().map(Into::into).collect(),
             audit_intact: s.audit_verification.ok,
             has_recovery_key: s.has_recovery_key,
         })
+    }
+
+    /// Saves the patient's reminder preferences (`HH:MM` times; quieter
+    /// than the program, never noisier) and re-plans the reminders. Errors
+    /// name the field: `quiet_hours.start`, `quiet_hours.end`,
+    /// `checkin_time`, `max_per_day`.
+    #[uniffi::method(default(at_millis = None))]
+    pub fn set_reminder_preferences(
+        &self,
+        enabled: bool,
+        quiet_start: Option<String>,
+        quiet_end: Option<String>,
+        checkin_time: Option<String>,
+        max_per_day: Option<u32>,
+        at_millis: Option<i64>,
+    ) -> Result<crate::schedule::ScheduleUpdate> {
+        let prefs = collabzium_core::agenda::ReminderPreferences::from_text(
+            enabled,
+            quiet_start.as_deref(),
+            quiet_end.as_deref(),
+            checkin_time.as_deref(),
+            max_per_day,
+        )?;
+        let at = self.session.instant(at_millis)?;
+        Ok(self.session.set_reminder_preferences(&prefs, at)?.into())
     }
 
     /// The check-ins as a FHIR R4 Bundle, JSON text (plaintext: write it

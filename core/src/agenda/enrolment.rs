@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::preferences::{EffectiveReminders, ReminderPreferences};
 use crate::domain::TreatmentMode;
 use crate::program::Program;
 use crate::schedule::{resolve_local, resolve_local_in_history, Occurrence, Tz, ZoneSpan};
@@ -50,6 +51,8 @@ pub struct EnrolmentState {
     pub approvals: HashMap<String, DateTime<Utc>>,
     /// In time order.
     pub reminder_events: Vec<ReminderEvent>,
+    /// The patient's reminder settings; `None` follows the program.
+    pub reminder_preferences: Option<ReminderPreferences>,
 }
 
 impl EnrolmentState {
@@ -66,7 +69,13 @@ impl EnrolmentState {
             completions: HashMap::new(),
             approvals: HashMap::new(),
             reminder_events: Vec::new(),
+            reminder_preferences: None,
         }
+    }
+
+    /// The program's reminder policy narrowed by the patient's preferences.
+    pub fn reminders(&self) -> EffectiveReminders {
+        EffectiveReminders::new(&self.program.reminders, self.reminder_preferences.as_ref())
     }
 
     /// Adds a zone change; out-of-order changes are placed where they belong.

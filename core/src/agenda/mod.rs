@@ -9,6 +9,7 @@
 mod engagement;
 mod enrolment;
 mod items;
+mod preferences;
 mod records;
 mod reminders;
 mod screen;
@@ -17,6 +18,7 @@ mod service;
 pub use engagement::{engagement, Engagement, ModuleStall};
 pub use enrolment::{EnrolmentState, ReminderEvent, ReminderEventKind};
 pub use items::{items, module_item_id, Item, ItemKind, ItemState, MODULE_DUE_DAYS};
+pub use preferences::{EffectiveReminders, ReminderPreferences};
 pub use records::{
     ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ReminderSummaryRecord,
     ZoneChangeRecord,
@@ -27,5 +29,5 @@ pub use reminders::{
 pub use screen::{agenda, Agenda, NextUnlock, Progress};
 pub use service::{
     change_zone, check_instant, complete, enrol, load_state, record_approval,
-    record_reminder_event, replan, EnrolmentSummary, ReplanOutcome,
+    record_reminder_event, replan, set_reminder_preferences, EnrolmentSummary, ReplanOutcome,
 };

@@ -11,9 +11,10 @@ use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 use super::enrolment::{EnrolmentState, ReminderEventKind};
 use super::items::{items, Item, ItemKind, ItemState};
+use super::preferences::EffectiveReminders;
 pub use crate::platform::{Notification, ReminderKind};
 use crate::platform::{NotificationScheduler, SchedulerError};
-use crate::program::{QuietHours, TimeOfDay};
+use crate::program::TimeOfDay;
 
 /// Most reminders one plan holds, whatever the platform asks for.
 pub const MAX_PLANNED_REMINDERS: u32 = 512;
@@ -33,7 +34,10 @@ pub fn plan_reminders(st: &EnrolmentState, now: DateTime<Utc>, count: u32) -> Ve
     if count == 0 {
         return Vec::new();
     }
-    let policy = &st.program.reminders;
+    let policy = st.reminders();
+    if !policy.enabled {
+        return Vec::new();
+    }
     let all = items(st, now);
     let today = st.local_date(now);
     let horizon = st
@@ -50,7 +54,9 @@ pub fn plan_reminders(st: &EnrolmentState, now: DateTime<Utc>, count: u32) -> Ve
         if it.state != ItemState::Upcoming {
             continue;
         }
-        let fire = out_of_quiet(st, policy.quiet_hours, opens);
+        let Some(fire) = out_of_quiet(st, &policy, preferred(st, &policy, opens, closes)) else {
+            continue;
+        };
         if fire <= now || fire >= closes {
             continue;
         }
@@ -75,7 +81,7 @@ pub fn plan_reminders(st: &EnrolmentState, now: DateTime<Utc>, count: u32) -> Ve
     'days: while day <= horizon && out.len() < count {
         let mut cands = by_day.remove(&day).unwrap_or_default();
         crate::sort::sort_by_key(&mut cands, |c| c.fire);
-        if let Some(n) = nudge(st, &all, &cands, day, now) {
+        if let Some(n) = nudge(st, &policy, &all, &cands, day, now) {
             cands.push(n);
         }
         // Check-ins first, then the nudge, within the daily cap.
@@ -107,16 +113,16 @@ pub fn plan_reminders(st: &EnrolmentState, now: DateTime<Utc>, count: u32) -> Ve
 /// reminder of its own that day.
 fn nudge(
     st: &EnrolmentState,
+    policy: &EffectiveReminders,
     all: &[Item],
     own: &[Candidate],
     day: NaiveDate,
     now: DateTime<Utc>,
 ) -> Option<Candidate> {
-    let policy = &st.program.reminders;
     let fire = st
         .place(day.and_time(policy.time_of_day.to_naive_time()))
         .utc;
-    if fire <= now || is_quiet(st, policy.quiet_hours, fire) {
+    if fire <= now || is_quiet(st, policy, fire) {
         return None;
     }
     let covered = |id: &str| own.iter().any(|c| c.item_ids.iter().any(|i| i == id));
@@ -178,23 +184,63 @@ fn time_of_day(local: NaiveDateTime) -> TimeOfDay {
     TimeOfDay::new(local.hour() as u8, local.minute() as u8).expect("chrono times are in range")
 }
 
-fn is_quiet(st: &EnrolmentState, q: Option<QuietHours>, t: DateTime<Utc>) -> bool {
-    q.is_some_and(|q| q.contains(time_of_day(st.local_at(t))))
+fn is_quiet(st: &EnrolmentState, policy: &EffectiveReminders, t: DateTime<Utc>) -> bool {
+    policy.is_quiet(time_of_day(st.local_at(t)))
 }
 
-/// `t`, or the end of the quiet hours it falls in (same night).
-fn out_of_quiet(st: &EnrolmentState, q: Option<QuietHours>, t: DateTime<Utc>) -> DateTime<Utc> {
-    let Some(q) = q.filter(|q| q.contains(time_of_day(st.local_at(t)))) else {
-        return t;
+/// The check-in's reminder time: the patient's preferred time on the first
+/// local day at or after it opens, if that is still before it closes; else
+/// the moment it opens.
+fn preferred(
+    st: &EnrolmentState,
+    policy: &EffectiveReminders,
+    opens: DateTime<Utc>,
+    closes: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let Some(pref) = policy.checkin_time else {
+        return opens;
     };
-    let local = st.local_at(t);
-    let end = q.end.to_naive_time();
-    let date = if local.time() < end {
-        local.date()
-    } else {
-        local.date().succ_opt().unwrap_or(local.date())
-    };
-    st.place(date.and_time(end)).utc.max(t)
+    let day = st.local_date(opens);
+    [Some(day), day.succ_opt()]
+        .into_iter()
+        .flatten()
+        .map(|d| st.place(d.and_time(pref.to_naive_time())).utc)
+        .find(|&t| t >= opens)
+        .filter(|&t| t < closes)
+        .unwrap_or(opens)
+}
+
+/// `t`, or the first moment after it outside every quiet span; `None` when
+/// the spans leave no way out (they cover the whole day between them).
+fn out_of_quiet(
+    st: &EnrolmentState,
+    policy: &EffectiveReminders,
+    mut t: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    // Each step leaves one span; a few steps cover any overlap of the
+    // program's and the patient's spans.
+    for _ in 0..8 {
+        let local = st.local_at(t);
+        let now = time_of_day(local);
+        let Some(q) = policy.quiet_hours.iter().find(|q| q.contains(now)) else {
+            return Some(t);
+        };
+        let end = q.end.to_naive_time();
+        let date = if local.time() < end {
+            local.date()
+        } else {
+            local.date().succ_opt()?
+        };
+        let placed = st.place(date.and_time(end)).utc;
+        // On the night clocks fall back the end can resolve to its first
+        // pass, before `t`: move on by wall-clock minutes instead.
+        t = if placed > t {
+            placed
+        } else {
+            t + (date.and_time(end) - local)
+        };
+    }
+    None
 }
 
 fn notification(st: &EnrolmentState, c: Candidate) -> Notification {

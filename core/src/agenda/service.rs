@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::enrolment::{EnrolmentState, ReminderEvent, ReminderEventKind};
 use super::items::{items, Item, ItemState};
+use super::preferences::ReminderPreferences;
 use super::records::{
     ApprovalRecord, CompletionRecord, EnrolmentRecord, ReminderEventRecord, ReminderSummaryRecord,
     ZoneChangeRecord,
@@ -176,8 +177,19 @@ pub fn load_state(store: &Store) -> Result<EnrolmentState> {
                 });
             }
         }
+        st.reminder_preferences = tx
+            .get::<ReminderPreferences>(ReminderPreferences::ID)?
+            .map(|p| p.value);
         Ok(st)
     })
+}
+
+/// Saves the patient's reminder preferences after checking them against the
+/// enrolled program's policy. Needs an enrolment (`NotFound` without one).
+pub fn set_reminder_preferences(store: &Store, prefs: &ReminderPreferences) -> Result<()> {
+    let st = load_state(store)?;
+    prefs.validate(&st.program.reminders)?;
+    store.write(|tx| tx.put(ReminderPreferences::ID, prefs))
 }
 
 /// Marks an open, due or overdue item done at `at`; completing a completed

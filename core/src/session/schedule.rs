@@ -20,7 +20,7 @@ pub struct ScheduleUpdate {
 impl Session {
     /// Runs `f`, re-plans, then reads the new agenda, all under the plan
     /// lock so the screen matches the plan just handed over.
-    fn update<T>(
+    pub(super) fn update<T>(
         &self,
         at: DateTime<Utc>,
         f: impl FnOnce(&Store, DateTime<Utc>) -> Result<T>,

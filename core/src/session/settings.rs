@@ -1,8 +1,10 @@
 //! The patient's settings screen in one call, and the FHIR export as text
 //! for a file the app chooses.
 
-use super::Session;
-use crate::agenda;
+use chrono::{DateTime, Utc};
+
+use super::{ScheduleUpdate, Session};
+use crate::agenda::{self, EffectiveReminders, ReminderPreferences};
 use crate::audit::{AuditEntry, AuditEvent, AuditVerification};
 use crate::checkin::fhir;
 use crate::error::{Error, Result};
@@ -16,6 +18,11 @@ pub struct SettingsScreen {
     /// The enrolled program's reminder policy (daily time, quiet hours,
     /// limit); `None` before enrolment.
     pub reminders: Option<ReminderPolicy>,
+    /// What the patient chose; `None` when they never changed anything.
+    pub reminder_preferences: Option<ReminderPreferences>,
+    /// The program's policy narrowed by the patient's preferences: what the
+    /// reminder plan uses. `None` before enrolment.
+    pub effective_reminders: Option<EffectiveReminders>,
     pub audit: Vec<AuditEntry>,
     pub audit_verification: AuditVerification,
     pub has_recovery_key: bool,
@@ -23,18 +30,33 @@ pub struct SettingsScreen {
 
 impl Session {
     pub fn settings_screen(&self) -> Result<SettingsScreen> {
-        let reminders = match agenda::load_state(&self.store) {
-            Ok(st) => Some(st.program.reminders.clone()),
+        let st = match agenda::load_state(&self.store) {
+            Ok(st) => Some(st),
             // Not enrolled yet: no reminders to show.
             Err(Error::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
         Ok(SettingsScreen {
             time_zone: self.store.profile()?.map(|p| p.time_zone),
-            reminders,
+            reminders: st.as_ref().map(|s| s.program.reminders.clone()),
+            reminder_preferences: st.as_ref().and_then(|s| s.reminder_preferences.clone()),
+            effective_reminders: st.as_ref().map(|s| s.reminders()),
             audit: self.store.audit_entries()?,
             audit_verification: self.store.verify_audit()?,
             has_recovery_key: crate::backup::has_recovery_key(&self.store)?,
+        })
+    }
+
+    /// Saves the patient's reminder preferences (quieter than the program,
+    /// never noisier) and re-plans under the plan lock, like every agenda
+    /// change. Needs an enrolment; invalid values fail naming the field.
+    pub fn set_reminder_preferences(
+        &self,
+        prefs: &ReminderPreferences,
+        at: DateTime<Utc>,
+    ) -> Result<ScheduleUpdate> {
+        self.update(at, |store, _| {
+            agenda::set_reminder_preferences(store, prefs)
         })
     }
 

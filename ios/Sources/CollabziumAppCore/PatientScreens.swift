@@ -708,6 +708,17 @@ public struct SettingsState: Sendable {
     public var reminderTime: String?
     public var quietHours: (start: String, end: String)?
     public var maxRemindersPerDay: UInt32?
+    /// The patient's own reminder preferences: quieter than the program, never noisier.
+    /// `nil` fields follow the program.
+    public var remindersEnabled = true
+    public var myQuietHours: (start: String, end: String)?
+    public var myCheckinTime: String?
+    public var myMaxPerDay: UInt32?
+    /// What the reminder plan uses: every quiet span in force and the lower daily limit.
+    public var effectiveQuietHours: [(start: String, end: String)] = []
+    public var effectiveMaxPerDay: UInt32?
+    /// The last `setReminderPreferences` refused; `.invalid(field:)` names what (e.g. "quiet_hours.start").
+    public var preferencesError: ScreenError?
     public var hasRecoveryKey: Bool?
     public var export: String?
     /// Where the last export to a file went.
@@ -751,9 +762,42 @@ public final class SettingsPresenter: StateHolder {
             if let start = v.quietStart, let end = v.quietEnd { state.quietHours = (start, end) } else { state.quietHours = nil }
             state.maxRemindersPerDay = v.maxRemindersPerDay
             state.hasRecoveryKey = v.hasRecoveryKey
+            state.remindersEnabled = v.remindersEnabled
+            if let start = v.myQuietStart, let end = v.myQuietEnd { state.myQuietHours = (start, end) } else { state.myQuietHours = nil }
+            state.myCheckinTime = v.myCheckinTime
+            state.myMaxPerDay = v.myMaxPerDay
+            state.effectiveQuietHours = v.effectiveQuietHours.map { (start: $0.start, end: $0.end) }
+            state.effectiveMaxPerDay = v.effectiveMaxPerDay
             state.error = nil
         case let .failure(e):
             state.error = e
+        }
+    }
+
+    /// Saves the patient's reminder preferences ("HH:MM" local times; quiet hours may cross
+    /// midnight) and the core re-plans the reminders. A refusal is `state.preferencesError`.
+    public func setReminderPreferences(
+        enabled: Bool,
+        quietHours: (start: String, end: String)?,
+        checkinTime: String?,
+        maxPerDay: UInt32?,
+        atMillis: Int64? = nil
+    ) async {
+        let store = self.store
+        let (qs, qe) = (quietHours?.start, quietHours?.end)
+        let out = await core {
+            try store.setReminderPreferences(
+                enabled: enabled, quietStart: qs, quietEnd: qe,
+                checkinTime: checkinTime, maxPerDay: maxPerDay, atMillis: atMillis)
+        }
+        switch out {
+        case let .success(u):
+            state.remindersScheduled = u.reminders.scheduled
+            state.reminderError = u.reminders.error
+            state.preferencesError = nil
+            await refresh()
+        case let .failure(e):
+            state.preferencesError = e
         }
     }
 

@@ -262,6 +262,54 @@ final class Journeys: XCTestCase, @unchecked Sendable {
         if case .failure? = settings.state.error {} else { XCTFail("an unwritable place is a state: \(String(describing: settings.state.error))") }
     }
 
+    /// Kotlin: "patient sets quiet hours and reminders re-plan"
+    func testPatientSetsQuietHoursAndRemindersReplan() async throws {
+        let dir = try makeTempDir()
+        let store = try await onboard(dir.appendingPathComponent("p.db").path, "Pat", zone: "Europe/Berlin", locale: "en-GB",
+                                      country: "GB", passphrase: nil)
+        addTeardownBlock { store.closeStore() }
+        let scheduler = PlanRecorder()
+        let schedule = PatientSchedule(store: store, scheduler: scheduler)
+        _ = try schedule.enrol(programJson: try program("low-mood-8w"), startDate: isoDay(offsetDays: 1), timeZone: "Europe/Berlin")
+        func hhmm(_ n: PlannedNotification) -> String { String(n.localTime.dropFirst(11).prefix(5)) }
+        // The program reminds of the weekly PHQ-9 when it opens, at 18:00.
+        XCTAssertTrue(scheduler.plan.contains { $0.kind == .checkin && hhmm($0) == "18:00" }, "\(scheduler.plan)")
+        let settings = SettingsPresenter(store: store, schedule: schedule, transport: URLSessionTransport())
+
+        // Refusals name the field and leave the plan alone.
+        let before = scheduler.plan
+        await settings.setReminderPreferences(enabled: true, quietHours: ("17:00", "7pm"), checkinTime: nil, maxPerDay: nil)
+        XCTAssertEqual(settings.state.preferencesError, .invalid(field: "quiet_hours.end"))
+        await settings.setReminderPreferences(enabled: true, quietHours: nil, checkinTime: nil, maxPerDay: 3)
+        XCTAssertEqual(settings.state.preferencesError, .invalid(field: "max_per_day"), "above the program's 2")
+        XCTAssertEqual(before, scheduler.plan)
+
+        // Quiet from 17:00 across midnight to 09:00, one reminder a day.
+        await settings.setReminderPreferences(enabled: true, quietHours: ("17:00", "09:00"), checkinTime: nil, maxPerDay: 1)
+        let s = settings.state
+        XCTAssertNil(s.preferencesError)
+        let plan = scheduler.plan
+        XCTAssertEqual(s.remindersScheduled, UInt32(plan.count))
+        XCTAssertFalse(plan.isEmpty)
+        for n in plan {
+            let t = hhmm(n)
+            XCTAssertTrue(t >= "09:00" && t < "17:00", "\(t) is in the patient's quiet hours")
+        }
+        XCTAssertTrue(plan.contains { $0.kind == .checkin && hhmm($0) == "09:00" }, "moved to the end of the quiet hours")
+        XCTAssertTrue(Dictionary(grouping: plan) { String($0.localTime.prefix(10)) }.values.allSatisfy { $0.count == 1 })
+        XCTAssertEqual(s.myQuietHours?.start, "17:00")
+        XCTAssertEqual(s.myQuietHours?.end, "09:00")
+        XCTAssertEqual(s.myMaxPerDay, 1)
+        XCTAssertEqual(s.effectiveQuietHours.map { "\($0.start)-\($0.end)" }, ["21:30-08:00", "17:00-09:00"])
+        XCTAssertEqual(s.effectiveMaxPerDay, 1)
+        XCTAssertEqual(s.maxRemindersPerDay, 2, "the program's own limit still shows")
+
+        // Off: nothing is left pending.
+        await settings.setReminderPreferences(enabled: false, quietHours: ("17:00", "09:00"), checkinTime: nil, maxPerDay: 1)
+        XCTAssertTrue(scheduler.plan.isEmpty)
+        XCTAssertFalse(settings.state.remindersEnabled)
+    }
+
     /// Kotlin: "patient reads week 1 and does an exercise; Today shows it done"
     func testPatientReadsWeek1AndDoesAnExerciseTodayShowsItDone() async throws {
         let store = try await onboard(try makeTempDir().appendingPathComponent("p.db").path, "Pat", zone: "Europe/Berlin",
@@ -423,5 +471,17 @@ final class Journeys: XCTestCase, @unchecked Sendable {
         let caseload = CaseloadPresenter(store: p.therapist, formats: p.therapistFormats)
         await caseload.refresh()
         XCTAssertEqual(caseload.state.rows.map(\.label), ["Pat"])
+    }
+}
+
+/// Keeps the whole last plan handed over, to read its local times and kinds.
+final class PlanRecorder: NotificationScheduler, @unchecked Sendable {
+    private let held = Locked<[PlannedNotification]>([])
+    var plan: [PlannedNotification] { held.value }
+
+    func maxPending() -> UInt32 { 64 }
+
+    func replacePending(notifications: [PlannedNotification]) throws {
+        held.value = notifications
     }
 }

@@ -4,6 +4,7 @@ package org.collabzium.app
 import android.content.Intent
 import android.net.Uri
 import android.os.Bundle
+import android.util.TypedValue
 import android.widget.CheckBox
 import kotlinx.coroutines.launch
 import org.collabzium.AgendaItemKind
@@ -512,19 +513,23 @@ class SettingsActivity : BaseActivity() {
         val store = storeOrRestart() ?: return
         val schedule = services.schedule ?: return
         val presenter = SettingsPresenter(store, schedule, services.transport)
-        render(presenter.state) { s ->
+        lateinit var draw: (SettingsState) -> Unit
+        // The time pickers change the draft outside the presenter's state: draw again by hand.
+        redraw = { draw(presenter.state.value) }
+        draw = draw@{ s ->
             if (s.erased) {
                 services.scheduler.replacePending(emptyList())
                 org.collabzium.platform.SyncJobService.cancel(this)
                 go(LaunchActivity::class.java)
                 finishAffinity()
-                return@render
+                return@draw
             }
             content.removeAllViews()
             content.addView(text(getString(R.string.settings_title), title = true))
             s.reminderTime?.let { content.addView(text(getString(R.string.settings_reminder_time, it))) }
             s.quietHours?.let { (from, to) -> content.addView(text(getString(R.string.settings_quiet_hours, from, to))) }
             s.maxRemindersPerDay?.let { content.addView(text(getString(R.string.settings_reminder_limit, it.toInt()), muted = true)) }
+            reminderPreferences(presenter, s)
             s.timeZone?.let { content.addView(text(getString(R.string.settings_time_zone, it))) }
             content.addView(button(getString(R.string.settings_use_this_zone)) {
                 scope.launch { presenter.changeTimeZone(java.util.TimeZone.getDefault().id) }
@@ -558,6 +563,84 @@ class SettingsActivity : BaseActivity() {
             for (e in s.audit.takeLast(50).asReversed()) content.addView(text("${e.event} ${e.detail}", muted = true))
             s.error?.let { content.addView(text(errorText(it))) }
         }
+        render(presenter.state) { draw(it) }
         scope.launch { presenter.refresh() }
+    }
+    /** What the patient is choosing, kept across redraws until saved; filled from the core's state once. */
+    private class Draft(var enabled: Boolean, var quietFrom: String?, var quietTo: String?, var checkinTime: String?, var limit: String)
+
+    private var draft: Draft? = null
+    private var redraw: () -> Unit = {}
+
+    /** "Your reminders": on/off, quiet hours and a check-in time via TimePicker dialogs, a daily limit. */
+    private fun reminderPreferences(presenter: SettingsPresenter, s: SettingsState) {
+        val programMax = s.maxRemindersPerDay ?: return // not enrolled: nothing to narrow
+        val d = draft ?: Draft(
+            s.remindersEnabled, s.myQuietHours?.first, s.myQuietHours?.second, s.myCheckinTime,
+            (s.myMaxPerDay ?: programMax).toString(),
+        ).also { draft = it }
+        content.addView(text(getString(R.string.settings_my_reminders), title = true))
+        content.addView(text(getString(R.string.settings_my_reminders_note), muted = true))
+        content.addView(CheckBox(this).apply {
+            text = getString(R.string.settings_reminders_on)
+            contentDescription = getString(R.string.settings_reminders_on)
+            setTextSize(TypedValue.COMPLEX_UNIT_SP, 18f)
+            minHeight = dp(48)
+            minimumHeight = dp(48)
+            isChecked = d.enabled
+            setOnCheckedChangeListener { _, on -> d.enabled = on }
+        })
+        fun pick(current: String?, fallback: String, done: (String) -> Unit) {
+            val (h, m) = (current ?: fallback).split(":").map { it.toInt() }
+            android.app.TimePickerDialog(this, { _, hour, minute ->
+                done("%02d:%02d".format(java.util.Locale.ROOT, hour, minute))
+                redraw()
+            }, h, m, android.text.format.DateFormat.is24HourFormat(this)).show()
+        }
+        val none = getString(R.string.settings_quiet_none)
+        content.addView(button(d.quietFrom?.let { getString(R.string.settings_quiet_from, it) } ?: none, getString(R.string.settings_quiet_from_desc)) {
+            pick(d.quietFrom, "22:00") { d.quietFrom = it }
+        })
+        content.addView(button(d.quietTo?.let { getString(R.string.settings_quiet_to, it) } ?: none, getString(R.string.settings_quiet_to_desc)) {
+            pick(d.quietTo, "07:00") { d.quietTo = it }
+        })
+        if (d.quietFrom != null || d.quietTo != null) {
+            content.addView(button(getString(R.string.settings_quiet_clear)) { d.quietFrom = null; d.quietTo = null; redraw() })
+        }
+        content.addView(button(d.checkinTime?.let { getString(R.string.settings_checkin_time, it) } ?: getString(R.string.settings_checkin_time_none), getString(R.string.settings_checkin_time_desc)) {
+            pick(d.checkinTime, "18:00") { d.checkinTime = it }
+        })
+        if (d.checkinTime != null) {
+            content.addView(button(getString(R.string.settings_checkin_time_clear)) { d.checkinTime = null; redraw() })
+        }
+        val limit = input(getString(R.string.settings_my_limit, programMax.toInt())).apply {
+            inputType = android.text.InputType.TYPE_CLASS_NUMBER
+            setText(d.limit)
+            addTextChangedListener(object : android.text.TextWatcher {
+                override fun beforeTextChanged(t: CharSequence?, a: Int, b: Int, c: Int) {}
+                override fun onTextChanged(t: CharSequence?, a: Int, b: Int, c: Int) {}
+                override fun afterTextChanged(t: android.text.Editable?) { d.limit = t?.toString().orEmpty() }
+            })
+        }
+        content.addView(text(getString(R.string.settings_my_limit, programMax.toInt()), muted = true))
+        content.addView(limit)
+        content.addView(button(getString(R.string.settings_prefs_save)) {
+            val quiet = if (d.quietFrom == null && d.quietTo == null) null else (d.quietFrom ?: "") to (d.quietTo ?: "")
+            // An unreadable number goes to the core as 0, which it refuses by name.
+            val max = d.limit.trim().toUIntOrNull() ?: 0u
+            scope.launch { presenter.setReminderPreferences(d.enabled, quiet, d.checkinTime, max) }
+        })
+        s.preferencesError?.let {
+            val field = (it as? ScreenError.Invalid)?.field
+            content.addView(text(when {
+                field?.startsWith("quiet_hours") == true -> getString(R.string.settings_prefs_error_quiet)
+                field == "max_per_day" -> getString(R.string.settings_prefs_error_limit, programMax.toInt())
+                field == "checkin_time" -> getString(R.string.settings_prefs_error_checkin)
+                else -> errorText(it)
+            }))
+        }
+        if (s.preferencesError == null) s.remindersScheduled?.let { content.addView(text(getString(R.string.settings_prefs_saved, it.toInt()), muted = true)) }
+        for ((from, to) in s.effectiveQuietHours) content.addView(text(getString(R.string.settings_in_effect_quiet, from, to), muted = true))
+        s.effectiveMaxPerDay?.let { content.addView(text(getString(R.string.settings_in_effect_limit, it.toInt()), muted = true)) }
     }
 }

@@ -539,6 +539,19 @@ data class SettingsState(
     val reminderTime: String? = null,
     val quietHours: Pair<String, String>? = null,
     val maxRemindersPerDay: UInt? = null,
+    /**
+     * The patient's own reminder preferences: quieter than the program, never noisier.
+     * `null` fields follow the program.
+     */
+    val remindersEnabled: Boolean = true,
+    val myQuietHours: Pair<String, String>? = null,
+    val myCheckinTime: String? = null,
+    val myMaxPerDay: UInt? = null,
+    /** What the reminder plan uses: every quiet span in force and the lower daily limit. */
+    val effectiveQuietHours: List<Pair<String, String>> = emptyList(),
+    val effectiveMaxPerDay: UInt? = null,
+    /** The last `setReminderPreferences` refused; `Invalid.field` names what (e.g. "quiet_hours.start"). */
+    val preferencesError: ScreenError? = null,
     val hasRecoveryKey: Boolean? = null,
     val export: String? = null,
     /** Where the last export to a file went. */
@@ -569,9 +582,40 @@ class SettingsPresenter(
                     reminderTime = v.reminderTime,
                     quietHours = if (v.quietStart != null && v.quietEnd != null) v.quietStart!! to v.quietEnd!! else null,
                     maxRemindersPerDay = v.maxRemindersPerDay, hasRecoveryKey = v.hasRecoveryKey, error = null,
+                    remindersEnabled = v.remindersEnabled,
+                    myQuietHours = if (v.myQuietStart != null && v.myQuietEnd != null) v.myQuietStart!! to v.myQuietEnd!! else null,
+                    myCheckinTime = v.myCheckinTime, myMaxPerDay = v.myMaxPerDay,
+                    effectiveQuietHours = v.effectiveQuietHours.map { it.start to it.end },
+                    effectiveMaxPerDay = v.effectiveMaxPerDay,
                 )
             }
             is Outcome.Err -> mutableState.value.copy(error = out.error)
+        }
+    }
+
+    /**
+     * Saves the patient's reminder preferences ("HH:MM" local times; quiet hours may cross
+     * midnight) and the core re-plans the reminders. A refusal is [SettingsState.preferencesError].
+     */
+    suspend fun setReminderPreferences(
+        enabled: Boolean,
+        quietHours: Pair<String, String>?,
+        checkinTime: String?,
+        maxPerDay: UInt?,
+        atMillis: Long? = null,
+    ) {
+        val out = core {
+            store.setReminderPreferences(enabled, quietHours?.first, quietHours?.second, checkinTime, maxPerDay, atMillis)
+        }
+        when (out) {
+            is Outcome.Ok -> {
+                mutableState.value = mutableState.value.copy(
+                    remindersScheduled = out.value.reminders.scheduled,
+                    reminderError = out.value.reminders.error, preferencesError = null,
+                )
+                refresh()
+            }
+            is Outcome.Err -> mutableState.value = mutableState.value.copy(preferencesError = out.error)
         }
     }
 

@@ -379,6 +379,56 @@ object Journeys : TestSuite() {
             assertTrue(settings.state.value.error is ScreenError.Failure, "an unwritable place is a state: ${settings.state.value.error}")
         }
 
+        test("patient sets quiet hours and reminders re-plan") {
+            val store = runBlocking { PairedApps.onboard(tempDir().resolve("p.db").path, "Pat", "Europe/Berlin", "en-GB", "GB", null) }
+            defer { store.close() }
+            val planned = mutableListOf<PlannedNotification>()
+            val scheduler = object : NotificationScheduler {
+                override fun maxPending(): UInt = 64u
+                override fun replacePending(notifications: List<PlannedNotification>) {
+                    planned.clear()
+                    planned.addAll(notifications)
+                }
+            }
+            val schedule = PatientSchedule(store, scheduler)
+            schedule.enrol(program("low-mood-8w"), LocalDate.now(ZoneOffset.UTC).plusDays(1).toString(), "Europe/Berlin", null)
+            val hhmm = { n: PlannedNotification -> n.localTime.substring(11, 16) }
+            // The program reminds of the weekly PHQ-9 when it opens, at 18:00.
+            assertTrue(planned.any { it.kind == ReminderKind.CHECKIN && hhmm(it) == "18:00" }, "$planned")
+            val settings = SettingsPresenter(store, schedule, UrlConnectionTransport())
+
+            // Refusals name the field and leave the plan alone.
+            val before = planned.toList()
+            runBlocking { settings.setReminderPreferences(true, "17:00" to "7pm", null, null) }
+            assertEquals(ScreenError.Invalid("quiet_hours.end"), settings.state.value.preferencesError)
+            runBlocking { settings.setReminderPreferences(true, null, null, 3u) }
+            assertEquals(ScreenError.Invalid("max_per_day"), settings.state.value.preferencesError, "above the program's 2")
+            assertEquals(before, planned)
+
+            // Quiet from 17:00 across midnight to 09:00, one reminder a day.
+            runBlocking { settings.setReminderPreferences(true, "17:00" to "09:00", null, 1u) }
+            val s = settings.state.value
+            assertNull(s.preferencesError)
+            assertEquals(planned.size.toUInt(), s.remindersScheduled)
+            assertTrue(planned.isNotEmpty())
+            for (n in planned) {
+                val t = hhmm(n)
+                assertTrue(t >= "09:00" && t < "17:00", "$t is in the patient's quiet hours")
+            }
+            assertTrue(planned.any { it.kind == ReminderKind.CHECKIN && hhmm(it) == "09:00" }, "moved to the end of the quiet hours")
+            assertTrue(planned.groupBy { it.localTime.substring(0, 10) }.values.all { it.size == 1 })
+            assertEquals("17:00" to "09:00", s.myQuietHours)
+            assertEquals(1u, s.myMaxPerDay)
+            assertEquals(listOf("21:30" to "08:00", "17:00" to "09:00"), s.effectiveQuietHours)
+            assertEquals(1u, s.effectiveMaxPerDay)
+            assertEquals(2u, s.maxRemindersPerDay, "the program's own limit still shows")
+
+            // Off: nothing is left pending.
+            runBlocking { settings.setReminderPreferences(false, "17:00" to "09:00", null, 1u) }
+            assertTrue(planned.isEmpty())
+            assertFalse(settings.state.value.remindersEnabled)
+        }
+
         test("patient reads week 1 and does an exercise; Today shows it done") {
             val store = runBlocking { PairedApps.onboard(tempDir().resolve("p.db").path, "Pat", "Europe/Berlin", "en-GB", "GB", null) }
             defer { store.close() }
