@@ -25,6 +25,9 @@ final class AppModel {
     var useFaceID = UserDefaults.standard.bool(forKey: "collabzium.faceID") {
         didSet { UserDefaults.standard.set(useFaceID, forKey: "collabzium.faceID") }
     }
+    /// Set by onboarding when the patient chose to set up a recovery key now: the home screen
+    /// opens the backup screen once (issue 16: a new phone without losing the story).
+    var offerRecoveryKey = false
     private var observers: [NSObjectProtocol] = []
 
     init() {

@@ -10,6 +10,7 @@ struct OnboardingView: View {
     @State private var passphrase = ""
     @State private var useDeviceKey = true
     @State private var therapist = false
+    @State private var setUpRecoveryKey = true
 
     private static let countries = ["AT", "AU", "CA", "CH", "DE", "GB", "IE", "NZ", "US"]
 
@@ -53,6 +54,9 @@ struct OnboardingView: View {
                             } else {
                                 SecureField("Passphrase", text: $passphrase).textContentType(.newPassword)
                             }
+                            if !therapist {
+                                Toggle("Set up a recovery key next, so a new phone can bring back my treatment", isOn: $setUpRecoveryKey).tapTarget()
+                            }
                         }
                     }
                     ErrorBanner(error: p.state.error)
@@ -83,7 +87,10 @@ struct OnboardingView: View {
         let store = await p.finish(displayName: name, timeZone: TimeZone.current.identifier,
                                    locale: Locale.current.identifier(.bcp47), mode: .guided,
                                    passphrase: useDeviceKey ? nil : passphrase)
-        if let store { model.opened(store) }
+        if let store {
+            model.offerRecoveryKey = setUpRecoveryKey && !therapist
+            model.opened(store)
+        }
     }
 }
 

@@ -17,6 +17,9 @@ struct PatientHome: View {
             tab("Settings", "gearshape") { SettingsView(store: store, schedule: schedule) }
         }
         .task { await SyncPresenter(store: store, transport: model.transport).syncNow() }
+        .sheet(isPresented: Binding(get: { model.offerRecoveryKey }, set: { model.offerRecoveryKey = $0 })) {
+            NavigationStack { BackupView(store: store) }
+        }
     }
 
     private func tab<V: View>(_ title: String, _ icon: String, @ViewBuilder _ content: () -> V) -> some View {

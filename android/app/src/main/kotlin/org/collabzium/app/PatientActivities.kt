@@ -82,9 +82,17 @@ class OnboardingActivity : BaseActivity() {
                     textSize = 18f
                     minHeight = dp(48)
                 }
+                val recovery = CheckBox(this).apply {
+                    text = getString(R.string.onboarding_recovery_key)
+                    contentDescription = text
+                    textSize = 18f
+                    minHeight = dp(48)
+                    isChecked = true
+                }
                 content.addView(pass)
                 if (fingerprints.isAvailable()) content.addView(fingerprint)
                 content.addView(therapist)
+                content.addView(recovery)
                 s.error?.let { content.addView(text(errorText(it))) }
                 val status = text("")
                 content.addView(status)
@@ -98,7 +106,12 @@ class OnboardingActivity : BaseActivity() {
                             services.setUsesPassphrase(passphrase != null)
                             getSharedPreferences("collabzium.app", MODE_PRIVATE).edit().putBoolean("therapist", therapist.isChecked).apply()
                             services.opened(store)
-                            go(LaunchActivity::class.java)
+                            if (recovery.isChecked && !therapist.isChecked) {
+                                // The backup screen first; Launch (then Today) when it is closed.
+                                startActivities(arrayOf(Intent(this@OnboardingActivity, LaunchActivity::class.java), Intent(this@OnboardingActivity, BackupActivity::class.java)))
+                            } else {
+                                go(LaunchActivity::class.java)
+                            }
                             finish()
                         }
                     }
