@@ -36,7 +36,7 @@ pub enum AuditEvent {
     /// are the backed-up store's, re-chained under this store's key.
     Restored,
     /// A left patient's copy was deleted from a therapist's device, after
-    /// its export for the clinic (sync/retention.rs).
+    /// its export for the clinic (session/retention.rs).
     PatientForgotten,
 }
 

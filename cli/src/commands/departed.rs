@@ -6,9 +6,9 @@ use std::io::Read;
 use std::path::Path;
 
 use collabzium_core::insights::{caseload_for_store, PatientStatus};
+use collabzium_core::session::retention::{self, RetentionSettings};
 use collabzium_core::store::export::rfc3339;
 use collabzium_core::store::Store;
-use collabzium_core::sync::retention::{self, RetentionSettings};
 use collabzium_core::{Error, Result};
 use serde_json::json;
 

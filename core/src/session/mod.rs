@@ -18,6 +18,7 @@ mod insights;
 mod messages;
 mod progress;
 mod reader;
+pub mod retention;
 mod schedule;
 mod settings;
 

@@ -16,7 +16,6 @@ mod invitation;
 mod outbound;
 pub mod push;
 pub mod qr;
-pub mod retention;
 mod round;
 pub mod state;
 mod views;

@@ -726,6 +726,9 @@ public struct SettingsState: Sendable {
     public var audit: [AuditEntry] = []
     public var auditIntact: Bool?
     public var erased = false
+    /// After an erase: therapists' apps told that the patient left, and those the relay could not tell.
+    public var erasedTold = 0
+    public var erasedNotTold = 0
     public var unpaired = false
     public var error: ScreenError?
     public init() {}
@@ -857,12 +860,17 @@ public final class SettingsPresenter: StateHolder {
         }
     }
 
+    /// Erases this phone's data. Online, each channel is first revoked at the relay, so the therapist's
+    /// app shows the patient as having left; the erase never waits on the network, and
+    /// `erasedNotTold` counts the therapists who were not told (docs/erasure.md).
     public func erase() async {
-        let store = self.store
-        switch await core({ try store.erase() }) {
-        case .success:
+        let store = self.store, transport = self.transport
+        switch await core({ try store.eraseEverywhere(transport: transport) }) {
+        case let .success(r):
             state = SettingsState()
             state.erased = true
+            state.erasedTold = r.revokedAtRelay.count
+            state.erasedNotTold = r.notReached.count
         case let .failure(e):
             state.error = e
         }

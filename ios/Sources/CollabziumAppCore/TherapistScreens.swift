@@ -88,6 +88,9 @@ public struct CaseloadRow: Equatable, Sendable {
     public let headlineText: String?
     public let week: UInt32
     public let lastActivityText: String?
+    /// "active", "left" (the patient erased or unpaired) or "ended" (this therapist ended it).
+    public let status: String
+    public let statusSinceText: String?
 
     public struct Reason: Equatable, Sendable {
         public let reason: String
@@ -132,7 +135,9 @@ public final class CaseloadPresenter: StateHolder {
                         "\(h.displayName) \(formats.score(h.total))" + (h.severityLabel.map { " (\($0))" } ?? "")
                     },
                     week: e.week,
-                    lastActivityText: e.lastActivityMillis.map(formats.dateTime)
+                    lastActivityText: e.lastActivityMillis.map(formats.dateTime),
+                    status: e.status,
+                    statusSinceText: e.statusSinceMillis.map(formats.date)
                 )
             })
         case let .failure(e):

@@ -367,6 +367,38 @@ final class Journeys: XCTestCase, @unchecked Sendable {
         XCTAssertEqual(again.state.error, .invalid(field: "module_id"))
     }
 
+    /// Kotlin: "patient erases; the therapist's caseload shows left"
+    func testPatientErasesTheTherapistsCaseloadShowsLeft() async throws {
+        let dir = try makeTempDir()
+        let p = try await PairedApps(self, relay: try startRelay(dir.appendingPathComponent("relay.db")))
+        await p.syncAll(rounds: 1)
+        let settings = SettingsPresenter(store: p.patient, schedule: PatientSchedule(store: p.patient, scheduler: nil), transport: p.transport)
+        await settings.erase()
+        XCTAssertTrue(settings.state.erased, "erase: \(String(describing: settings.state.error))")
+        // Told means the relay confirmed the signed revocation; the screen says only that.
+        XCTAssertEqual(settings.state.erasedTold, 1)
+        XCTAssertEqual(settings.state.erasedNotTold, 0)
+        let caseload = CaseloadPresenter(store: p.therapist, formats: p.therapistFormats)
+        await caseload.refresh()
+        XCTAssertEqual(caseload.state.rows.map(\.status), ["active"])
+        _ = await SyncPresenter(store: p.therapist, transport: p.transport).syncNow()
+        await caseload.refresh()
+        XCTAssertEqual(caseload.state.rows.map(\.status), ["left"])
+        XCTAssertNotNil(caseload.state.rows.first?.statusSinceText)
+    }
+
+    /// Kotlin: "an offline erase still erases, and says the therapist was not told"
+    func testAnOfflineEraseStillErasesAndSaysTheTherapistWasNotTold() async throws {
+        let dir = try makeTempDir()
+        let p = try await PairedApps(self, relay: try startRelay(dir.appendingPathComponent("relay.db")))
+        p.relay.stop()
+        let settings = SettingsPresenter(store: p.patient, schedule: PatientSchedule(store: p.patient, scheduler: nil), transport: p.transport)
+        await settings.erase()
+        XCTAssertTrue(settings.state.erased, "erase: \(String(describing: settings.state.error))")
+        XCTAssertEqual(settings.state.erasedTold, 0)
+        XCTAssertEqual(settings.state.erasedNotTold, 1)
+    }
+
     /// Kotlin: "newPhoneRestore: a backup brings back agenda, progress and the channel; the therapist sees one patient"
     func testNewPhoneRestore() async throws {
         let dir = try makeTempDir()

@@ -299,7 +299,7 @@ fn erase_without_a_transport_skips_the_relay() {
 /// a forget that presents that export, written after the patient left.
 #[test]
 fn a_left_patient_is_forgotten_only_after_their_export() {
-    use collabzium_core::sync::retention::{self, RetentionSettings};
+    use collabzium_core::session::retention::{self, RetentionSettings};
     let dir = tempfile::tempdir().unwrap();
     let r = relay_in_process(dir.path());
     let t = transport();

@@ -36,7 +36,7 @@ use crate::error::Result;
 use crate::insights::PatientRecord;
 use crate::store::{outbox, ReadTx, Record};
 use crate::sync::events;
-use crate::sync::state::{ChannelState, InboxItem};
+use crate::sync::state::{ChannelState, ChannelStatus, InboxItem};
 use crate::sync::AlertAcknowledgement;
 
 /// The patients as of one store change sequence, and what they were built from.
@@ -107,13 +107,26 @@ fn hash_value(v: &Value, h: &mut impl Hasher) {
     }
 }
 
-/// What a patient record reads of a channel.
-fn channel_view(c: &ChannelState) -> (&str, Option<&str>, Option<i64>, i64) {
+/// What a patient record reads of a channel (the status for "left" and "ended").
+type ChannelView<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<i64>,
+    i64,
+    ChannelStatus,
+    Option<&'a str>,
+    Option<i64>,
+);
+
+fn channel_view(c: &ChannelState) -> ChannelView<'_> {
     (
         c.id.as_str(),
         c.label.as_deref(),
         c.paired_at_millis,
         c.created_at_millis,
+        c.status,
+        c.revoked_by.as_deref(),
+        c.revoked_at_millis,
     )
 }
 

@@ -9,6 +9,7 @@ struct SettingsView: View {
     let schedule: PatientSchedule
     @State private var presenter: SettingsPresenter?
     @State private var confirmErase = false
+    @State private var eraseNotice: String?
     @State private var zone = TimeZone.current.identifier
     // The patient's reminder preferences being chosen; filled from the core's state once.
     @State private var prefsLoaded = false
@@ -72,9 +73,19 @@ struct SettingsView: View {
             Button("Erase", role: .destructive) {
                 Task {
                     await presenter?.erase()
-                    if presenter?.state.erased == true { model.locked() }
+                    if let s = presenter?.state, s.erased {
+                        // Say exactly who was told: the relay's answer, not a hope.
+                        eraseNotice = s.erasedNotTold > 0
+                            ? "Your data on this phone is erased. Your therapist's app could not be told (the relay did not confirm it): please tell your therapist yourself."
+                            : s.erasedTold > 0
+                                ? "Your data on this phone is erased, and your therapist's app was told that you left."
+                                : "Your data on this phone is erased."
+                    }
                 }
             }
+        }
+        .alert(eraseNotice ?? "", isPresented: Binding(get: { eraseNotice != nil }, set: { if !$0 { eraseNotice = nil } })) {
+            Button("OK") { model.locked() }
         }
         .task {
             if presenter == nil { presenter = SettingsPresenter(store: store, schedule: schedule, transport: model.transport) }

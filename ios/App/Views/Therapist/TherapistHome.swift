@@ -45,6 +45,8 @@ struct CaseloadView: View {
                                 ForEach(r.evidence, id: \.self) { Text($0).font(.footnote).foregroundStyle(Color(argb: Palette.textMuted)) }
                             }
                             if let h = row.headlineText { Text(h).font(.footnote) }
+                            if row.status == "left" { Text("Left the app \(row.statusSinceText ?? "")").font(.footnote) }
+                            if row.status == "ended" { Text("You ended this connection \(row.statusSinceText ?? "")").font(.footnote) }
                             Text("Week \(row.week)\(row.lastActivityText.map { " · last active \($0)" } ?? "")").font(.footnote)
                         }
                         .accessibilityElement(children: .combine)

@@ -531,6 +531,13 @@ class SettingsActivity : BaseActivity() {
         redraw = { draw(presenter.state.value) }
         draw = draw@{ s ->
             if (s.erased) {
+                // Say exactly who was told: the relay's answer, not a hope.
+                val said = when {
+                    s.erasedNotTold > 0 -> R.string.erased_not_told
+                    s.erasedTold > 0 -> R.string.erased_told
+                    else -> R.string.erased_plain
+                }
+                android.widget.Toast.makeText(applicationContext, said, android.widget.Toast.LENGTH_LONG).show()
                 services.scheduler.replacePending(emptyList())
                 org.collabzium.platform.SyncJobService.cancel(this)
                 go(LaunchActivity::class.java)

@@ -73,6 +73,8 @@ class CaseloadActivity : BaseActivity() {
                 content.addView(button("${r.label ?: r.channelId.take(8)} · $tier") { go(PatientDetailActivity::class.java, PatientDetailActivity.EXTRA_CHANNEL to r.channelId) })
                 for ((reason, evidence) in r.reasons) content.addView(text((listOf(reason) + evidence).joinToString("\n"), muted = true))
                 r.headlineText?.let { content.addView(text(it, muted = true)) }
+                if (r.status == "left") content.addView(text(getString(R.string.caseload_left, r.statusSinceText ?: ""), muted = true))
+                if (r.status == "ended") content.addView(text(getString(R.string.caseload_ended, r.statusSinceText ?: ""), muted = true))
             }
             s.error?.let { content.addView(text(errorText(it))) }
         }

@@ -559,6 +559,9 @@ data class SettingsState(
     val audit: List<AuditEntry> = emptyList(),
     val auditIntact: Boolean? = null,
     val erased: Boolean = false,
+    /** After an erase: therapists' apps told that the patient left, and those the relay could not tell. */
+    val erasedTold: Int = 0,
+    val erasedNotTold: Int = 0,
     val unpaired: Boolean = false,
     val error: ScreenError? = null,
 )
@@ -678,10 +681,15 @@ class SettingsPresenter(
         }
     }
 
+    /**
+     * Erases this phone's data. Online, each channel is first revoked at the relay, so the therapist's
+     * app shows the patient as having left; the erase never waits on the network, and
+     * [SettingsState.erasedNotTold] counts the therapists who were not told (docs/erasure.md).
+     */
     suspend fun erase() {
-        val out = core { store.erase() }
+        val out = core { store.eraseEverywhere(transport) }
         mutableState.value = when (out) {
-            is Outcome.Ok -> SettingsState(erased = true)
+            is Outcome.Ok -> SettingsState(erased = true, erasedTold = out.value.revokedAtRelay.size, erasedNotTold = out.value.notReached.size)
             is Outcome.Err -> mutableState.value.copy(error = out.error)
         }
     }

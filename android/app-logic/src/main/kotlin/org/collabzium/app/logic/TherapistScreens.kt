@@ -84,6 +84,9 @@ data class CaseloadRow(
     val headlineText: String?,
     val week: UInt,
     val lastActivityText: String?,
+    /** "active", "left" (the patient erased or unpaired) or "ended" (this therapist ended it). */
+    val status: String = "active",
+    val statusSinceText: String? = null,
 )
 
 data class CaseloadState(val rows: List<CaseloadRow> = emptyList(), val error: ScreenError? = null)
@@ -106,6 +109,8 @@ class CaseloadPresenter(private val store: PatientStore, private val formats: Fo
                     e.headline?.let { h -> "${h.displayName} ${formats.score(h.total)}" + (h.severityLabel?.let { " ($it)" } ?: "") },
                     e.week,
                     e.lastActivityMillis?.let(formats::dateTime),
+                    e.status,
+                    e.statusSinceMillis?.let(formats::date),
                 )
             })
             is Outcome.Err -> mutableState.value.copy(error = out.error)

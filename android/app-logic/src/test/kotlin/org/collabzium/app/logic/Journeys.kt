@@ -483,6 +483,36 @@ object Journeys : TestSuite() {
             assertEquals(ScreenError.Invalid("module_id"), again.state.value.error)
         }
 
+        test("patient erases; the therapist's caseload shows left") {
+            val p = PairedApps(this, Relay(this, tempDir().resolve("relay.db")))
+            p.syncAll(1)
+            val settings = SettingsPresenter(p.patient, PatientSchedule(p.patient, null), p.transport)
+            runBlocking { settings.erase() }
+            val s = settings.state.value
+            assertTrue(s.erased, "erase: ${s.error}")
+            // Told means the relay confirmed the signed revocation; the screen says only that.
+            assertEquals(1, s.erasedTold)
+            assertEquals(0, s.erasedNotTold)
+            val caseload = CaseloadPresenter(p.therapist, p.therapistFormats)
+            runBlocking { caseload.refresh() }
+            assertEquals(listOf("active"), caseload.state.value.rows.map { it.status })
+            runBlocking { SyncPresenter(p.therapist, p.transport).syncNow(); caseload.refresh() }
+            val row = caseload.state.value.rows.singleOrNull() ?: fail("caseload: ${caseload.state.value}")
+            assertEquals("left", row.status)
+            assertNotNull(row.statusSinceText)
+        }
+
+        test("an offline erase still erases, and says the therapist was not told") {
+            val p = PairedApps(this, Relay(this, tempDir().resolve("relay.db")))
+            p.relay.stop()
+            val settings = SettingsPresenter(p.patient, PatientSchedule(p.patient, null), p.transport)
+            runBlocking { settings.erase() }
+            val s = settings.state.value
+            assertTrue(s.erased, "erase: ${s.error}")
+            assertEquals(0, s.erasedTold)
+            assertEquals(1, s.erasedNotTold)
+        }
+
         test("newPhoneRestore: a backup brings back agenda, progress and the channel; the therapist sees one patient") {
             val relay = Relay(this, tempDir().resolve("relay.db"))
             val p = PairedApps(this, relay)

@@ -12,14 +12,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::acknowledgement::AlertAcknowledgement;
-use super::state::{ChannelState, ChannelStatus, InboxItem, SentMessage};
 use crate::audit::AuditEvent;
 use crate::checkin::Checkin;
 use crate::crypto::hex;
 use crate::error::{Error, Result};
 use crate::insights::{load_patients, PatientRecord, TherapistRating};
 use crate::store::{delivery, Record, Store};
+use crate::sync::state::{ChannelState, ChannelStatus, InboxItem, SentMessage};
+use crate::sync::AlertAcknowledgement;
 
 /// `format` of a patient export.
 pub const PATIENT_EXPORT_FORMAT: &str = "collabzium.patient_export";
