@@ -643,7 +643,8 @@ suite_lint() {
 }
 
 # Each crate in PACKAGE_CRATES packages and its packaged copy builds on its own (cargo's
-# verification step, in the shared target dir so registry dependencies stay cached).
+# verification step, in a target dir of its own under the cache, so registry dependencies
+# stay cached between runs).
 # --allow-dirty: we check that the current sources package, not the VCS state.
 suite_package() {
     local logfile="$LOG_DIR/package.log" t0=$SECONDS c args=()
@@ -651,8 +652,17 @@ suite_package() {
     # One invocation: cargo packages workspace members that depend on each other (the core
     # on the protocol) against a local overlay, so nothing has to be on crates.io first.
     for c in "${PACKAGE_CRATES[@]}"; do args+=(-p "$c"); done
-    log "cargo package ${args[*]} --allow-dirty --locked"
-    if run_logged "$logfile" cargo package "${args[@]}" --allow-dirty --locked; then
+    # The overlay serves our crates as registry crates of an unchanged version, and cargo
+    # trusts a registry crate's name and version: an unpacked copy in CARGO_HOME or a
+    # compiled one in the target dir from an earlier run would be reused, and a later core
+    # verified against an earlier protocol. So both are removed first (never a crates.io one).
+    local pkg_target="$CACHE/package-target" stale
+    for stale in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/collabzium-* \
+        "$pkg_target"/debug/.fingerprint/collabzium-* "$pkg_target"/debug/deps/*collabzium_*; do
+        if [[ -e "$stale" ]]; then rm -rf -- "$stale"; fi
+    done
+    log "cargo package ${args[*]} --allow-dirty --locked (target: $pkg_target)"
+    if CARGO_TARGET_DIR="$pkg_target" run_logged "$logfile" cargo package "${args[@]}" --allow-dirty --locked; then
         record package PASS "${#PACKAGE_CRATES[@]}" 0 "$((SECONDS - t0))" "${PACKAGE_CRATES[*]}"
     else
         record package FAIL 0 "${#PACKAGE_CRATES[@]}" "$((SECONDS - t0))" "failed: ${PACKAGE_CRATES[*]}, see ${logfile#"$REPO_ROOT"/}"
