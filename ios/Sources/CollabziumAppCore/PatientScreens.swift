@@ -726,7 +726,8 @@ public struct SettingsState: Sendable {
     public var audit: [AuditEntry] = []
     public var auditIntact: Bool?
     public var erased = false
-    /// After an erase: therapists' apps told that the patient left, and those the relay could not tell.
+    /// After an erase: channels whose relay confirmed the revocation (the therapist's app shows "left"
+    /// at its next sync, not before), and channels the relay was not told about.
     public var erasedTold = 0
     public var erasedNotTold = 0
     public var unpaired = false

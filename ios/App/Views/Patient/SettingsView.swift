@@ -78,7 +78,7 @@ struct SettingsView: View {
                         eraseNotice = s.erasedNotTold > 0
                             ? "Your data on this phone is erased. Your therapist's app could not be told (the relay did not confirm it): please tell your therapist yourself."
                             : s.erasedTold > 0
-                                ? "Your data on this phone is erased, and your therapist's app was told that you left."
+                                ? "Your data on this phone is erased. The relay confirmed it: your therapist's app will show that you left the next time it connects."
                                 : "Your data on this phone is erased."
                     }
                 }

@@ -559,7 +559,10 @@ data class SettingsState(
     val audit: List<AuditEntry> = emptyList(),
     val auditIntact: Boolean? = null,
     val erased: Boolean = false,
-    /** After an erase: therapists' apps told that the patient left, and those the relay could not tell. */
+    /**
+     * After an erase: channels whose relay confirmed the revocation (the therapist's app shows "left"
+     * at its next sync, not before), and channels the relay was not told about.
+     */
     val erasedTold: Int = 0,
     val erasedNotTold: Int = 0,
     val unpaired: Boolean = false,
