@@ -15,6 +15,9 @@ mod store;
 mod sync;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use backup::{restore_backup, RestoreSummary, Restored};
 pub use checkin::*;
 pub use error::CollabziumError;

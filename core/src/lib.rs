@@ -15,6 +15,8 @@ pub mod domain;
 mod error;
 pub mod insights;
 pub mod instruments;
+/// One JSON reader instantiated once per type (size).
+pub(crate) mod json;
 pub mod platform;
 pub mod program;
 pub mod research;

@@ -1,6 +1,9 @@
 //! Scenario tests at the agenda and reminder level (issue 3 acceptance).
 //! The engine-level DST and property tests live in schedule_*.rs.
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "not shipped: the size rules (crate::sort, crate::json) are for the library"
+)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,7 +1,10 @@
 //! The check-in flow end to end: drafts, submit, immutability, corrections,
 //! safety on every path (offline, restart between submit and sync,
 //! abandoned drafts), clinic instruments and trends.
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "not shipped: the size rules (crate::sort, crate::json) are for the library"
+)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// when they never import each other.
 const LAYERS: &[(&str, &[&str])] = &[
     // Lower layer: errors, text and domain values, platform traits, crypto.
-    ("base", &["error", "text", "platform", "tz", "sort"]),
+    ("base", &["error", "text", "platform", "tz", "sort", "json"]),
     ("domain", &["domain"]),
     ("crypto", &["crypto"]),
     ("audit", &["audit"]),

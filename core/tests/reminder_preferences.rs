@@ -1,7 +1,10 @@
 //! The patient's reminder preferences: quieter than the program, never
 //! noisier. Pure plan tests, a property across zones and DST transition
 //! days, and the session path with a real store and scheduler.
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "not shipped: the size rules (crate::sort, crate::json) are for the library"
+)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

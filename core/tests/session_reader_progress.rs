@@ -1,7 +1,10 @@
 //! The progress screen and the module reader as single session calls:
 //! series with bands and alliance subscales; a module's pages and
 //! exercises, answers validated against the program, finishing a module.
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "not shipped: the size rules (crate::sort, crate::json) are for the library"
+)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -224,7 +224,7 @@ pub fn validate_set(
     today: Option<NaiveDate>,
 ) -> Result<CountrySet, Vec<String>> {
     let set: CountrySet =
-        serde_json::from_str(json).map_err(|e| vec![format!("{expected}: {e}")])?;
+        crate::json::from_text(json).map_err(|e| vec![format!("{expected}: {e}")])?;
     let mut issues = Vec::new();
     let mut issue = |at: &str, why: String| issues.push(format!("{expected}: {at}: {why}"));
     let international = expected == INTERNATIONAL;

@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn old_profiles_without_country_still_decode() {
         let old = r#"{"display_name":"Sam","time_zone":"Europe/Berlin","locale":"en-GB","mode":"guided"}"#;
-        let p: Profile = serde_json::from_str(old).unwrap();
+        let p: Profile = crate::json::from_text(old).unwrap();
         assert_eq!(p.country, None);
         assert_eq!(serde_json::to_string(&p).unwrap(), old);
     }

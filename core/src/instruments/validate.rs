@@ -43,7 +43,7 @@ fn is_token(s: &str) -> bool {
 
 /// Parses and checks a definition; returns every problem found.
 pub fn load_instrument(json: &str) -> Result<Instrument, Vec<InstrumentIssue>> {
-    let inst: Instrument = serde_json::from_str(json).map_err(|e| {
+    let inst: Instrument = crate::json::from_text(json).map_err(|e| {
         vec![InstrumentIssue {
             path: String::new(),
             // serde's message may quote the file; the file is the clinic's own, not patient data.

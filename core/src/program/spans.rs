@@ -144,7 +144,7 @@ impl Scanner<'_> {
                     let kstart = self.i;
                     self.string();
                     let raw = std::str::from_utf8(&self.b[kstart..self.i]).unwrap_or("\"\"");
-                    let key: String = serde_json::from_str(raw).unwrap_or_default();
+                    let key: String = crate::json::from_text(raw).unwrap_or_default();
                     let child = join_key(&path, &key);
                     if !seen.insert(key) {
                         self.index.duplicates.push(child.clone());

@@ -93,7 +93,7 @@ mod tests {
     }
 
     fn rule(json: &str) -> UnlockRule {
-        serde_json::from_str(json).unwrap()
+        crate::json::from_text(json).unwrap()
     }
 
     #[test]

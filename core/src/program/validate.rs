@@ -102,7 +102,7 @@ impl std::error::Error for ValidationIssue {}
 /// Decodes and checks a program file. On failure returns every problem
 /// found, ordered by position in the file.
 pub fn validate(json: &str, ctx: &ValidationContext) -> Result<Program, Vec<ValidationIssue>> {
-    let root: Value = match serde_json::from_str(json) {
+    let root: Value = match crate::json::from_text(json) {
         Ok(v) => v,
         Err(e) => {
             return Err(vec![ValidationIssue {
@@ -191,7 +191,7 @@ impl Validator<'_> {
     fn decode<T: DeserializeOwned>(&mut self, path: &str) -> Option<T> {
         let (start, end) = self.index.span(path)?;
         let text = &self.json[start..=end];
-        let err = match serde_json::from_str::<T>(text) {
+        let err = match crate::json::from_text::<T>(text) {
             Ok(v) => return Some(v),
             Err(e) => e,
         };
@@ -218,7 +218,7 @@ impl Validator<'_> {
                 let name = self
                     .index
                     .span(&p)
-                    .and_then(|(s, e)| serde_json::from_str::<String>(&self.json[s..=e]).ok())
+                    .and_then(|(s, e)| crate::json::from_text::<String>(&self.json[s..=e]).ok())
                     .unwrap_or_else(|| "rule".into());
                 format!("{m}: write it as {{\"{name}\": ...}}")
             } else {

@@ -523,7 +523,7 @@ mod tests {
             json,
             r#"{"instrument":"phq9","n":40,"r":0.23,"ci":[0.01,0.43],"subscales":{"goals":{"n":3,"reason":"fewer than 4 patients with early goals and two scores"},"tasks":{"n":40,"r":0.2,"ci":[0.0,0.4]},"bond":{"n":40,"r":0.1,"ci":[-0.1,0.3]}},"benchmark":{"r":0.211,"ci":[0.162,0.259]}}"#
         );
-        let back: InstrumentResult = serde_json::from_str(&json).unwrap();
+        let back: InstrumentResult = crate::json::from_text(&json).unwrap();
         assert_eq!(back, res);
     }
 }

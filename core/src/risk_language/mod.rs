@@ -222,7 +222,7 @@ fn load_lists() -> Result<Vec<PhraseList>, String> {
 }
 
 fn parse_list(json: &str) -> Result<PhraseList, String> {
-    let raw: RawList = serde_json::from_str(json).map_err(|e| format!("phrase list: {e}"))?;
+    let raw: RawList = crate::json::from_text(json).map_err(|e| format!("phrase list: {e}"))?;
     if !SUPPORTED.contains(&raw.language.as_str()) {
         return Err(format!(
             "phrase list: unsupported language {:?}",

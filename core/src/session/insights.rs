@@ -11,7 +11,7 @@ use crate::sync;
 
 /// Rates the alliance with one patient from answers given as JSON text.
 pub fn rate_alliance_json(store: &Store, channel_id: &str, answers_json: &str) -> Result<String> {
-    let answers: serde_json::Value = serde_json::from_str(answers_json)
+    let answers: serde_json::Value = crate::json::from_text(answers_json)
         .map_err(|_| Error::invalid("answers_json", "is not JSON"))?;
     insights::rate_alliance(store, channel_id, &answers)
 }

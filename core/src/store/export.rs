@@ -187,7 +187,7 @@ pub(crate) fn build(
         .map(|e| ExportAuditEntry {
             seq: e.seq,
             at: rfc3339(e.at_millis),
-            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
+            detail: crate::json::from_text(&e.detail).unwrap_or(serde_json::Value::Null),
             event: e.event,
         })
         .collect();

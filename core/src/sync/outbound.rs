@@ -154,8 +154,8 @@ pub fn send_program_assignment(
         )
     })?;
     let ch = store.read(|tx| active_channel(tx, Some(channel)))?;
-    let value: Value =
-        serde_json::from_str(program_json).map_err(|e| Error::invalid("program", e.to_string()))?;
+    let value: Value = crate::json::from_text(program_json)
+        .map_err(|e| Error::invalid("program", e.to_string()))?;
     let ref_id = format!(
         "{}-{}",
         program.metadata.id,

@@ -8,7 +8,7 @@
     reason = "a test fails by panicking"
 )]
 
-use collabzium_ffi::{
+use crate::{
     memory_key_provider, restore_backup, CollabziumError, PatientStore, Profile, TreatmentMode,
 };
 

@@ -8,7 +8,7 @@
     reason = "a test fails by panicking"
 )]
 
-use collabzium_ffi::{memory_key_provider, restore_backup, CollabziumError, PatientStore};
+use crate::{memory_key_provider, restore_backup, CollabziumError, PatientStore};
 
 #[test]
 fn backup_due_follows_what_the_app_saved() {

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use collabzium_ffi::{
+use crate::{
     memory_key_provider, CollabziumError, HttpRequest, HttpResponse, HttpTransport, PatientStore,
     PushEndpoint, TransportError,
 };

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collabzium_ffi::{memory_key_provider, PatientStore, Profile, TreatmentMode};
+use crate::{memory_key_provider, PatientStore, Profile, TreatmentMode};
 
 #[test]
 fn eight_threads_write_and_read_for_several_seconds() {

@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use collabzium_ffi::*;
+use crate::*;
 
 #[derive(Default)]
 struct Recorder {
@@ -46,7 +46,7 @@ fn submitting_an_agenda_check_in_drops_its_reminders() {
         .to_string();
     let update = schedule
         .enrol(
-            include_str!("../../cli/data/programs/low-mood-8w.json").to_string(),
+            include_str!("../../../cli/data/programs/low-mood-8w.json").to_string(),
             start,
             "Etc/UTC".into(),
             None,
