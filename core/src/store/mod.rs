@@ -654,13 +654,31 @@ impl Store {
     }
 
     fn write_with<T>(&self, durable: bool, f: impl FnOnce(&WriteTx<'_>) -> Result<T>) -> Result<T> {
-        let out = {
+        let mut f = Some(f);
+        let mut out = None;
+        self.write_dyn(durable, &mut |tx| {
+            if let Some(f) = f.take() {
+                out = Some(f(tx)?);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::Internal("write transaction ran no body".into()))
+    }
+
+    /// The body of every write, compiled once: a generic one was stamped out
+    /// (with its closure inlined) for each caller's result type (size, issue 11).
+    fn write_dyn(
+        &self,
+        durable: bool,
+        f: &mut dyn FnMut(&WriteTx<'_>) -> Result<()>,
+    ) -> Result<()> {
+        {
             let mut guard = lock(&self.inner.writer);
             let conn = guard.as_mut().ok_or(Error::Closed)?;
             if durable {
                 conn.pragma_update(None, "synchronous", "FULL")?;
             }
-            let result: Result<T> = (|| {
+            let result: Result<()> = (|| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // Every write transaction takes the next change sequence, so
                 // "anything new?" is one read of it (records stamp it too).
@@ -671,17 +689,17 @@ impl Store {
                     now: self.inner.clock.now_millis(),
                     seq,
                 };
-                let out = f(&wtx)?;
+                f(&wtx)?;
                 wtx.tx.commit()?;
-                Ok(out)
+                Ok(())
             })();
             if durable {
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
             }
-            result?
-        };
+            result?;
+        }
         self.maybe_checkpoint();
-        Ok(out)
+        Ok(())
     }
 
     fn maybe_checkpoint(&self) {
@@ -708,6 +726,19 @@ impl Store {
 
     /// Runs `f` on a consistent snapshot without waiting for writers.
     pub fn read<T>(&self, f: impl FnOnce(&ReadTx<'_>) -> Result<T>) -> Result<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.read_dyn(&mut |tx| {
+            if let Some(f) = f.take() {
+                out = Some(f(tx)?);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| Error::Internal("read transaction ran no body".into()))
+    }
+
+    /// The body of every read, compiled once (see [`Store::write_dyn`]).
+    fn read_dyn(&self, f: &mut dyn FnMut(&ReadTx<'_>) -> Result<()>) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
