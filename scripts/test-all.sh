@@ -593,7 +593,7 @@ suite_fuzz() {
 suite_size() {
     local logfile="$LOG_DIR/size.log" t0=$SECONDS rc=0 line
     : >"$logfile"
-    log "scripts/ffi-size.sh (release cdylib, LTO + strip, budget ${COLLABZIUM_FFI_SIZE_BUDGET:-6260000} bytes)"
+    log "scripts/ffi-size.sh (release cdylib, LTO + strip, budget ${COLLABZIUM_FFI_SIZE_BUDGET:-4194304} bytes)"
     COLLABZIUM_CACHE="$CACHE" run_logged "$logfile" "$REPO_ROOT/scripts/ffi-size.sh" || rc=$?
     line="$(grep -E '^ffi-size: .* is [0-9]+ bytes' "$logfile" | tail -n 1 || true)"
     line="${line#ffi-size: }"
